@@ -1,0 +1,249 @@
+"""The command line. Thin: parse, load settings once, call the logic, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from . import __version__
+from .errors import EXIT_CODES, StaleLockError, VenvshipError
+
+app = typer.Typer(
+    name="venvship",
+    help="From direct dependencies to a production container image: hashed locks compiled "
+    "inside the target image, a multi-stage Dockerfile, BuildKit builds, verified images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()),
+)
+
+
+class State:
+    def __init__(self, project: Path, debug: bool, progress: str) -> None:
+        self.project = project
+        self.debug = debug
+        self.progress = progress
+
+    def settings(self, **overrides: Any) -> Any:
+        from .settings import load_settings
+
+        return load_settings(self.project, overrides)
+
+    def stream(self, quiet: bool = False) -> Any:
+        if quiet or self.progress == "quiet":
+            return None
+        return sys.stderr if self.progress == "plain" else _Condensed(sys.stderr)
+
+
+class _Condensed:
+    """Progress for long work without BuildKit's full log: one line per started step."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+
+    def write(self, line: str) -> None:
+        text = line.rstrip()
+        parts = text.split(" ", 1)
+        if len(parts) == 2 and parts[0].startswith("#") and parts[1].startswith("["):
+            self.out.write(f"  {parts[1][:110]}\n")
+        elif "CACHED" in text and parts[0].startswith("#"):
+            self.out.write(f"  {text.split(' ', 1)[1] if ' ' in text else text}\n")
+        elif text.startswith(("ERROR", "error:")):
+            self.out.write(text + "\n")
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"venvship {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    project: Path = typer.Option(Path("."), "--project", "-C", help="The project's directory (with pyproject.toml)."),
+    progress: str = typer.Option("auto", help="Build output: auto (one line per step), plain (full BuildKit log), quiet."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    if progress not in ("auto", "plain", "quiet"):
+        raise typer.BadParameter("must be auto, plain or quiet", param_hint="--progress")
+    ctx.obj = State(project, debug, progress)
+
+
+def _envs(settings: Any) -> Any:
+    from .environments import discover
+
+    return discover(settings)
+
+
+def _engine() -> Any:
+    from .engine import Engine
+
+    return Engine()
+
+
+# ---- lock -------------------------------------------------------------------------------
+@app.command()
+def lock(
+    ctx: typer.Context,
+    env: list[str] = typer.Option([], "--env", "-e", help="Environment to lock (repeatable). Default: all."),
+    check: bool = typer.Option(False, "--check", help="Exit non-zero if a lock is missing or stale; write nothing."),
+    upgrade: bool = typer.Option(False, "--upgrade", "-U", help="Upgrade every package in the chosen environments."),
+    upgrade_package: list[str] = typer.Option([], "--upgrade-package", "-P", help="Upgrade just this package (repeatable)."),
+    base_image: Optional[str] = typer.Option(None, "--base-image", help="Compile for this image's interpreter."),
+    resolver: Optional[str] = typer.Option(None, "--resolver", help="uv (default) or pip-tools."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Compile and show the changes, write nothing."),
+) -> None:
+    """Compile hashed locks for every environment, inside the base image."""
+    from . import lock as locking
+
+    state: State = ctx.obj
+    settings = state.settings(base_image=base_image, resolver=resolver)
+    envs = _envs(settings)
+    engine = _engine()
+    if check:
+        target = locking.target_of_image(engine, settings)
+        problems = locking.check(settings, envs, env, target)
+        if problems:
+            for p in problems:
+                typer.echo(f"stale: {p}", err=True)
+            raise StaleLockError(f"{len(problems)} lock problem(s); run 'venvship lock'")
+        typer.echo("locks are up to date: " + ", ".join(envs.order(env or None)))
+        return
+    plan = locking.make_plan(envs, env, settings, upgrade=upgrade, upgrade_packages=upgrade_package)
+    typer.echo(f"locking {', '.join(plan.compile)} in {settings.base_image} with {settings.resolver}", err=True)
+    results = locking.lock(settings, envs, plan, engine, stream=state.stream(), dry_run=dry_run)
+    for r in results:
+        rel = f"{settings.requirements_dir}/{r.env}.txt"
+        verb = "would write" if dry_run else ("wrote" if r.changed else "unchanged")
+        typer.echo(f"{r.env}: {len(r.lock.pins)} pinned, {verb} {rel}")
+        for line in r.diff.lines():
+            typer.echo(line)
+
+
+# ---- dockerfile -------------------------------------------------------------------------
+@app.command()
+def dockerfile(
+    ctx: typer.Context,
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+    base_image: Optional[str] = typer.Option(None, "--base-image"),
+    runtime_image: Optional[str] = typer.Option(None, "--runtime-image"),
+    venv_path: Optional[str] = typer.Option(None, "--venv-path", help="Absolute venv path in the image (default /app)."),
+) -> None:
+    """Render the multi-stage Dockerfile (venvship dockerfile > Dockerfile)."""
+    from .lockfile import write_atomically
+    from .render import render_dockerfile
+
+    settings = ctx.obj.settings(base_image=base_image, runtime_image=runtime_image, venv_path=venv_path)
+    text = render_dockerfile(settings, _envs(settings))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically({output.resolve(): text})
+        typer.echo(f"wrote {output}", err=True)
+
+
+# ---- build ------------------------------------------------------------------------------
+@app.command()
+def build(
+    ctx: typer.Context,
+    image: list[str] = typer.Option([], "--image", "-t", help="Tag for the image (repeatable)."),
+    target: str = typer.Option("runtime", "--target", help="Stage to build."),
+    base_image: Optional[str] = typer.Option(None, "--base-image"),
+    runtime_image: Optional[str] = typer.Option(None, "--runtime-image"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    platform: Optional[str] = typer.Option(None, "--platform"),
+    push: bool = typer.Option(False, "--push", help="Push instead of loading into the local engine."),
+    builder: Optional[str] = typer.Option(None, "--builder", help="buildx builder instance."),
+    cache_from: list[str] = typer.Option([], "--cache-from"),
+    cache_to: list[str] = typer.Option([], "--cache-to"),
+    build_arg: list[str] = typer.Option([], "--build-arg", help="KEY=VALUE (repeatable)."),
+    secret: list[str] = typer.Option([], "--secret", help="id=NAME,src=PATH (repeatable)."),
+    allow_stale: bool = typer.Option(False, "--allow-stale", help="Build even if a lock is stale."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="Verify the image after building."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
+) -> None:
+    """Build the image with BuildKit, then verify it."""
+    from . import build as building
+
+    state: State = ctx.obj
+    settings = state.settings(base_image=base_image, runtime_image=runtime_image)
+    images = tuple(image) or settings.images or (f"{settings.project_name}:latest",)
+    opts = building.BuildOptions(
+        images=images, target=target, no_cache=no_cache, platform=platform, push=push,
+        builder=builder, cache_from=tuple(cache_from), cache_to=tuple(cache_to),
+        build_args=building.parse_build_args(build_arg), secrets=tuple(secret), allow_stale=allow_stale,
+    )
+    engine = _engine()
+    envs = _envs(settings)
+    summary = building.build(settings, envs, engine, opts, stream=state.stream(quiet or as_json))
+    if verify and target == "runtime" and not push:
+        seconds = building.verify(settings, engine, images[0])
+        from dataclasses import replace
+
+        summary = replace(summary, verified=True, verify_seconds=seconds)
+    if as_json:
+        typer.echo(json.dumps(summary.as_json(), indent=2))
+    else:
+        size = f", {summary.size / 1e6:.1f} MB" if summary.size else ""
+        typer.echo(f"built {', '.join(images)} ({summary.image_id}{size}) in {summary.seconds:.1f} s"
+                   + ("; verified" if summary.verified else ""))
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    image: str = typer.Argument(..., help="Image to check."),
+) -> None:
+    """Check a built image: interpreter, exact locked distributions, app import, non-root, no compiler."""
+    from . import build as building
+
+    settings = ctx.obj.settings()
+    seconds = building.verify(settings, _engine(), image)
+    typer.echo(f"{image}: verified in {seconds:.1f} s (distributions equal requirements/main.txt)")
+
+
+# ---- environments -------------------------------------------------------------------------
+@app.command()
+def envs(ctx: typer.Context) -> None:
+    """List environments, what each is layered on, and where it is declared."""
+    settings = ctx.obj.settings()
+    found = _envs(settings)
+    for name in found.order():
+        e = found.envs[name]
+        layered = f" (layered on {e.base})" if e.base else ""
+        typer.echo(f"{name}{layered}: {len(e.lines)} direct requirement(s) from {e.source}")
+
+
+# ---- doctor -------------------------------------------------------------------------------
+@app.command()
+def doctor(ctx: typer.Context) -> None:
+    """Check the engine, BuildKit and base images, and say what to do about each problem."""
+    from .doctor import diagnose
+    from .errors import DockerUnavailableError
+
+    settings = None
+    try:
+        settings = ctx.obj.settings()
+    except VenvshipError as exc:
+        typer.echo(f"-- no project settings: {exc.message}")
+    findings = diagnose(_engine(), settings)
+    for f in findings:
+        typer.echo(f"{'ok' if f.ok else 'PROBLEM'}: {f.what}")
+        if f.fix:
+            typer.echo(f"    -> {f.fix}")
+    bad = [f for f in findings if not f.ok]
+    if bad:
+        raise DockerUnavailableError(f"{len(bad)} problem(s) found") if "engine" in bad[0].what.lower() \
+            else VenvshipError(f"{len(bad)} problem(s) found")

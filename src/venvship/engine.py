@@ -1,0 +1,307 @@
+"""All container work goes through :class:`Engine`.
+
+Builds go through the docker CLI (``docker buildx build``, or the classic client with
+``DOCKER_BUILDKIT=1``): the SDK cannot drive BuildKit. The SDK does what it does well:
+ping, inspect, run, remove.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import (
+    BuildError,
+    BuildKitUnavailableError,
+    DockerUnavailableError,
+    ImageError,
+)
+
+# A reference: [registry[:port]/]path[:tag][@digest], lower-case path components.
+_REFERENCE = re.compile(
+    r"^(?:(?P<registry>[a-zA-Z0-9.-]+(?::[0-9]+)?)/)?"
+    r"(?P<path>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+
+
+def validate_reference(ref: str, what: str = "image") -> str:
+    if not ref or len(ref) > 255 or not _REFERENCE.match(ref):
+        raise ImageError(f"{what} reference {ref!r} is not valid")
+    return ref
+
+
+@dataclass(frozen=True)
+class Secret:
+    id: str
+    src: Path
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything one ``docker build`` needs; :meth:`Engine.build_argv` turns it into argv."""
+
+    context: Path
+    dockerfile: Path
+    target: str | None = None
+    tags: tuple[str, ...] = ()
+    output: str | None = None  # e.g. "type=local,dest=/tmp/x"; None: --load when tagging
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    build_contexts: Mapping[str, Path] = field(default_factory=dict)
+    secrets: tuple[Secret, ...] = ()
+    no_cache: bool = False
+    no_cache_filter: tuple[str, ...] = ()
+    platform: str | None = None
+    push: bool = False
+    builder: str | None = None
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    progress: str = "plain"
+    metadata_file: Path | None = None
+    iidfile: Path | None = None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    log: str
+    seconds: float
+    image_id: str | None
+    metadata: Mapping[str, Any]
+
+
+class Engine:
+    """The Docker engine: availability, BuildKit builds, and SDK access."""
+
+    def __init__(self, docker_bin: str | None = None) -> None:
+        self.docker_bin = docker_bin or os.environ.get("VENVSHIP_DOCKER") or "docker"
+        self._client: Any = None
+        self._frontend: str | None = None
+
+    # ---- availability -----------------------------------------------------------------
+    def client(self) -> Any:
+        if self._client is None:
+            import docker  # local import: `venvship --help` should not pay for it
+
+            try:
+                client = docker.from_env(timeout=120)
+                client.ping()
+            except Exception as exc:  # docker raises several unrelated types here
+                raise DockerUnavailableError(
+                    f"the Docker engine does not answer ({_short(exc)})",
+                    hint="start it (scripts/setup-docker does, on Debian) or set DOCKER_HOST",
+                ) from None
+            self._client = client
+        return self._client
+
+    def ping(self) -> dict[str, Any]:
+        info: dict[str, Any] = self.client().version()
+        return info
+
+    def frontend(self) -> str:
+        """'buildx', or 'classic' (``DOCKER_BUILDKIT=1 docker build``). Raises if neither."""
+        if self._frontend is not None:
+            return self._frontend
+        if shutil.which(self.docker_bin) is None:
+            raise BuildKitUnavailableError(f"no docker client ({self.docker_bin!r}) on PATH")
+        forced = os.environ.get("VENVSHIP_BUILDKIT_FRONTEND")
+        if forced in ("buildx", "classic"):
+            self._frontend = forced
+            return forced
+        if forced == "none":  # lets tests and users simulate a client without BuildKit
+            raise BuildKitUnavailableError("BuildKit is disabled (VENVSHIP_BUILDKIT_FRONTEND=none)")
+        probe = subprocess.run([self.docker_bin, "buildx", "version"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            self._frontend = "buildx"
+            return "buildx"
+        probe = subprocess.run(
+            [self.docker_bin, "build", "--help"], capture_output=True, text=True,
+            env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        )
+        if probe.returncode == 0 and "--secret" in probe.stdout:
+            self._frontend = "classic"
+            return "classic"
+        raise BuildKitUnavailableError(
+            "neither 'docker buildx' nor a BuildKit-capable 'docker build' is available",
+            hint="install the buildx plugin into ~/.docker/cli-plugins (scripts/setup-docker does)",
+        )
+
+    def buildx_version(self) -> str | None:
+        probe = subprocess.run([self.docker_bin, "buildx", "version"], capture_output=True, text=True)
+        return probe.stdout.strip() if probe.returncode == 0 else None
+
+    # ---- builds ------------------------------------------------------------------------
+    def build_argv(self, req: BuildRequest, frontend: str) -> list[str]:
+        """The docker command line for ``req`` (pure: no I/O)."""
+        argv = [self.docker_bin]
+        argv += ["buildx", "build"] if frontend == "buildx" else ["build"]
+        if frontend == "buildx" and req.builder:
+            argv += ["--builder", req.builder]
+        argv += ["--file", str(req.dockerfile), f"--progress={req.progress}"]
+        if req.target:
+            argv += ["--target", req.target]
+        for tag in req.tags:
+            argv += ["--tag", tag]
+        if req.output:
+            argv += ["--output", req.output]
+        elif req.push:
+            argv += ["--push"]
+        elif req.tags and frontend == "buildx":
+            argv += ["--load"]
+        for key, value in sorted(req.build_args.items()):
+            argv += ["--build-arg", f"{key}={value}"]
+        for name, path in sorted(req.build_contexts.items()):
+            argv += ["--build-context", f"{name}={path}"]
+        for secret in req.secrets:
+            argv += ["--secret", f"id={secret.id},src={secret.src}"]
+        for key, value in sorted(req.labels.items()):
+            argv += ["--label", f"{key}={value}"]
+        if req.no_cache:
+            argv += ["--no-cache"]
+        for stage in req.no_cache_filter:
+            argv += [f"--no-cache-filter={stage}"]
+        if req.platform:
+            argv += ["--platform", req.platform]
+        for src in req.cache_from:
+            argv += ["--cache-from", src]
+        for dst in req.cache_to:
+            argv += ["--cache-to", dst]
+        if req.metadata_file and frontend == "buildx":
+            argv += ["--metadata-file", str(req.metadata_file)]
+        if req.iidfile:
+            argv += ["--iidfile", str(req.iidfile)]
+        argv.append(str(req.context))
+        return argv
+
+    def build(self, req: BuildRequest, *, stream: IO[str] | None = None) -> BuildResult:
+        """Run a BuildKit build. Output streams to ``stream`` (progress) and is kept for errors."""
+        self.client()  # a clear error when the daemon is down, before the CLI's own
+        frontend = self.frontend()
+        with tempfile.TemporaryDirectory(prefix="venvship-build-") as tmp:
+            req = _with_files(req, Path(tmp))
+            argv = self.build_argv(req, frontend)
+            env = {**os.environ, "DOCKER_BUILDKIT": "1", "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}
+            started = time.monotonic()
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                errors="replace",
+            )
+            lines: list[str] = []
+            assert proc.stdout is not None
+            try:
+                for line in proc.stdout:
+                    lines.append(line)
+                    if stream is not None:
+                        stream.write(line)
+                        stream.flush()
+                rc = proc.wait()
+            except KeyboardInterrupt:
+                proc.terminate()
+                proc.wait()
+                raise
+            seconds = time.monotonic() - started
+            log = "".join(lines)
+            if rc != 0:
+                raise BuildError(_build_failure(log, req), hint="run with --progress=plain for the full log")
+            image_id = None
+            if req.iidfile and req.iidfile.exists():
+                image_id = req.iidfile.read_text().strip() or None
+            metadata: dict[str, Any] = {}
+            if req.metadata_file and req.metadata_file.exists():
+                metadata = json.loads(req.metadata_file.read_text() or "{}")
+            return BuildResult(log, seconds, image_id, metadata)
+
+    # ---- SDK ------------------------------------------------------------------------------
+    def image(self, ref: str) -> dict[str, Any] | None:
+        import docker.errors
+
+        try:
+            attrs: dict[str, Any] = self.client().images.get(ref).attrs
+            return attrs
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise ImageError(f"cannot inspect image {ref!r}: {_short(exc)}") from None
+
+    def require_image(self, ref: str, what: str = "image") -> dict[str, Any]:
+        validate_reference(ref, what)
+        attrs = self.image(ref)
+        if attrs is None:
+            raise ImageError(
+                f"{what} {ref!r} is not present in the engine",
+                hint="build or load it first ('venvship doctor' lists local base images)",
+            )
+        return attrs
+
+    def run(self, image: str, command: Sequence[str], *, entrypoint: Sequence[str] | None = None,
+            user: str | None = None, environment: Mapping[str, str] | None = None,
+            timeout: float = 600) -> tuple[int, str]:
+        """Run a container to completion; returns (exit code, combined output). Always removed."""
+        client = self.client()
+        container = client.containers.create(
+            image, command=list(command), entrypoint=list(entrypoint) if entrypoint is not None else None,
+            user=user, environment=dict(environment or {}), network_disabled=False, detach=True,
+        )
+        try:
+            container.start()
+            result = container.wait(timeout=timeout)
+            output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            return int(result.get("StatusCode", 1)), output
+        finally:
+            container.remove(force=True)
+
+    @contextmanager
+    def started(self, image: str, **kwargs: Any) -> Iterator[Any]:
+        container = self.client().containers.run(image, detach=True, **kwargs)
+        try:
+            yield container
+        finally:
+            container.remove(force=True)
+
+    def remove_image(self, ref: str) -> None:
+        import docker.errors
+
+        try:
+            self.client().images.remove(ref, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+
+def _with_files(req: BuildRequest, tmp: Path) -> BuildRequest:
+    from dataclasses import replace
+
+    return replace(
+        req,
+        iidfile=req.iidfile or (tmp / "iid" if req.tags else None),
+        metadata_file=req.metadata_file or tmp / "metadata.json",
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1][:300] if text else exc.__class__.__name__
+
+
+def _build_failure(log: str, req: BuildRequest) -> str:
+    """A one-line reason from BuildKit's log: its 'ERROR:' line, or the last line."""
+    errors = [ln.strip() for ln in log.splitlines() if "ERROR:" in ln or ln.startswith("error:")]
+    reason = errors[-1] if errors else (log.strip().splitlines() or ["unknown error"])[-1]
+    reason = re.sub(r"^#\d+\s+", "", reason)
+    stage = f" (target {req.target})" if req.target else ""
+    return f"docker build failed{stage}: {reason[:500]}"
+
+
+def stderr_stream() -> IO[str]:
+    return sys.stderr

@@ -1,0 +1,250 @@
+"""Environments: what each one asks for directly, and which environment it is layered on.
+
+Two sources: the pip-tools layout (``requirements/<env>.in``, ``-c main.txt`` layers an
+environment on ``main``) and pyproject.toml (``[project.dependencies]`` is ``main``; every
+``[dependency-groups]`` group and ``[project.optional-dependencies]`` extra is layered on it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from .errors import ConfigError, InputError
+from .settings import Settings, read_pyproject
+
+BUILD_ENV = "build"  # the reserved environment that locks the app's build backend
+_LAYER_LINE = re.compile(r"^(?:-c|--constraint)[ =]\s*(\S+)$")
+_INCLUDE_LINE = re.compile(r"^(?:-r|--requirement)[ =]\s*(\S+)$")
+
+
+@dataclass(frozen=True)
+class InputLine:
+    requirement: str  # normalised text, e.g. "flask>=3"
+    origin: str  # "requirements/main.in:3"
+
+    @property
+    def name(self) -> str:
+        return canonicalize_name(Requirement(self.requirement).name)
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    lines: tuple[InputLine, ...]
+    source: str  # where it is declared, for messages
+    base: str | None = None
+
+    def input_text(self) -> str:
+        return "".join(f"{line.requirement}\n" for line in self.lines)
+
+
+@dataclass(frozen=True)
+class EnvironmentSet:
+    envs: dict[str, Environment]
+
+    def order(self, names: list[str] | None = None) -> list[str]:
+        """Names in dependency order (bases first), restricted to ``names`` and their bases."""
+        wanted = list(self.envs) if not names else names
+        for name in wanted:
+            self.get(name)
+        done: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in done:
+                return
+            base = self.envs[name].base
+            if base is not None:
+                visit(base)
+            done.append(name)
+
+        for name in sorted(wanted, key=lambda n: (n != "main", n)):
+            visit(name)
+        return done
+
+    def get(self, name: str) -> Environment:
+        if name not in self.envs:
+            known = ", ".join(sorted(self.envs)) or "none"
+            raise InputError(f"no environment named {name!r} (known: {known})")
+        return self.envs[name]
+
+    def chain(self, name: str) -> list[str]:
+        """``name`` and every environment below it, bottom first: ['main', 'dev']."""
+        out = [name]
+        while (base := self.envs[out[0]].base) is not None:
+            out.insert(0, base)
+        return out
+
+    def input_hash(self, name: str, settings: Settings, extra: dict[str, Any] | None = None) -> str:
+        payload = {
+            "envs": {n: self.envs[n].input_text() for n in self.chain(name)},
+            "settings": settings.fingerprint(),
+            **(extra or {}),
+        }
+        blob = json.dumps(payload, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def parse_requirement(text: str, origin: str) -> InputLine:
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        raise InputError(f"{origin}: malformed requirement {text!r}: {exc}") from None
+    if req.url:
+        raise InputError(
+            f"{origin}: {text!r} is a direct URL reference; locks need index packages with hashes"
+        )
+    return InputLine(str(req), origin)
+
+
+def _parse_in_file(path: Path, rel: str, seen: tuple[Path, ...] = ()) -> tuple[list[InputLine], str | None]:
+    """Lines of a ``.in`` file and the environment it is layered on (from ``-c x.txt``)."""
+    if path in seen:
+        raise InputError(f"{rel}: -r include cycle")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {rel}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{rel} is not UTF-8 text") from None
+    lines: list[InputLine] = []
+    base: str | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+        if not line:
+            continue
+        origin = f"{rel}:{number}"
+        if m := _LAYER_LINE.match(line):
+            target = Path(m.group(1))
+            if target.suffix not in (".txt", ".in") or target.parent != Path("."):
+                raise InputError(f"{origin}: -c must name a lock beside it, like '-c main.txt'")
+            if base is not None and base != target.stem:
+                raise InputError(f"{origin}: an environment can be layered on one other only")
+            base = target.stem
+            continue
+        if m := _INCLUDE_LINE.match(line):
+            inc = path.parent / m.group(1)
+            if inc.suffix == ".in" and inc.parent == path.parent:
+                # pip-tools' "dev includes main": layer on it rather than copy its lines.
+                if base is not None and base != inc.stem:
+                    raise InputError(f"{origin}: an environment can be layered on one other only")
+                base = inc.stem
+                continue
+            sub, _ = _parse_in_file(inc, str(Path(rel).parent / m.group(1)), (*seen, path))
+            lines.extend(sub)
+            continue
+        if line.startswith("-"):
+            raise InputError(
+                f"{origin}: unsupported option line {line!r}",
+                hint="index settings belong in [tool.venvship]; the project itself is "
+                "installed by venvship, so '-e .' is not needed",
+            )
+        lines.append(parse_requirement(line, origin))
+    return lines, base
+
+
+def _from_requirements(settings: Settings) -> dict[str, Environment]:
+    envs: dict[str, Environment] = {}
+    req_dir = settings.requirements_path
+    for path in sorted(req_dir.glob("*.in")):
+        name = path.stem
+        rel = f"{settings.requirements_dir}/{path.name}"
+        if name == BUILD_ENV:
+            raise InputError(f"{rel}: 'build' is reserved for the app's build requirements")
+        lines, base = _parse_in_file(path, rel)
+        envs[name] = Environment(name, tuple(lines), rel, base)
+    return envs
+
+
+def _from_pyproject(settings: Settings, data: dict[str, Any]) -> dict[str, Environment]:
+    project = data.get("project", {})
+    envs: dict[str, Environment] = {}
+    deps = project.get("dependencies", [])
+    if not isinstance(deps, list):
+        raise ConfigError("pyproject.toml: [project] dependencies must be a list")
+    where = "pyproject.toml [project.dependencies]"
+    envs["main"] = Environment(
+        "main", tuple(parse_requirement(d, f"{where}[{i}]") for i, d in enumerate(deps)), where
+    )
+    groups = data.get("dependency-groups", {})
+
+    def group_lines(name: str, stack: tuple[str, ...] = ()) -> list[InputLine]:
+        if name in stack:
+            raise InputError(f"pyproject.toml [dependency-groups]: include-group cycle at {name!r}")
+        if name not in groups:
+            raise InputError(f"pyproject.toml [dependency-groups]: no group named {name!r}")
+        out: list[InputLine] = []
+        for i, item in enumerate(groups[name]):
+            if isinstance(item, dict) and "include-group" in item:
+                out.extend(group_lines(str(item["include-group"]), (*stack, name)))
+            elif isinstance(item, str):
+                out.append(parse_requirement(item, f"pyproject.toml [dependency-groups] {name}[{i}]"))
+            else:
+                raise InputError(f"pyproject.toml [dependency-groups] {name}[{i}]: bad entry {item!r}")
+        return out
+
+    for name in groups:
+        envs[canonicalize_name(name)] = Environment(
+            canonicalize_name(name), tuple(group_lines(name)),
+            f"pyproject.toml [dependency-groups] {name}", "main",
+        )
+    for name, items in project.get("optional-dependencies", {}).items():
+        where = f"pyproject.toml [project.optional-dependencies] {name}"
+        envs[canonicalize_name(name)] = Environment(
+            canonicalize_name(name),
+            tuple(parse_requirement(d, f"{where}[{i}]") for i, d in enumerate(items)), where, "main",
+        )
+    if BUILD_ENV in envs:
+        raise InputError(f"{envs[BUILD_ENV].source}: 'build' is reserved for build requirements")
+    return envs
+
+
+def build_requirements(settings: Settings, data: dict[str, Any] | None = None) -> Environment:
+    """The app's build requirements: ``[build-system] requires`` plus ``build-requires``."""
+    data = read_pyproject(settings.project_dir) if data is None else data
+    system = data.get("build-system", {})
+    # PEP 517's fallback when a project names no backend.
+    requires = system.get("requires", ["setuptools>=40.8.0"])
+    where = "pyproject.toml [build-system] requires"
+    lines = [parse_requirement(r, f"{where}[{i}]") for i, r in enumerate(requires)]
+    lines += [
+        parse_requirement(r, f"[tool.venvship] build-requires[{i}]")
+        for i, r in enumerate(settings.build_requires)
+    ]
+    return Environment(BUILD_ENV, tuple(lines), where)
+
+
+def discover(settings: Settings, *, include_build: bool = True) -> EnvironmentSet:
+    data = read_pyproject(settings.project_dir)
+    source = settings.source
+    if source == "auto":
+        source = "requirements" if any(settings.requirements_path.glob("*.in")) else "pyproject"
+    envs = _from_requirements(settings) if source == "requirements" else _from_pyproject(settings, data)
+    if not envs:
+        raise InputError(f"no environments: {settings.requirements_dir}/*.in has no files")
+    for env, base in settings.layers.items():
+        if env not in envs:
+            raise ConfigError(f"[tool.venvship.environments.{env}]: no environment named {env!r}")
+        envs[env] = Environment(env, envs[env].lines, envs[env].source, base)
+    for env in envs.values():
+        if env.base is not None and env.base not in envs:
+            raise InputError(f"{env.source}: layered on {env.base!r}, which is not an environment")
+    for name in envs:  # cycle check
+        seen = [name]
+        base = envs[name].base
+        while base is not None:
+            if base in seen:
+                cycle = " -> ".join([*seen[seen.index(base):], base])
+                raise InputError(f"layering cycle: {cycle}")
+            seen.append(base)
+            base = envs[base].base
+    if include_build:
+        envs[BUILD_ENV] = build_requirements(settings, data)
+    return EnvironmentSet(envs)

@@ -1,0 +1,118 @@
+"""One Jinja environment (StrictUndefined) and the context the Dockerfile template sees."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from . import __version__
+from .environments import BUILD_ENV, EnvironmentSet
+from .errors import ConfigError
+from .settings import Settings, read_pyproject
+
+
+def builtin_template_dir() -> Path:
+    """Templates ship inside the wheel as venvship/templates; a checkout has them at the top."""
+    packaged = Path(str(resources.files("venvship"))) / "templates"
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2] / "templates"
+    if checkout.is_dir():
+        return checkout
+    raise ConfigError("venvship's templates are missing from its installation")  # pragma: no cover
+
+
+def tools_lock_text(resolver: str) -> str:
+    name = "uv.txt" if resolver == "uv" else "pip-tools.txt"
+    text = (resources.files("venvship") / "tools" / name).read_text(encoding="utf-8")
+    if resolver == "pip-tools":  # the build stages install with uv whichever resolver locks
+        text += (resources.files("venvship") / "tools" / "uv.txt").read_text(encoding="utf-8")
+    return text
+
+
+def environment(settings: Settings | None = None) -> jinja2.Environment:
+    builtin = jinja2.FileSystemLoader(str(builtin_template_dir()))
+    loaders: list[jinja2.BaseLoader] = []
+    if settings is not None:
+        user_dir = settings.project_dir / settings.template_dir
+        if user_dir.is_dir():
+            loaders.append(jinja2.FileSystemLoader(str(user_dir)))
+    loaders += [builtin, jinja2.PrefixLoader({"venvship": builtin})]
+    return jinja2.Environment(  # noqa: S701 - renders Dockerfiles, not HTML
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=False,
+        lstrip_blocks=False,
+        autoescape=False,
+    )
+
+
+def _backend(data: dict[str, Any]) -> tuple[str, str]:
+    system = data.get("build-system", {})
+    backend = system.get("build-backend", "setuptools.build_meta:__legacy__")
+    path = system.get("backend-path")
+    return backend, ":".join(path) if path else "-"
+
+
+def default_command(settings: Settings, data: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(entrypoint, command): the settings, else the project's first console script."""
+    if settings.entrypoint or settings.command:
+        return settings.entrypoint, settings.command
+    scripts = data.get("project", {}).get("scripts", {})
+    if scripts:
+        return (f"{settings.venv_path}/bin/{next(iter(scripts))}",), ()
+    return (), ("python",)
+
+
+def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
+    data = read_pyproject(settings.project_dir)
+    backend, backend_path = _backend(data)
+    entrypoint, command = default_command(settings, data)
+    test_envs = [e for e in settings.test_envs if e in envs.envs]
+    test_locks: list[str] = []
+    for env in test_envs:
+        for name in envs.chain(env):
+            if name not in test_locks:
+                test_locks.append(name)
+    builtin = builtin_template_dir()
+    return {
+        "venvship_version": __version__,
+        "project_name": settings.project_name,
+        "project_version": settings.project_version or "0",
+        "base_image": settings.base_image,
+        "runtime_image": settings.effective_runtime_image,
+        "python": settings.python,
+        "venv_path": settings.venv_path.rstrip("/") or "/app",
+        "requirements_dir": settings.requirements_dir,
+        "build_packages": list(settings.build_packages),
+        "runtime_packages": list(settings.runtime_packages),
+        "tools_lock": tools_lock_text(settings.resolver),
+        "build_wheel_py": (builtin / "build_wheel.py").read_text(encoding="utf-8"),
+        "build_backend": backend,
+        "backend_path": backend_path,
+        "build_env": BUILD_ENV,
+        "test_envs": test_envs or ["main"],
+        "test_locks": test_locks,
+        "test_lock_paths": [f"/opt/venvship/locks/{e}.txt" for e in test_locks],
+        "test_command": list(settings.test_command),
+        "uid": settings.uid,
+        "user": settings.user,
+        "workdir": settings.workdir,
+        "expose": list(settings.expose),
+        "entrypoint": list(entrypoint),
+        "command": list(command),
+    }
+
+
+def render_dockerfile(settings: Settings, envs: EnvironmentSet) -> str:
+    env = environment(settings)
+    try:
+        return env.get_template("Dockerfile.j2").render(context(settings, envs))
+    except jinja2.UndefinedError as exc:
+        raise ConfigError(f"template error: {exc.message}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"template {exc.filename or exc.name}:{exc.lineno}: {exc.message}") from None

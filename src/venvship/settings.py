@@ -1,0 +1,284 @@
+"""Settings: ``[tool.venvship]`` in pyproject.toml, then ``VENVSHIP_*`` variables, then flags.
+
+Read once into a frozen :class:`Settings`; nothing else reads configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_BASE_IMAGE = "python:3.12-slim"
+RESOLVERS = ("uv", "pip-tools")
+INDEX_STRATEGIES = ("first-index", "unsafe-first-match", "unsafe-best-match")
+SOURCES = ("auto", "requirements", "pyproject")
+SYSTEM_CA_CANDIDATES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
+_ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_PKG_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting venvship uses, with its final value."""
+
+    project_dir: Path
+    project_name: str = "app"
+    project_version: str | None = None
+    base_image: str = DEFAULT_BASE_IMAGE
+    runtime_image: str = ""
+    python: str = "python3"
+    venv_path: str = "/app"
+    resolver: str = "uv"
+    source: str = "auto"
+    requirements_dir: str = "requirements"
+    # env name -> name of the environment it is layered on
+    layers: Mapping[str, str] = field(default_factory=dict)
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    index_strategy: str | None = None
+    ca_bundle: str = "auto"
+    netrc: str | None = None
+    build_packages: tuple[str, ...] = ()
+    runtime_packages: tuple[str, ...] = ()
+    build_requires: tuple[str, ...] = ()
+    allow_sdist: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    user: str = "app"
+    uid: int = 10001
+    workdir: str = "/home/app"
+    expose: tuple[int, ...] = ()
+    test_command: tuple[str, ...] = ("python", "-m", "pytest")
+    test_envs: tuple[str, ...] = ("dev",)
+    app_module: str | None = None
+    pylock: bool = False
+    template_dir: str = ".venvship/templates"
+    images: tuple[str, ...] = ()
+
+    @property
+    def effective_runtime_image(self) -> str:
+        return self.runtime_image or self.base_image
+
+    @property
+    def requirements_path(self) -> Path:
+        return self.project_dir / self.requirements_dir
+
+    def lock_path(self, env: str) -> Path:
+        return self.requirements_path / f"{env}.txt"
+
+    def ca_bundle_path(self) -> Path | None:
+        """The CA bundle handed to builds as a secret, or None."""
+        if self.ca_bundle == "none":
+            return None
+        if self.ca_bundle != "auto":
+            path = Path(self.ca_bundle).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"ca-bundle {self.ca_bundle!r} is not a readable file")
+            return path
+        env = os.environ.get("SSL_CERT_FILE")
+        for candidate in ([env] if env else []) + list(SYSTEM_CA_CANDIDATES):
+            if Path(candidate).is_file():
+                return Path(candidate)
+        return None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings that change what a resolver produces (part of the lock's input hash)."""
+        return {
+            "resolver": self.resolver,
+            "index_url": self.index_url,
+            "extra_index_urls": list(self.extra_index_urls),
+            "index_strategy": self.index_strategy,
+            "allow_sdist": sorted(self.allow_sdist),
+        }
+
+
+# key in [tool.venvship] -> (field name, kind)
+_KEYS: dict[str, tuple[str, str]] = {
+    "base-image": ("base_image", "str"),
+    "runtime-image": ("runtime_image", "str"),
+    "python": ("python", "str"),
+    "venv-path": ("venv_path", "str"),
+    "resolver": ("resolver", "str"),
+    "source": ("source", "str"),
+    "requirements-dir": ("requirements_dir", "str"),
+    "index-url": ("index_url", "str"),
+    "extra-index-urls": ("extra_index_urls", "list"),
+    "index-strategy": ("index_strategy", "str"),
+    "ca-bundle": ("ca_bundle", "str"),
+    "netrc": ("netrc", "str"),
+    "build-packages": ("build_packages", "list"),
+    "runtime-packages": ("runtime_packages", "list"),
+    "build-requires": ("build_requires", "list"),
+    "allow-sdist": ("allow_sdist", "list"),
+    "entrypoint": ("entrypoint", "list"),
+    "command": ("command", "list"),
+    "user": ("user", "str"),
+    "uid": ("uid", "int"),
+    "workdir": ("workdir", "str"),
+    "expose": ("expose", "intlist"),
+    "test-command": ("test_command", "list"),
+    "test-envs": ("test_envs", "list"),
+    "app-module": ("app_module", "str"),
+    "pylock": ("pylock", "bool"),
+    "template-dir": ("template_dir", "str"),
+    "images": ("images", "list"),
+}
+_TABLES = {"environments"}
+
+
+def read_pyproject(project_dir: Path) -> dict[str, Any]:
+    path = project_dir / "pyproject.toml"
+    if not path.exists():
+        raise ConfigError(
+            f"no pyproject.toml in {project_dir}",
+            hint="run venvship from the project's directory or pass --project DIR",
+        )
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except PermissionError as exc:
+        raise ConfigError(f"cannot read {path}: permission denied") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _coerce(key: str, kind: str, value: Any, where: str) -> Any:
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(f"{where}: {key} must be {expected}, got {value!r}")
+
+    if kind == "str":
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if kind == "int":
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise bad("an integer")
+        return value
+    if kind == "bool":
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+            return value.lower() in ("1", "true", "yes")
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if kind in ("list", "intlist"):
+        if isinstance(value, str):  # environment variables: whitespace- or comma-separated
+            value = [v for v in re.split(r"[\s,]+", value) if v]
+        if not isinstance(value, list):
+            raise bad("a list")
+        if kind == "intlist":
+            try:
+                return tuple(int(v) for v in value)
+            except (TypeError, ValueError):
+                raise bad("a list of integers") from None
+        if not all(isinstance(v, str) for v in value):
+            raise bad("a list of strings")
+        return tuple(value)
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _validate(values: dict[str, Any]) -> None:
+    if values.get("resolver", "uv") not in RESOLVERS:
+        raise ConfigError(f"resolver must be one of {', '.join(RESOLVERS)}, got {values['resolver']!r}")
+    if values.get("source", "auto") not in SOURCES:
+        raise ConfigError(f"source must be one of {', '.join(SOURCES)}, got {values['source']!r}")
+    strategy = values.get("index_strategy")
+    if strategy is not None and strategy not in INDEX_STRATEGIES:
+        raise ConfigError(
+            f"index-strategy must be one of {', '.join(INDEX_STRATEGIES)}, got {strategy!r}"
+        )
+    venv = values.get("venv_path", "/app")
+    if not PurePosixPath(venv).is_absolute() or ".." in PurePosixPath(venv).parts:
+        raise ConfigError(f"venv-path must be an absolute path without '..', got {venv!r}")
+    if venv.rstrip("/") in ("", "/usr", "/bin", "/etc", "/lib", "/var", "/tmp"):
+        raise ConfigError(f"venv-path {venv!r} would overwrite a system directory")
+    for name in values.get("allow_sdist", ()):
+        if not _PKG_NAME.match(name):
+            raise ConfigError(f"allow-sdist: {name!r} is not a package name")
+    if values.get("extra_index_urls") and values.get("index_url") and strategy is None:
+        raise ConfigError(
+            "index-url and extra-index-urls are both set but no index-strategy is chosen",
+            hint="mixing a private index with a public one invites dependency confusion; set "
+            "index-strategy = 'first-index' (safe: a name found on the first index is only "
+            "taken from there) or 'unsafe-best-match' explicitly",
+        )
+    uid = values.get("uid", 10001)
+    if not 0 < uid < 2**31:
+        raise ConfigError(f"uid must be a positive integer, got {uid}")
+
+
+def load_settings(project_dir: Path, overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read pyproject.toml, apply VENVSHIP_* variables, then ``overrides`` (CLI flags)."""
+    project_dir = project_dir.resolve()
+    environ = os.environ if environ is None else environ
+    data = read_pyproject(project_dir)
+    tool = data.get("tool", {}).get("venvship", {})
+    if not isinstance(tool, dict):
+        raise ConfigError("[tool.venvship] must be a table")
+    values: dict[str, Any] = {}
+    where = "pyproject.toml [tool.venvship]"
+    for key, value in tool.items():
+        if key in _TABLES:
+            continue
+        if key not in _KEYS:
+            close = [k for k in _KEYS if k.replace("-", "") == key.replace("-", "").replace("_", "")]
+            raise ConfigError(
+                f"{where}: unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+            )
+        name, kind = _KEYS[key]
+        values[name] = _coerce(key, kind, value, where)
+
+    layers: dict[str, str] = {}
+    envs_table = tool.get("environments", {})
+    if not isinstance(envs_table, dict):
+        raise ConfigError(f"{where}: environments must be a table")
+    for env, spec in envs_table.items():
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: environments.{env} must be a table")
+        for k, v in spec.items():
+            if k != "base":
+                raise ConfigError(f"{where}: environments.{env}: unknown key {k!r}")
+            if not isinstance(v, str):
+                raise ConfigError(f"{where}: environments.{env}.base must be a string")
+            layers[env] = v
+        if not _ENV_NAME.match(env):
+            raise ConfigError(f"{where}: {env!r} is not a valid environment name")
+
+    for key, (name, kind) in _KEYS.items():
+        var = "VENVSHIP_" + key.upper().replace("-", "_")
+        if var in environ and environ[var] != "":
+            values[name] = _coerce(var, kind, environ[var], "environment")
+
+    for name, value in (overrides or {}).items():
+        if value is None or value == ():
+            continue
+        if name not in {f.name for f in dataclasses.fields(Settings)}:
+            raise AssertionError(f"unknown override {name}")  # programming error
+        values[name] = value
+
+    _validate(values)
+    project = data.get("project", {})
+    return Settings(
+        project_dir=project_dir,
+        project_name=str(project.get("name") or project_dir.name),
+        project_version=project.get("version"),
+        layers=layers,
+        **values,
+    )
