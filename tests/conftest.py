@@ -1,0 +1,73 @@
+"""Two tiers: unit tests (no daemon, no subprocess) and ``docker`` tests against a real engine.
+
+Docker tests run only with ``--run-docker`` (CI always passes it, and .ci/run fails when they
+did not run). Base images come from scripts/setup-docker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+PY311 = os.environ.get("VENVSHIP_TEST_IMAGE_311", "venvship-local/python:3.11-bookworm")
+PY39 = os.environ.get("VENVSHIP_TEST_IMAGE_39", "venvship-local/python:3.9-bullseye")
+PY313 = os.environ.get("VENVSHIP_TEST_IMAGE_313", "venvship-local/python:3.13-trixie")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-docker", action="store_true", help="run tests against the real Docker engine")
+    parser.addoption("--update-golden", action="store_true", help="rewrite golden files")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-docker"):
+        return
+    skip = pytest.mark.skip(reason="needs --run-docker (a real engine: scripts/setup-docker)")
+    for item in items:
+        if "docker" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def copy_example(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh copy of examples/NAME in a temporary directory (locks included)."""
+
+    def copy(name: str = "hello-app") -> Path:
+        dest = tmp_path / name
+        shutil.copytree(EXAMPLES / name, dest, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+        return dest
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[object]:
+    from venvship.engine import Engine
+
+    eng = Engine()
+    eng.client()
+    yield eng
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under ``directory``, byte for byte (for 'nothing changed' assertions)."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 1800) -> "subprocess.CompletedProcess[str]":
+    """The real command line, as a user runs it (integration tests only)."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "venvship", *args], cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=timeout,
+    )
