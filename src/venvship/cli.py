@@ -247,3 +247,15 @@ def doctor(ctx: typer.Context) -> None:
     if bad:
         raise DockerUnavailableError(f"{len(bad)} problem(s) found") if "engine" in bad[0].what.lower() \
             else VenvshipError(f"{len(bad)} problem(s) found")
+
+
+def _register_command_modules() -> None:
+    import importlib
+
+    from .commands import MODULES
+
+    for name in MODULES:
+        importlib.import_module(f".commands.{name}", __package__).register(app)
+
+
+_register_command_modules()

@@ -67,6 +67,10 @@ class Settings:
     pylock: bool = False
     template_dir: str = ".venvship/templates"
     images: tuple[str, ...] = ()
+    # --- export settings (venvship export) ---
+    # --- end export settings ---
+    # --- install settings (venvship install / tox / test) ---
+    # --- end install settings ---
 
     @property
     def effective_runtime_image(self) -> str:
@@ -135,6 +139,10 @@ _KEYS: dict[str, tuple[str, str]] = {
     "pylock": ("pylock", "bool"),
     "template-dir": ("template_dir", "str"),
     "images": ("images", "list"),
+    # --- export keys ---
+    # --- end export keys ---
+    # --- install keys ---
+    # --- end install keys ---
 }
 _TABLES = {"environments"}
 
