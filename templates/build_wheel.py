@@ -1,4 +1,4 @@
-# venvship: build the app's wheel in-process from a locked, hash-checked build environment.
+# venvship: builds the wheel of the app in-process from a locked, hash-checked build environment.
 # Usage: venvship_build_wheel.py BACKEND BACKEND_PATH OUTDIR   (BACKEND_PATH "-" for none)
 import importlib
 import importlib.metadata
@@ -27,7 +27,7 @@ for req in (hook() if hook else []):
 if missing:
     sys.exit(
         "venvship: error: the build backend also needs " + ", ".join(missing)
-        + "; add them to [tool.venvship] build-requires and run 'venvship lock'"
+        + "; add them to [tool.venvship] build-requires and run venvship lock"
     )
 os.makedirs(outdir, exist_ok=True)
 print("built", backend.build_wheel(outdir))

@@ -30,7 +30,36 @@ def tools_lock_text(resolver: str) -> str:
     text = (resources.files("venvship") / "tools" / name).read_text(encoding="utf-8")
     if resolver == "pip-tools":  # the build stages install with uv whichever resolver locks
         text += (resources.files("venvship") / "tools" / "uv.txt").read_text(encoding="utf-8")
-    return text
+    return one_line_requirements(text)
+
+
+def printf_file(text: str, dest: str, indent: str = "        ") -> str:
+    """Shell that writes ``text`` to ``dest`` with printf: one quoted argument per line.
+
+    Used instead of Dockerfile heredocs, which hadolint cannot parse.
+    """
+    lines = text.rstrip("\n").split("\n")
+    if any("'" in line for line in lines):
+        raise ConfigError(f"cannot embed {dest}: it contains a single quote")
+    args = f" \\\n{indent}".join(f"'{line}'" for line in lines)
+    return f"printf '%s\\n' \\\n{indent}{args} \\\n{indent}> {dest}"
+
+
+def one_line_requirements(text: str) -> str:
+    """A requirements file with continuations joined, comments dropped, markers double-quoted."""
+    out: list[str] = []
+    current = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        current += (" " if current else "") + line.rstrip("\\").strip()
+        if not line.endswith("\\"):
+            out.append(current.replace("'", '"'))
+            current = ""
+    if current:
+        out.append(current.replace("'", '"'))
+    return "\n".join(out) + "\n"
 
 
 def environment(settings: Settings | None = None) -> jinja2.Environment:
@@ -41,7 +70,7 @@ def environment(settings: Settings | None = None) -> jinja2.Environment:
         if user_dir.is_dir():
             loaders.append(jinja2.FileSystemLoader(str(user_dir)))
     loaders += [builtin, jinja2.PrefixLoader({"venvship": builtin})]
-    return jinja2.Environment(  # noqa: S701 - renders Dockerfiles, not HTML
+    env = jinja2.Environment(  # noqa: S701 - renders Dockerfiles, not HTML
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -49,6 +78,8 @@ def environment(settings: Settings | None = None) -> jinja2.Environment:
         lstrip_blocks=False,
         autoescape=False,
     )
+    env.filters["printf_file"] = printf_file
+    return env
 
 
 def _backend(data: dict[str, Any]) -> tuple[str, str]:
@@ -89,6 +120,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "venv_path": settings.venv_path.rstrip("/") or "/app",
         "requirements_dir": settings.requirements_dir,
         "build_packages": list(settings.build_packages),
+        "allow_sdist": sorted(settings.allow_sdist),
         "runtime_packages": list(settings.runtime_packages),
         "tools_lock": tools_lock_text(settings.resolver),
         "build_wheel_py": (builtin / "build_wheel.py").read_text(encoding="utf-8"),
