@@ -42,19 +42,22 @@ class State:
 
 
 class _Condensed:
-    """Progress for long work without BuildKit's full log: one line per started step."""
+    """Progress for long work without BuildKit's full log: one line per step, and its outcome."""
 
     def __init__(self, out: Any) -> None:
         self.out = out
+        self.steps: dict[str, str] = {}
 
     def write(self, line: str) -> None:
         text = line.rstrip()
-        parts = text.split(" ", 1)
-        if len(parts) == 2 and parts[0].startswith("#") and parts[1].startswith("["):
-            self.out.write(f"  {parts[1][:110]}\n")
-        elif "CACHED" in text and parts[0].startswith("#"):
-            self.out.write(f"  {text.split(' ', 1)[1] if ' ' in text else text}\n")
-        elif text.startswith(("ERROR", "error:")):
+        step, _, rest = text.partition(" ")
+        if step.startswith("#") and rest.startswith("[") and not rest.startswith("[internal]"):
+            if step not in self.steps:
+                self.steps[step] = rest
+                self.out.write(f"  {rest[:100]}\n")
+        elif step in self.steps and rest == "CACHED":
+            self.out.write(f"  {self.steps[step].split(']')[0]}] cached\n")
+        elif text.startswith(("ERROR", "error:")) or (step.startswith("#") and rest.startswith("ERROR")):
             self.out.write(text + "\n")
 
     def flush(self) -> None:

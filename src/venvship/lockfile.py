@@ -123,7 +123,7 @@ def parse(text: str, env: str, path: str = "") -> Lock:
     body = "".join(lines[last + 1:])
     pins: dict[str, Pin] = {}
     for number, line, via in _logical_lines(body):
-        if line.startswith("--"):
+        if line.startswith("-"):
             if line.startswith(("--index-url", "--extra-index-url", "--find-links", "--no-binary",
                                 "--only-binary")):
                 continue

@@ -68,6 +68,13 @@ class Settings:
     template_dir: str = ".venvship/templates"
     images: tuple[str, ...] = ()
     # --- export settings (venvship export) ---
+    deb_name: str | None = None  # default: the project name, Debian-style
+    deb_version: str | None = None  # default: the app's version in the venv, Debian-style
+    deb_maintainer: str | None = None  # default: [project] maintainers/authors, else a placeholder
+    deb_description: str | None = None  # default: [project] description
+    deb_depends: tuple[str, ...] = ()  # more Depends, after the Python runtime and runtime-packages
+    deb_python_depends: str = "auto"  # auto | none | an explicit Depends list
+    deb_link_entry_points: bool = False  # link [project.scripts] into /usr/bin
     # --- end export settings ---
     # --- install settings (venvship install / tox / test) ---
     # --- end install settings ---
@@ -140,6 +147,13 @@ _KEYS: dict[str, tuple[str, str]] = {
     "template-dir": ("template_dir", "str"),
     "images": ("images", "list"),
     # --- export keys ---
+    "deb-name": ("deb_name", "str"),
+    "deb-version": ("deb_version", "str"),
+    "deb-maintainer": ("deb_maintainer", "str"),
+    "deb-description": ("deb_description", "str"),
+    "deb-depends": ("deb_depends", "list"),
+    "deb-python-depends": ("deb_python_depends", "str"),
+    "deb-link-entry-points": ("deb_link_entry_points", "bool"),
     # --- end export keys ---
     # --- install keys ---
     # --- end install keys ---
@@ -165,7 +179,7 @@ def read_pyproject(project_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
 
 
-def _coerce(key: str, kind: str, value: Any, where: str) -> Any:
+def _coerce(key: str, kind: str, value: Any, where: str, from_env: bool = False) -> Any:
     def bad(expected: str) -> ConfigError:
         return ConfigError(f"{where}: {key} must be {expected}, got {value!r}")
 
@@ -186,7 +200,7 @@ def _coerce(key: str, kind: str, value: Any, where: str) -> Any:
             raise bad("true or false")
         return value
     if kind in ("list", "intlist"):
-        if isinstance(value, str):  # environment variables: whitespace- or comma-separated
+        if isinstance(value, str) and from_env:  # whitespace- or comma-separated
             value = [v for v in re.split(r"[\s,]+", value) if v]
         if not isinstance(value, list):
             raise bad("a list")
@@ -272,7 +286,7 @@ def load_settings(project_dir: Path, overrides: Mapping[str, Any] | None = None,
     for key, (name, kind) in _KEYS.items():
         var = "VENVSHIP_" + key.upper().replace("-", "_")
         if var in environ and environ[var] != "":
-            values[name] = _coerce(var, kind, environ[var], "environment")
+            values[name] = _coerce(var, kind, environ[var], "environment", from_env=True)
 
     for name, value in (overrides or {}).items():
         if value is None or value == ():

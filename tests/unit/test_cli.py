@@ -1,0 +1,85 @@
+"""The command line in-process: help, version, and one-line errors with distinct exit codes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from venvship import __version__
+from venvship.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert (code, out.strip()) == (0, f"venvship {__version__}")
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for command in ("lock", "dockerfile", "build", "verify", "envs", "doctor"):
+        assert command in out
+
+
+def test_usage_error_exit_code_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "lock", "--no-such-flag")
+    assert code == 2 and "No such option" in err
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    dest = tmp_path / "hello-app"
+    shutil.copytree(ROOT / "examples" / "hello-app", dest)
+    return dest
+
+
+def one_line_error(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.startswith("venvship: error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "args", "code", "needle"),
+    [
+        (lambda p: (p / "pyproject.toml").unlink(), ["envs"], 3, "no pyproject.toml"),
+        (lambda p: (p / "pyproject.toml").write_text("[tool.venvship]\nbogus = 1\n"), ["envs"], 3, "unknown key 'bogus'"),
+        (lambda p: (p / "requirements/main.in").write_text("flask=>3\n"), ["envs"], 4, "malformed requirement"),
+        (lambda p: (p / "requirements/dev.in").write_text("-c dev.txt\npytest\n"), ["envs"], 4, "layering cycle"),
+        (lambda p: None, ["lock", "--env", "prod"], 4, "no environment named 'prod'"),
+        (lambda p: None, ["dockerfile", "--venv-path", "app"], 3, "absolute path"),
+    ],
+)
+def test_bad_input_is_one_line_with_its_exit_code(
+    capsys: pytest.CaptureFixture[str], project: Path, mutate, args: list[str], code: int, needle: str  # type: ignore[no-untyped-def]
+) -> None:
+    before = {p: p.read_bytes() for p in (project / "requirements").glob("*.txt")}
+    mutate(project)
+    got, _, err = run(capsys, "--project", str(project), *args)
+    assert got == code, err
+    assert needle in one_line_error(err)
+    assert {p: p.read_bytes() for p in (project / "requirements").glob("*.txt")} == before
+
+
+def test_dockerfile_to_stdout_and_file(capsys: pytest.CaptureFixture[str], project: Path) -> None:
+    code, out, _ = run(capsys, "--project", str(project), "dockerfile")
+    assert code == 0 and "FROM ${RUNTIME_IMAGE} AS runtime" in out
+    target = project / "Dockerfile"
+    code, _, _ = run(capsys, "--project", str(project), "dockerfile", "--output", str(target))
+    assert code == 0 and target.read_text() == out
+
+
+def test_debug_shows_the_traceback(project: Path) -> None:
+    from venvship.errors import InputError
+
+    (project / "requirements/main.in").write_text("flask=>3\n")
+    with pytest.raises(InputError):
+        main(["--debug", "--project", str(project), "envs"])

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from venvship.engine import BuildRequest, Engine, Secret, _build_failure, validate_reference
+from venvship.errors import ImageError
+
+
+def test_buildx_argv_for_a_tagged_build() -> None:
+    req = BuildRequest(
+        context=Path("/p"), dockerfile=Path("/t/Dockerfile"), target="runtime", tags=("app:1.2", "app:latest"),
+        build_args={"B": "2", "A": "1"}, secrets=(Secret("venvship_ca", Path("/ca.pem")),),
+        no_cache_filter=("lock",), cache_from=("type=local,src=/c",), platform="linux/amd64",
+    )
+    argv = Engine("docker").build_argv(req, "buildx")
+    assert argv[:3] == ["docker", "buildx", "build"]
+    assert argv[argv.index("--target") + 1] == "runtime"
+    assert "--load" in argv
+    assert argv.count("--tag") == 2
+    assert argv.index("A=1") < argv.index("B=2")  # sorted: stable argv, stable logs
+    assert "id=venvship_ca,src=/ca.pem" in argv
+    assert "--no-cache-filter=lock" in argv
+    assert argv[-1] == "/p"
+
+
+def test_output_and_push_replace_load() -> None:
+    req = BuildRequest(context=Path("/p"), dockerfile=Path("/D"), tags=("a:1",), output="type=local,dest=/o")
+    argv = Engine("docker").build_argv(req, "buildx")
+    assert "--load" not in argv and argv[argv.index("--output") + 1] == "type=local,dest=/o"
+    pushed = Engine("docker").build_argv(BuildRequest(context=Path("/p"), dockerfile=Path("/D"), tags=("r/a:1",), push=True), "buildx")
+    assert "--push" in pushed and "--load" not in pushed
+
+
+def test_classic_client_argv_has_no_buildx_only_flags() -> None:
+    req = BuildRequest(context=Path("/p"), dockerfile=Path("/D"), tags=("a:1",), builder="b",
+                       metadata_file=Path("/m.json"))
+    argv = Engine("docker").build_argv(req, "classic")
+    assert argv[:2] == ["docker", "build"]
+    assert "--load" not in argv and "--builder" not in argv and "--metadata-file" not in argv
+
+
+@pytest.mark.parametrize("ref", ["app:1.2", "registry.example.com:5000/team/app:v1", "venvship-local/python:3.11-bookworm",
+                                 "app@sha256:" + "a" * 64])
+def test_valid_references(ref: str) -> None:
+    assert validate_reference(ref) == ref
+
+
+@pytest.mark.parametrize("ref", ["", "App:1", "app:", "app:bad tag", "-app", "app::1", "a" * 300])
+def test_invalid_references(ref: str) -> None:
+    with pytest.raises(ImageError, match="is not valid"):
+        validate_reference(ref)
+
+
+def test_build_failure_keeps_buildkits_error_line() -> None:
+    log = "#1 [internal] load\n#7 ERROR: process \"/bin/sh -c false\" did not complete successfully: exit code: 1\n"
+    msg = _build_failure(log, BuildRequest(context=Path("."), dockerfile=Path("D"), target="deps"))
+    assert msg.startswith("docker build failed (target deps): ERROR: process")

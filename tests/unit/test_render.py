@@ -1,0 +1,80 @@
+"""Golden files: the rendered Dockerfile for each example configuration, byte for byte.
+
+Regenerate after an intended template change: pytest tests/unit/test_render.py --update-golden
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from venvship.environments import discover
+from venvship.errors import ConfigError
+from venvship.render import one_line_requirements, printf_file, render_dockerfile
+from venvship.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden"
+
+CONFIGS = {
+    "hello-app": {},
+    "hello-app-opt-venv": {"venv_path": "/opt/venvs/hello-app", "runtime_image": "venvship-local/python:3.11-bookworm"},
+    "hello-app-compiled": {"build_packages": ("gcc", "libc6-dev", "python3-dev"), "allow_sdist": ("markupsafe",),
+                           "runtime_packages": ("libpq5",), "command": ("hello-app", "--port", "9000")},
+    "hello-app-pip-tools": {"resolver": "pip-tools", "base_image": "venvship-local/python:3.9-bullseye"},
+}
+
+
+def render(name: str, tmp_path: Path) -> str:
+    project = tmp_path / "hello-app"
+    shutil.copytree(ROOT / "examples" / "hello-app", project)
+    settings = load_settings(project, CONFIGS[name], environ={})
+    return render_dockerfile(settings, discover(settings))
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_golden(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    text = render(name, tmp_path)
+    golden = GOLDEN / f"{name}.Dockerfile"
+    if request.config.getoption("--update-golden"):
+        golden.write_text(text)
+    assert text == golden.read_text(), f"{golden.name} differs; review, then rerun with --update-golden"
+
+
+def test_rendering_is_deterministic(tmp_path: Path) -> None:
+    assert render("hello-app", tmp_path / "a") == render("hello-app", tmp_path / "b")
+
+
+def test_user_block_override(tmp_path: Path) -> None:
+    project = tmp_path / "hello-app"
+    shutil.copytree(ROOT / "examples" / "hello-app", project)
+    templates = project / ".venvship" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "Dockerfile.j2").write_text(
+        '{% extends "venvship/Dockerfile.j2" %}\n{% block runtime %}{{ super() }}\nHEALTHCHECK CMD ["true"]{% endblock %}\n'
+    )
+    settings = load_settings(project, environ={})
+    text = render_dockerfile(settings, discover(settings))
+    assert text.rstrip().endswith('HEALTHCHECK CMD ["true"]')
+    assert "FROM deps AS build" in text
+
+
+def test_undefined_template_variable_is_a_clear_error(tmp_path: Path) -> None:
+    project = tmp_path / "hello-app"
+    shutil.copytree(ROOT / "examples" / "hello-app", project)
+    templates = project / ".venvship" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "Dockerfile.j2").write_text("FROM {{ no_such_thing }}\n")
+    settings = load_settings(project, environ={})
+    with pytest.raises(ConfigError, match="'no_such_thing' is undefined"):
+        render_dockerfile(settings, discover(settings))
+
+
+def test_printf_file_and_requirement_lines() -> None:
+    text = one_line_requirements("a==1 \\\n    --hash=sha256:x ; python_version < '3.10'\n# c\nb==2 --hash=sha256:y\n")
+    assert text == 'a==1 --hash=sha256:x ; python_version < "3.10"\nb==2 --hash=sha256:y\n'
+    assert printf_file("x\ny\n", "/f") == "printf '%s\\n' \\\n        'x' \\\n        'y' \\\n        > /f"
+    with pytest.raises(ConfigError):
+        printf_file("it's\n", "/f")

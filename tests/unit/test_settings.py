@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from venvship.errors import ConfigError
+from venvship.settings import load_settings
+
+
+def write(tmp_path: Path, tool: str = "", project: str = 'name = "demo"\nversion = "1.0"') -> Path:
+    (tmp_path / "pyproject.toml").write_text(f"[project]\n{project}\n\n[tool.venvship]\n{tool}\n")
+    return tmp_path
+
+
+def test_defaults_and_project_metadata(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path), environ={})
+    assert s.project_name == "demo"
+    assert s.project_version == "1.0"
+    assert s.venv_path == "/app"
+    assert s.resolver == "uv"
+    assert s.effective_runtime_image == s.base_image
+
+
+def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
+    write(tmp_path, 'base-image = "from-file:1"\nvenv-path = "/opt/venvs/demo"')
+    s = load_settings(tmp_path, environ={"VENVSHIP_BASE_IMAGE": "from-env:1"})
+    assert s.base_image == "from-env:1"
+    assert s.venv_path == "/opt/venvs/demo"
+    s = load_settings(tmp_path, {"base_image": "from-flag:1"}, environ={"VENVSHIP_BASE_IMAGE": "from-env:1"})
+    assert s.base_image == "from-flag:1"
+
+
+def test_env_lists_split_on_commas_and_spaces(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path), environ={"VENVSHIP_BUILD_PACKAGES": "gcc, libc6-dev python3-dev"})
+    assert s.build_packages == ("gcc", "libc6-dev", "python3-dev")
+
+
+@pytest.mark.parametrize(
+    ("tool", "message"),
+    [
+        ('base_imagee = "x"', "unknown key 'base_imagee'"),
+        ('baseimage = "x"', "did you mean 'base-image'"),
+        ("venv-path = \"app\"", "absolute path"),
+        ("venv-path = \"/usr\"", "system directory"),
+        ('resolver = "poetry"', "resolver must be one of"),
+        ("uid = \"x\"", "uid must be an integer"),
+        ("build-packages = \"gcc\"", "must be a list"),
+        ('index-url = "https://p/simple"\nextra-index-urls = ["https://pypi.org/simple"]', "dependency"),
+        ("[tool.venvship.environments.dev]\nparent = \"main\"", "unknown key 'parent'"),
+    ],
+)
+def test_bad_settings_are_config_errors(tmp_path: Path, tool: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, tool), environ={})
+    assert message in err.value.message + (err.value.hint or "")
+
+
+def test_missing_and_invalid_pyproject(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no pyproject.toml"):
+        load_settings(tmp_path, environ={})
+    (tmp_path / "pyproject.toml").write_text("[project\nname=")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(tmp_path, environ={})
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path), environ={})
+    with pytest.raises(AttributeError):
+        s.base_image = "x"  # type: ignore[misc]
+
+
+def test_ca_bundle_auto_none_and_explicit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("cert")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    assert load_settings(write(tmp_path), environ={}).ca_bundle_path() == ca
+    assert load_settings(write(tmp_path, 'ca-bundle = "none"'), environ={}).ca_bundle_path() is None
+    s = load_settings(write(tmp_path, 'ca-bundle = "/nonexistent/ca.pem"'), environ={})
+    with pytest.raises(ConfigError, match="not a readable file"):
+        s.ca_bundle_path()
