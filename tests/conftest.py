@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,8 @@ PY313 = os.environ.get("VENVSHIP_TEST_IMAGE_313", "venvship-local/python:3.13-tr
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-docker", action="store_true", help="run tests against the real Docker engine")
     parser.addoption("--update-golden", action="store_true", help="rewrite golden files")
+    parser.addoption("--require-docker-tests", action="store_true",
+                     help="fail the run if Docker tests were skipped or none passed (CI)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -62,7 +64,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 1800) -> "subprocess.CompletedProcess[str]":
+            timeout: float = 1800) -> subprocess.CompletedProcess[str]:
     """The real command line, as a user runs it (integration tests only)."""
     import subprocess
     import sys
@@ -71,3 +73,33 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
         [sys.executable, "-m", "venvship", *args], cwd=cwd, capture_output=True, text=True,
         env={**os.environ, **(env or {})}, timeout=timeout,
     )
+
+
+_docker_outcomes: dict[str, int] = {"passed": 0, "skipped": 0, "failed": 0}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "docker" not in report.keywords:
+        return
+    if report.when == "call" and report.passed:
+        _docker_outcomes["passed"] += 1
+    elif report.skipped:
+        _docker_outcomes["skipped"] += 1
+    elif report.failed:
+        _docker_outcomes["failed"] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not session.config.getoption("--require-docker-tests") or session.config.option.collectonly:
+        return
+    if _docker_outcomes["skipped"] or not _docker_outcomes["passed"]:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    o = _docker_outcomes
+    terminalreporter.write_line(
+        f"docker integration tests -- passed {o['passed']}, failed {o['failed']}, skipped {o['skipped']}"
+    )
+    if config.getoption("--require-docker-tests") and (o["skipped"] or not o["passed"]):
+        terminalreporter.write_line("ERROR: --require-docker-tests: Docker tests were skipped or none ran")

@@ -270,7 +270,8 @@ def verify_report(data: Mapping[str, Any], settings: Settings, main_lock: lockfi
     installed = {canonicalize_name(k): v for k, v in data["dists"].items()}
     expected = dict(main_lock.versions)
     project = canonicalize_name(project_name)
-    installed.pop(project, None) if project in installed else problems.append(f"the app {project_name} is not installed")
+    if installed.pop(project, None) is None:
+        problems.append(f"the app {project_name} is not installed")
     for name in sorted(set(expected) - set(installed)):
         problems.append(f"missing: {name}=={expected[name]}")
     for name in sorted(set(installed) - set(expected)):
@@ -321,5 +322,6 @@ def verify(settings: Settings, engine: Engine, image: str) -> float:
     data = json.loads(out.strip().splitlines()[-1])
     problems = verify_report(data, settings, main_lock, settings.project_name, module)
     if problems:
-        raise VerifyError(f"{image}: {problems[0]}" + (f" (+{len(problems) - 1} more: {'; '.join(problems[1:4])})" if len(problems) > 1 else ""))
+        more = f" (+{len(problems) - 1} more: {'; '.join(problems[1:4])})" if len(problems) > 1 else ""
+        raise VerifyError(f"{image}: {problems[0]}{more}")
     return time.monotonic() - started

@@ -74,7 +74,9 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     project: Path = typer.Option(Path("."), "--project", "-C", help="The project's directory (with pyproject.toml)."),
-    progress: str = typer.Option("auto", help="Build output: auto (one line per step), plain (full BuildKit log), quiet."),
+    progress: str = typer.Option(
+        "auto", help="Build output: auto (one line per step), plain (full BuildKit log), quiet."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
@@ -102,7 +104,9 @@ def lock(
     env: list[str] = typer.Option([], "--env", "-e", help="Environment to lock (repeatable). Default: all."),
     check: bool = typer.Option(False, "--check", help="Exit non-zero if a lock is missing or stale; write nothing."),
     upgrade: bool = typer.Option(False, "--upgrade", "-U", help="Upgrade every package in the chosen environments."),
-    upgrade_package: list[str] = typer.Option([], "--upgrade-package", "-P", help="Upgrade just this package (repeatable)."),
+    upgrade_package: list[str] = typer.Option(
+        [], "--upgrade-package", "-P", help="Upgrade just this package (repeatable)."
+    ),
     base_image: Optional[str] = typer.Option(None, "--base-image", help="Compile for this image's interpreter."),
     resolver: Optional[str] = typer.Option(None, "--resolver", help="uv (default) or pip-tools."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Compile and show the changes, write nothing."),
@@ -141,7 +145,9 @@ def dockerfile(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
     base_image: Optional[str] = typer.Option(None, "--base-image"),
     runtime_image: Optional[str] = typer.Option(None, "--runtime-image"),
-    venv_path: Optional[str] = typer.Option(None, "--venv-path", help="Absolute venv path in the image (default /app)."),
+    venv_path: Optional[str] = typer.Option(
+        None, "--venv-path", help="Absolute venv path in the image (default /app)."
+    ),
 ) -> None:
     """Render the multi-stage Dockerfile (venvship dockerfile > Dockerfile)."""
     from .lockfile import write_atomically

@@ -7,6 +7,7 @@ ping, inspect, run, remove.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -273,10 +274,8 @@ class Engine:
     def remove_image(self, ref: str) -> None:
         import docker.errors
 
-        try:
+        with contextlib.suppress(docker.errors.ImageNotFound):
             self.client().images.remove(ref, force=True)
-        except docker.errors.ImageNotFound:
-            pass
 
 
 def _with_files(req: BuildRequest, tmp: Path) -> BuildRequest:

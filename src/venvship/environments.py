@@ -52,7 +52,7 @@ class EnvironmentSet:
 
     def order(self, names: list[str] | None = None) -> list[str]:
         """Names in dependency order (bases first), restricted to ``names`` and their bases."""
-        wanted = list(self.envs) if not names else names
+        wanted = names if names else list(self.envs)
         for name in wanted:
             self.get(name)
         done: list[str] = []
@@ -195,11 +195,31 @@ def _from_pyproject(settings: Settings, data: dict[str, Any]) -> dict[str, Envir
             canonicalize_name(name), tuple(group_lines(name)),
             f"pyproject.toml [dependency-groups] {name}", "main",
         )
-    for name, items in project.get("optional-dependencies", {}).items():
+    extras = project.get("optional-dependencies", {})
+    self_name = canonicalize_name(str(project.get("name", "")))
+
+    def extra_lines(name: str, stack: tuple[str, ...] = ()) -> list[InputLine]:
+        """An extra's requirements; a self-reference like ``app[test]`` is inlined."""
+        if name in stack:
+            raise InputError(f"pyproject.toml [project.optional-dependencies]: cycle at {name!r}")
         where = f"pyproject.toml [project.optional-dependencies] {name}"
+        out: list[InputLine] = []
+        for i, item in enumerate(extras.get(name, [])):
+            line = parse_requirement(item, f"{where}[{i}]")
+            req = Requirement(line.requirement)
+            if self_name and canonicalize_name(req.name) == self_name:
+                for extra in sorted(req.extras):
+                    if extra not in extras:
+                        raise InputError(f"{where}[{i}]: {self_name} has no extra {extra!r}")
+                    out.extend(extra_lines(extra, (*stack, name)))
+                continue
+            out.append(line)
+        return out
+
+    for name in extras:
         envs[canonicalize_name(name)] = Environment(
-            canonicalize_name(name),
-            tuple(parse_requirement(d, f"{where}[{i}]") for i, d in enumerate(items)), where, "main",
+            canonicalize_name(name), tuple(extra_lines(name)),
+            f"pyproject.toml [project.optional-dependencies] {name}", "main",
         )
     if BUILD_ENV in envs:
         raise InputError(f"{envs[BUILD_ENV].source}: 'build' is reserved for build requirements")
@@ -229,22 +249,24 @@ def discover(settings: Settings, *, include_build: bool = True) -> EnvironmentSe
     envs = _from_requirements(settings) if source == "requirements" else _from_pyproject(settings, data)
     if not envs:
         raise InputError(f"no environments: {settings.requirements_dir}/*.in has no files")
-    for env, base in settings.layers.items():
-        if env not in envs:
-            raise ConfigError(f"[tool.venvship.environments.{env}]: no environment named {env!r}")
-        envs[env] = Environment(env, envs[env].lines, envs[env].source, base)
-    for env in envs.values():
-        if env.base is not None and env.base not in envs:
-            raise InputError(f"{env.source}: layered on {env.base!r}, which is not an environment")
+    for layered, on in settings.layers.items():
+        if layered not in envs:
+            raise ConfigError(f"[tool.venvship.environments.{layered}]: no environment named {layered!r}")
+        envs[layered] = Environment(layered, envs[layered].lines, envs[layered].source, on)
+    for environment in envs.values():
+        if environment.base is not None and environment.base not in envs:
+            raise InputError(
+                f"{environment.source}: layered on {environment.base!r}, which is not an environment"
+            )
     for name in envs:  # cycle check
         seen = [name]
-        base = envs[name].base
-        while base is not None:
-            if base in seen:
-                cycle = " -> ".join([*seen[seen.index(base):], base])
+        below = envs[name].base
+        while below is not None:
+            if below in seen:
+                cycle = " -> ".join([*seen[seen.index(below):], below])
                 raise InputError(f"layering cycle: {cycle}")
-            seen.append(base)
-            base = envs[base].base
+            seen.append(below)
+            below = envs[below].base
     if include_build:
         envs[BUILD_ENV] = build_requirements(settings, data)
     return EnvironmentSet(envs)

@@ -199,7 +199,7 @@ def ca_secrets(settings: Settings) -> tuple[Secret, ...]:
         if not netrc.is_file():
             raise ConfigError(f"netrc {settings.netrc!r} is not a readable file")
         secrets.append(Secret("venvship_netrc", netrc))
-    return secrets and tuple(secrets) or ()
+    return (secrets and tuple(secrets)) or ()
 
 
 def run_compile(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine: Engine,
@@ -375,11 +375,12 @@ def check(settings: Settings, envs: EnvironmentSet, names: Sequence[str],
         if h.get("inputs-sha256") != input_hash(env, envs, settings):
             problems.append(f"{env}: inputs changed since {rel} was compiled")
         if h.get("base-image") != settings.base_image:
-            problems.append(f"{env}: compiled for base image {h.get('base-image')}, settings say {settings.base_image}")
+            problems.append(
+                f"{env}: compiled for base image {h.get('base-image')}, settings say {settings.base_image}"
+            )
         if target is not None:
-            want_py = f"{target['implementation']} {'.'.join(str(target['python']).split('.')[:2])}"
-            have_py = " ".join(h.get("python", "?").split(" ")[:1] + [".".join(h.get("python", "? ?").split(" ")[-1].split(".")[:2])])
-            if want_py != have_py:
+            want_py = lockfile.python_series(f"{target['implementation']} {target['python']}")
+            if lockfile.python_series(h.get("python", "")) != want_py:
                 problems.append(f"{env}: compiled for Python {h.get('python')}, the base image has {target['python']}")
             want_plat = f"{target['sys_platform']} {target['machine']}"
             if not h.get("platform", "").startswith(want_plat):

@@ -5,6 +5,7 @@ Pure functions only (parse, render, diff); :func:`write_atomically` is the one e
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -20,7 +21,10 @@ from packaging.version import InvalidVersion, Version
 from .errors import LockIntegrityError
 
 HEADER_PREFIX = "# venvship:"
-_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[^\s;\\]+)\s*(?:;\s*(?P<marker>[^\\]+?))?\s*$")
+_PIN = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[^\s;\\]+)"
+    r"\s*(?:;\s*(?P<marker>[^\\]+?))?\s*$"
+)
 _HASH = re.compile(r"--hash=(?P<algo>sha256):(?P<digest>[0-9a-f]{64})")
 
 
@@ -64,6 +68,12 @@ class Diff:
         out += [f"  ↑ {n} {a} -> {b}" for n, (a, b) in sorted(self.upgraded.items())]
         out += [f"  ↓ {n} {a} -> {b}" for n, (a, b) in sorted(self.downgraded.items())]
         return out
+
+
+def python_series(header_python: str) -> str:
+    """'cpython 3.11.2' -> 'cpython 3.11': what a lock's markers depend on in practice."""
+    impl, _, version = header_python.strip().partition(" ")
+    return f"{impl} {'.'.join(version.split('.')[:2])}"
 
 
 def diff(old: Mapping[str, str], new: Mapping[str, str]) -> Diff:
@@ -212,7 +222,5 @@ def write_atomically(files: Mapping[Path, str]) -> None:
         staged.clear()
     finally:
         for tmp, _ in staged:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            except FileNotFoundError:
-                pass

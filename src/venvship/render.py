@@ -70,13 +70,12 @@ def environment(settings: Settings | None = None) -> jinja2.Environment:
         if user_dir.is_dir():
             loaders.append(jinja2.FileSystemLoader(str(user_dir)))
     loaders += [builtin, jinja2.PrefixLoader({"venvship": builtin})]
-    env = jinja2.Environment(  # noqa: S701 - renders Dockerfiles, not HTML
+    # Renders Dockerfiles, not HTML: escaping would corrupt them.
+    env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-        trim_blocks=False,
-        lstrip_blocks=False,
-        autoescape=False,
+        autoescape=False,  # noqa: S701
     )
     env.filters["printf_file"] = printf_file
     return env

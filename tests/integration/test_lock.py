@@ -117,7 +117,6 @@ def test_check_catches_each_stale_case(copy_example) -> None:  # type: ignore[no
     ok = lock(project, "--check")
     assert ok.returncode == 0, ok.stderr
 
-    before = snapshot(project / "requirements")
     # 1. inputs changed
     (project / "requirements/main.in").write_text("flask>=3.0\nitsdangerous\n")
     result = lock(project, "--check")

@@ -83,3 +83,11 @@ def test_layering_setting_must_name_an_environment(tmp_path: Path) -> None:
     path = project(tmp_path, {"requirements/main.in": "x\n"}, '[tool.venvship.environments.ghost]\nbase = "main"\n')
     with pytest.raises(ConfigError, match="ghost"):
         envs_of(path)
+
+
+def test_self_referencing_extras_are_inlined(tmp_path: Path) -> None:
+    found = envs_of(project(tmp_path, {}, (
+        'dependencies = ["click"]\n[project.optional-dependencies]\n'
+        'test = ["pytest"]\ndev = ["demo[test]", "ruff"]\n'
+    )))
+    assert [line.requirement for line in found.envs["dev"].lines] == ["pytest", "ruff"]

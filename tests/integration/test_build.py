@@ -1,0 +1,136 @@
+"""``venvship build`` / ``verify`` against the real engine: the image builds, runs and answers."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.integration import buildkit
+
+pytestmark = pytest.mark.docker
+TAG = "venvship-test/hello-app:it"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    import shutil
+
+    project = tmp_path_factory.mktemp("build") / "hello-app"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "hello-app", project)
+    result = run_cli("build", "--image", TAG, "--json", cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {"project": project, "summary": json.loads(result.stdout)}
+
+
+def test_build_summary_is_machine_readable(built: dict[str, Any]) -> None:
+    summary = built["summary"]
+    assert summary["tags"] == [TAG]
+    assert summary["image_id"].startswith("sha256:")
+    assert summary["size"] > 0
+    assert summary["verified"] is True
+    assert summary["timings"]["build_seconds"] > 0
+
+
+def test_image_runs_and_answers_http(built: dict[str, Any], engine) -> None:  # type: ignore[no-untyped-def]
+    with engine.started(TAG, ports={"8000/tcp": ("127.0.0.1", None)}) as container:
+        container.reload()
+        port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    body = json.loads(response.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+    assert body["message"] == "hello from venvship"
+    assert body["prefix"] == "/app"
+
+
+def test_runtime_image_is_minimal_and_non_root(built: dict[str, Any], engine) -> None:  # type: ignore[no-untyped-def]
+    _, out = engine.run(TAG, ["-c", "id -u"], entrypoint=["sh"])
+    assert out.strip() == "10001"
+    _, out = engine.run(TAG, ["-c", "for p in /src /opt/venvship /root/.cache /app/bin/pip; do "
+                                 "[ -e $p ] && echo present: $p; done; command -v gcc cc uv pip; true"],
+                           entrypoint=["sh"], user="0")
+    assert out.strip() == "", out  # no source tree, no build tools, no caches, no pip in the venv
+    attrs = engine.image(TAG)
+    labels = attrs["Config"]["Labels"]
+    assert labels["org.opencontainers.image.version"] == "1.2.0"
+    assert attrs["Config"]["User"] == "10001:10001"
+    assert attrs["Config"]["Entrypoint"] == ["/app/bin/hello-app"]
+
+
+def test_verify_command(built: dict[str, Any]) -> None:
+    result = run_cli("verify", TAG, cwd=built["project"])
+    assert result.returncode == 0, result.stderr
+    assert "verified" in result.stdout
+
+
+def test_verify_catches_a_lock_mismatch(built: dict[str, Any], copy_example) -> None:  # type: ignore[no-untyped-def]
+    other = copy_example()
+    main = other / "requirements/main.txt"
+    from venvship import lockfile
+
+    lock = lockfile.read(main, "main")
+    assert lock is not None
+    pin = lock.pins["blinker"]
+    main.write_text(lockfile.render("main", dict(lock.header), lock.body.replace(f"blinker=={pin.version}", "blinker==1.0")))
+    result = run_cli("verify", TAG, cwd=other)
+    assert result.returncode == 14
+    assert f"blinker: {pin.version} installed, 1.0 locked" in result.stderr
+
+
+def test_source_change_reruns_only_the_app_layer(built: dict[str, Any]) -> None:
+    project: Path = built["project"]
+    init = project / "src/hello_app/__init__.py"
+    init.write_text(init.read_text().replace("hello from venvship", "hello again from venvship"))
+    result = run_cli("--progress", "plain", "build", "--image", TAG, "--no-verify", cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stderr
+    for stage in ("tools", "deps", "build-env", "build-base"):
+        assert not buildkit.ran(log, stage), f"{stage} re-ran: {buildkit.ran(log, stage)}"
+    assert any("RUN" in step for step in buildkit.cached(log, "deps")), "the dependency install was not cached"
+    assert any("RUN" in step for step in buildkit.ran(log, "build")), "the app layer did not re-run"
+    code, out = __import__("venvship.engine", fromlist=["Engine"]).Engine().run(TAG, ["--once"])
+    assert code == 0 and "hello again from venvship" in out
+
+
+def test_stale_lock_is_refused(copy_example) -> None:  # type: ignore[no-untyped-def]
+    project = copy_example()
+    (project / "requirements/main.in").write_text("flask\nitsdangerous>=2\n")
+    result = run_cli("build", "--image", "venvship-test/stale:it", cwd=project)
+    assert result.returncode == 7
+    assert "refusing to build from a stale lock: main: inputs changed" in result.stderr
+
+
+def test_compiled_dependency_at_a_custom_venv_path(copy_example, engine) -> None:  # type: ignore[no-untyped-def]
+    """markupsafe compiled from its sdist with gcc in the build stage; no compiler at runtime."""
+    project = copy_example()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        'app-module = "hello_app"',
+        'app-module = "hello_app"\nvenv-path = "/opt/venvs/hello-app"\nallow-sdist = ["markupsafe"]\n'
+        'build-packages = ["gcc", "libc6-dev", "python3-dev"]',
+    ))
+    relock = run_cli("--progress", "quiet", "lock", cwd=project)  # the allowance is part of the inputs
+    assert relock.returncode == 0, relock.stderr
+    tag = "venvship-test/hello-app-compiled:it"
+    result = run_cli("--progress", "plain", "build", "--image", tag, cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Building markupsafe" in result.stderr or "Built markupsafe" in result.stderr
+    code, out = engine.run(tag, ["--once"])
+    assert code == 0 and '"prefix": "/opt/venvs/hello-app"' in out
+    code, out = engine.run(tag, ["-c", "import markupsafe._speedups as s; print(s.__file__)"],
+                           entrypoint=["/opt/venvs/hello-app/bin/python"])
+    assert code == 0 and out.strip().endswith(".so"), out
+    code, out = engine.run(tag, ["-c", "command -v gcc cc || echo no-compiler"], entrypoint=["sh"])
+    assert out.strip() == "no-compiler"
