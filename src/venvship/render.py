@@ -98,6 +98,18 @@ def default_command(settings: Settings, data: dict[str, Any]) -> tuple[tuple[str
     return (), ("python",)
 
 
+def index_flags(settings: Settings, installer: str) -> str:
+    """Index options for uv or pip, each followed by a space (empty for PyPI's default)."""
+    flags: list[str] = []
+    if settings.index_url:
+        flags += ["--index-url", settings.index_url]
+    for url in settings.extra_index_urls:
+        flags += ["--extra-index-url", url]
+    if installer == "uv" and settings.index_strategy:
+        flags += ["--index-strategy", settings.index_strategy]
+    return "".join(f"{flag} " for flag in flags)
+
+
 def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
     data = read_pyproject(settings.project_dir)
     backend, backend_path = _backend(data)
@@ -120,6 +132,8 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "requirements_dir": settings.requirements_dir,
         "build_packages": list(settings.build_packages),
         "allow_sdist": sorted(settings.allow_sdist),
+        "uv_index_flags": index_flags(settings, "uv"),
+        "pip_index_flags": index_flags(settings, "pip"),
         "runtime_packages": list(settings.runtime_packages),
         "tools_lock": tools_lock_text(settings.resolver),
         "build_wheel_py": (builtin / "build_wheel.py").read_text(encoding="utf-8"),
