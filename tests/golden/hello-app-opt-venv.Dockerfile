@@ -15,6 +15,7 @@ ENV LANG=C.UTF-8 \
 # ---- tools: the resolver/installer, pinned and hash-checked (never in the runtime image) -
 FROM base AS tools
 RUN --mount=type=secret,id=venvship_ca,required=false \
+    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     if [ -f /run/secrets/venvship_ca ]; then \
         export SSL_CERT_FILE=/run/secrets/venvship_ca PIP_CERT=/run/secrets/venvship_ca; \
     fi \
@@ -53,6 +54,7 @@ ENV UV_LINK_MODE=copy \
 FROM build-base AS build-env
 COPY requirements/build.txt /opt/venvship/locks/build.txt
 RUN --mount=type=secret,id=venvship_ca,required=false \
+    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
     --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship/tools \
     if [ -f /run/secrets/venvship_ca ]; then \
@@ -102,6 +104,7 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
 FROM build-base AS deps
 COPY requirements/build.txt requirements/main.txt /opt/venvship/locks/
 RUN --mount=type=secret,id=venvship_ca,required=false \
+    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
     --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship/tools \
     if [ -f /run/secrets/venvship_ca ]; then \
@@ -118,6 +121,7 @@ COPY . /src
 WORKDIR /src
 ARG VENVSHIP_APP_VERSION=""
 RUN --mount=type=secret,id=venvship_ca,required=false \
+    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship/tools \
     --mount=type=bind,from=build-env,source=/opt/venvship/build-env,target=/opt/venvship/build-env \
     if [ -f /run/secrets/venvship_ca ]; then \
@@ -133,6 +137,7 @@ FROM deps AS test-deps
 COPY requirements/main.txt /opt/venvship/locks/main.txt
 COPY requirements/dev.txt /opt/venvship/locks/dev.txt
 RUN --mount=type=secret,id=venvship_ca,required=false \
+    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
     --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship/tools \
     if [ -f /run/secrets/venvship_ca ]; then \

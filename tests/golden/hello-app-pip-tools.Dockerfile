@@ -15,6 +15,7 @@ ENV LANG=C.UTF-8 \
 # ---- tools: the resolver/installer, pinned and hash-checked (never in the runtime image) -
 FROM base AS tools
 RUN --mount=type=secret,id=venvship_ca,required=false \
+    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     if [ -f /run/secrets/venvship_ca ]; then \
         export SSL_CERT_FILE=/run/secrets/venvship_ca PIP_CERT=/run/secrets/venvship_ca; \
     fi \
@@ -71,6 +72,7 @@ ENV UV_LINK_MODE=copy \
 FROM build-base AS build-env
 COPY requirements/build.txt /opt/venvship/locks/build.txt
 RUN --mount=type=secret,id=venvship_ca,required=false \
+    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
     --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship/tools \
     if [ -f /run/secrets/venvship_ca ]; then \
@@ -120,6 +122,7 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
 FROM build-base AS deps
 COPY requirements/build.txt requirements/main.txt /opt/venvship/locks/
 RUN --mount=type=secret,id=venvship_ca,required=false \
+    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
     --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship/tools \
     if [ -f /run/secrets/venvship_ca ]; then \
@@ -136,6 +139,7 @@ COPY . /src
 WORKDIR /src
 ARG VENVSHIP_APP_VERSION=""
 RUN --mount=type=secret,id=venvship_ca,required=false \
+    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship/tools \
     --mount=type=bind,from=build-env,source=/opt/venvship/build-env,target=/opt/venvship/build-env \
     if [ -f /run/secrets/venvship_ca ]; then \
@@ -151,6 +155,7 @@ FROM deps AS test-deps
 COPY requirements/main.txt /opt/venvship/locks/main.txt
 COPY requirements/dev.txt /opt/venvship/locks/dev.txt
 RUN --mount=type=secret,id=venvship_ca,required=false \
+    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
     --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship/tools \
     if [ -f /run/secrets/venvship_ca ]; then \
