@@ -1,9 +1,133 @@
-"""Placeholder: this module's commands are being written; register() adds nothing yet."""
+"""``venvship install``, ``sync``, ``tox`` and ``test``: thin wrappers around install.py,
+toxini.py and testrun.py."""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
 
 
-def register(app: Any) -> None:
-    del app
+def _say(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+def _raw_stream(state: Any, quiet: bool = False) -> Any:
+    """Tool output (pip, the backend) only with --progress plain: it has no BuildKit steps."""
+    return sys.stderr if state.progress == "plain" and not quiet else None
+
+
+def _install(ctx: typer.Context, venv: Path, env: list[str], editable: bool, sync: bool,
+             force: bool, python: str | None, allow_stale: bool, dry_run: bool) -> None:
+    from ..environments import discover
+    from ..install import InstallOptions, install
+
+    state = ctx.obj
+    settings = state.settings()
+    opts = InstallOptions(venv=venv, envs=tuple(env) or ("main",), editable=editable, sync=sync,
+                          force=force, python=python, allow_stale=allow_stale, dry_run=dry_run)
+    result = install(settings, discover(settings), opts, say=_say, stream=_raw_stream(state))
+    lines = result.plan.lines(result.installed_before)
+    for line in lines:
+        typer.echo(line)
+    if dry_run:
+        plan = result.plan
+        verb = (f"{len(plan.install)} to install, {len(plan.uninstall)} to remove to match"
+                if plan else "already matches")
+        typer.echo(f"{result.venv}: {verb} the locks ({', '.join(result.locks)}); "
+                   f"{result.interpreter.describe()} (dry run)")
+        return
+    removed = f", {len(result.plan.uninstall)} removed" if result.plan.uninstall else ""
+    typer.echo(
+        f"{result.venv}: {', '.join(result.locks)} installed ({len(result.plan.install)} changed"
+        f"{removed}, {len(result.plan.satisfied)} already right), {result.project}; "
+        f"{result.interpreter.describe()}; {result.seconds:.1f} s"
+    )
+
+
+# Typer reads these annotations at run time, on Python 3.9 too: Optional[...], not "X | None".
+VenvOpt = Annotated[Path, typer.Option(
+    "--venv", help="The virtual environment (created if missing; relative to the current dir).")]
+EnvOpt = Annotated[list[str], typer.Option(
+    "--env", "-e", help="Environment to install (repeatable; its bases come along). Default main.")]
+EditableOpt = Annotated[bool, typer.Option(
+    "--editable", help="Install the project editable (PEP 660).")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Install locks compiled for another Python version or platform.")]
+PythonOpt = Annotated[Optional[str], typer.Option(
+    "--python", help="Interpreter for a new venv (default: pythonX.Y of the locks, else python3).")]
+StaleOpt = Annotated[bool, typer.Option(
+    "--allow-stale", help="Go ahead even if the inputs changed since locking.")]
+DryRunOpt = Annotated[bool, typer.Option(
+    "--dry-run", help="Show what would change; change nothing.")]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def install(ctx: typer.Context, venv: VenvOpt, env: EnvOpt = [], editable: EditableOpt = False,  # noqa: B006
+                sync: Annotated[bool, typer.Option(
+                    "--sync", help="Also remove what the locks do not list (not pip).")] = False,
+                force: ForceOpt = False, python: PythonOpt = None, allow_stale: StaleOpt = False,
+                dry_run: DryRunOpt = False) -> None:
+        """Install the locked environments and the project into a virtualenv on this host."""
+        _install(ctx, venv, env, editable, sync, force, python, allow_stale, dry_run)
+
+    @app.command()
+    def sync(ctx: typer.Context, venv: VenvOpt, env: EnvOpt = [], editable: EditableOpt = False,  # noqa: B006
+             force: ForceOpt = False, python: PythonOpt = None, allow_stale: StaleOpt = False,
+             dry_run: DryRunOpt = False) -> None:
+        """Make a virtualenv match the locks exactly (install --sync): add, change, remove."""
+        _install(ctx, venv, env, editable, True, force, python, allow_stale, dry_run)
+
+    @app.command()
+    def tox(
+        ctx: typer.Context,
+        write: Annotated[bool, typer.Option("--write", help="Write or update tox.ini.")] = False,
+        section: Annotated[str, typer.Option("--section", help="The tox.ini section.")] = "testenv",
+        env: Annotated[list[str], typer.Option(
+            "--env", "-e", help="Environments the tests need (default: test-envs).")] = [],  # noqa: B006
+    ) -> None:
+        """Print (or --write) a tox 4 section whose deps are the hash-checked locks."""
+        from ..environments import discover
+        from ..toxini import section as make_section
+        from ..toxini import write as write_ini
+
+        settings = ctx.obj.settings()
+        sec = make_section(settings, discover(settings), section, env)
+        if not write:
+            sys.stdout.write(sec.text())
+            return
+        path, changed = write_ini(settings, sec)
+        typer.echo(f"{'updated' if changed else 'unchanged'}: {path} [{section}]", err=True)
+
+    @app.command()
+    def test(
+        ctx: typer.Context,
+        args: Annotated[Optional[list[str]], typer.Argument(
+            help="Extra arguments for the test command: venvship test -- -k slow")] = None,
+        env: Annotated[list[str], typer.Option(
+            "--env", "-e", help="Test environments (default: test-envs).")] = [],  # noqa: B006
+        no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+        allow_stale: Annotated[bool, typer.Option(
+            "--allow-stale", help="Test even if a lock is stale.")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No build progress.")] = False,
+    ) -> None:
+        """Build the test stage (main + test locks, production interpreter) and run the tests in
+        it; exits with the tests' exit code."""
+        from ..engine import Engine
+        from ..environments import discover
+        from ..testrun import run_tests
+
+        state = ctx.obj
+        settings = state.settings(test_envs=tuple(env))
+        _say(f"building the test stage of {settings.project_name} in {settings.base_image}")
+        result = run_tests(settings, discover(settings), Engine(), args=list(args or []),
+                           no_cache=no_cache, allow_stale=allow_stale,
+                           build_stream=state.stream(quiet), out=sys.stdout)
+        verdict = "passed" if result.exit_code == 0 else f"failed (exit {result.exit_code})"
+        _say(f"tests {verdict} in {result.image} "
+             f"(build {result.build_seconds:.1f} s, run {result.run_seconds:.1f} s)")
+        if result.exit_code:
+            raise typer.Exit(result.exit_code)
