@@ -226,6 +226,8 @@ def run_compile(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine
 
 
 def _failure(env: str, log: str, envs: EnvironmentSet, plan: LockPlan, outdir: Path) -> Exception:
+    if "Traceback (most recent call last)" in log:  # a crashing tool: its last line says why
+        log = [ln for ln in log.strip().splitlines() if ln.strip()][-1]
     text = " ".join(line.strip(" ×╰─▶│") for line in log.strip().splitlines() if line.strip())
     text = re.sub(r"\s+", " ", text).strip() or "the resolver failed without a message"
     if _NETWORK.search(text):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 

@@ -161,3 +161,17 @@ def test_upgrade_shows_what_changed(copy_example) -> None:  # type: ignore[no-un
     new = versions(project, "main")["flask"]
     assert new != old
     assert f"↑ flask {old} -> {new}" in upgraded.stdout
+
+
+def test_pip_tools_resolver_gives_the_same_pins(copy_example) -> None:  # type: ignore[no-untyped-def]
+    project = copy_example()
+    expected = {env: versions(project, env) for env in ("main", "dev", "build")}
+    for txt in (project / "requirements").glob("*.txt"):
+        txt.unlink()
+    result = lock(project, "--resolver", "pip-tools")
+    assert result.returncode == 0, result.stderr
+    header = lockfile.read(project / "requirements/main.txt", "main")
+    assert header is not None and header.header["resolver"].startswith("pip-compile")
+    for env, pins in expected.items():
+        got = versions(project, env)
+        assert set(got) == set(pins), env
