@@ -1,9 +1,51 @@
-"""Placeholder: this module's commands are being written; register() adds nothing yet."""
+"""``venvship export --format tar|deb --output DIR``: the image's venv for servers."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+_FORMAT_HELP = "tar (the venv tree) or deb (a Debian package); each with a manifest."
+_VENV_HELP = "Absolute venv path (default: the venv-path setting)."
+
+
+def export(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=_FORMAT_HELP)] = "tar",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the artefacts.")]
+    = Path("dist"),
+    venv_path: Annotated[Optional[str], typer.Option("--venv-path", help=_VENV_HELP)] = None,
+    base_image: Annotated[Optional[str], typer.Option("--base-image")] = None,
+    allow_stale: Annotated[bool, typer.Option("--allow-stale", help="Export from stale locks.")]
+    = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")]
+    = False,
+) -> None:
+    """Export the build stage's venv as a tarball or a .deb, built like the image."""
+    from .. import export as exporting
+    from ..engine import Engine
+    from ..environments import discover
+
+    if fmt not in exporting.FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(exporting.FORMATS)}",
+                                 param_hint="--format")
+    state: Any = ctx.obj
+    settings = state.settings(venv_path=venv_path, base_image=base_image)
+    opts = exporting.ExportOptions(fmt=fmt, output=output, allow_stale=allow_stale,
+                                   no_cache=no_cache)
+    result = exporting.export(settings, discover(settings), Engine(), opts,
+                              stream=state.stream(quiet or as_json))
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        typer.echo(f"exported {result.artefact} ({len(result.distributions)} distributions, "
+                   f"as locked; manifest {result.manifest}) in {result.seconds:.1f} s")
 
 
 def register(app: Any) -> None:
-    del app
+    app.command("export")(export)
