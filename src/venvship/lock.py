@@ -146,6 +146,8 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan) -> str
             out.append(f'cp "$IN/existing/{name}.txt" "$OUT/{name}.txt"')
         argv = _resolver_argv(settings, name, f"$IN/{name}.in", f"$OUT/{name}.txt", plan)
         out.append(f"compile_env {name} " + " ".join(_q(a) for a in argv))
+        if name == BUILD_ENV:
+            out += _build_hook_lines(argv)
         if settings.pylock and settings.resolver == "uv" and name != BUILD_ENV:
             py = ["/opt/venvship/tools/bin/uv", "pip", "compile", "--quiet", "--no-header",
                   "--python", "/opt/venvship/tools/bin/python", "-c", f"$OUT/{name}.pins",
@@ -154,6 +156,59 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan) -> str
             out.append(f"compile_env pylock.{name} " + " ".join(_q(a) for a in py))
     out.append('echo done > "$OUT/complete"')
     return "\n".join(out) + "\n"
+
+
+def _build_hook_lines(argv: list[str]) -> list[str]:
+    """Ask the backend what else it needs (get_requires_for_build_wheel) and lock that too.
+
+    Best effort: the hook runs from a hash-checked install of the build lock in a throwaway
+    venv; if it cannot run here, the build stage still refuses a wheel build with a clear
+    message naming what is missing.
+    """
+    return [
+        'if [ -f "$IN/project/pyproject.toml" ]; then',
+        "  /opt/venvship/tools/bin/python -m venv --without-pip /tmp/venvship-hook",
+        "  if /opt/venvship/tools/bin/uv pip install --quiet --python /tmp/venvship-hook/bin/python "
+        '--require-hashes --no-deps --only-binary :all: -r "$OUT/build.txt" > "$OUT/build-hook.log" 2>&1 \\',
+        '     && (cd "$IN/project" && /tmp/venvship-hook/bin/python "$IN/requires_hook.py") '
+        '> "$OUT/build.dynamic" 2>> "$OUT/build-hook.log"; then',
+        '    if [ -s "$OUT/build.dynamic" ]; then',
+        '      cat "$OUT/build.dynamic" >> "$IN/build.in"',
+        "      compile_env build " + " ".join(_q(a) for a in argv),
+        "    fi",
+        "  else",
+        '    echo failed > "$OUT/build.dynamic.failed"',
+        "  fi",
+        "fi",
+    ]
+
+
+REQUIRES_HOOK = r"""
+import importlib, os, sys
+try:
+    import tomllib
+except ImportError:  # Python < 3.11: the one key we need, read by hand
+    tomllib = None
+backend_name, paths = "setuptools.build_meta:__legacy__", []
+if tomllib is not None:
+    with open("pyproject.toml", "rb") as fh:
+        system = tomllib.load(fh).get("build-system", {})
+    backend_name = system.get("build-backend", backend_name)
+    paths = system.get("backend-path", [])
+else:
+    for line in open("pyproject.toml"):
+        key, _, value = line.partition("=")
+        if key.strip() == "build-backend":
+            backend_name = value.strip().strip("'" + '"')
+sys.path[:0] = [os.path.abspath(p) for p in paths]
+module, _, attr = backend_name.partition(":")
+backend = importlib.import_module(module)
+for part in filter(None, attr.split(".")):
+    backend = getattr(backend, part)
+hook = getattr(backend, "get_requires_for_build_wheel", None)
+for req in (hook() if hook else []):
+    print(req)
+"""
 
 
 def _q(arg: str) -> str:
@@ -177,6 +232,13 @@ def write_inputs(directory: Path, settings: Settings, envs: EnvironmentSet, plan
     (directory / "existing").mkdir(parents=True)
     (directory / "target.py").write_text(TARGET_PY)
     (directory / "lock.sh").write_text(lock_script(settings, envs, plan))
+    if BUILD_ENV in plan.compile:
+        project = directory / "project"
+        project.mkdir()
+        (directory / "requires_hook.py").write_text(REQUIRES_HOOK)
+        for name in ("pyproject.toml", "setup.py", "setup.cfg"):
+            if (settings.project_dir / name).is_file():
+                (project / name).write_bytes((settings.project_dir / name).read_bytes())
     for name in plan.compile:
         env = envs.get(name)
         text = env.input_text()
