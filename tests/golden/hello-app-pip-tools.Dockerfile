@@ -29,8 +29,7 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
         'importlib-metadata==8.7.1 ; python_full_version < "3.10" --hash=sha256:49fef1ae6440c182052f407c8d34a68f72efc36db9ca90dc0113398f2fdde8bb --hash=sha256:5a1f80bf1daa489495071efbb095d75a634cf28a8bc299581244063b53176151' \
         'importlib-metadata==9.0.1 ; python_full_version >= "3.10" and python_full_version < "3.10.2" --hash=sha256:ab830580bc0ef3db61ce8fae716389e5462b67e033018bab6d8f80ef17172f99 --hash=sha256:bba5600596a7e21f3eef53281cf28d6a5195634d2f2b78ff9501a3272c6eaab0' \
         'packaging==26.3 --hash=sha256:94edc256424af38762eb31306eed28beb9f0efc50a8837492c9d6fd6004aed79 --hash=sha256:d7193f7c8e4e93f444fde0262bf90af30e16fa0ad0ad44cb553c87339b23cd1c' \
-        'pip==26.0.1 ; python_full_version < "3.10" --hash=sha256:bdb1b08f4274833d62c1aa29e20907365a2ceb950410df15fc9521bad440122b --hash=sha256:c4037d8a277c89b320abe636d59f91e6d0922d08a05b60e85e53b296613346d8' \
-        'pip==26.3 ; python_full_version >= "3.10" --hash=sha256:6c36ae7da8695be67e3cd9f7d87919667ced53f57ce2ede75d89b5912ed2bc4c --hash=sha256:f3b60b20ffaadd4415ed7957212a38ac63fa4c5fa375bd0f4a797777940fad13' \
+        'pip==25.2 --hash=sha256:578283f006390f85bb6282dffb876454593d637f5d1be494b5202ce4877e71f2 --hash=sha256:6d67a2b4e7f14d8b31b8b52648866fa717f45a1eb70e83002f4331d07e953717' \
         'pip-tools==7.5.1 --hash=sha256:a051a94794ba52df9acad2d7c9b0b09ae001617db458a543f8287fea7b89c2cf --hash=sha256:f5ff803823529edc0e6e40c86b1aa7da7266fb1078093c8beea4e5b77877036a' \
         'pyproject-hooks==1.3.3 --hash=sha256:5fc53fdac9f7bd63fbcdc868fb5f90b4784d78a53a3d3388cd738b807441a20b --hash=sha256:defda19b854fa0d3bd4f76ea4ddcba8abd7dcfcdd585a6690ade050744fc5f43' \
         'setuptools==82.0.1 ; python_full_version < "3.10" --hash=sha256:7d872682c5d01cfde07da7bccc7b65469d3dca203318515ada1de5eda35efbf9 --hash=sha256:a59e362652f08dcd477c78bb6e7bd9d80a7995bc73ce773050228a348ce2e5bb' \
@@ -175,7 +174,26 @@ RUN --mount=type=bind,from=build,source=/opt/venvship/wheels,target=/opt/venvshi
 ENV PATH="/app/bin:$PATH"
 CMD ["python", "-m", "pytest"]
 
+# ---- export: the build stage's venv as a tarball or a Debian package (venvship export) --
+# 'venvship-export' is a named build context (--build-context) that 'venvship export' fills
+# with its export script and the package settings; it is not a stage: DL3022 is off.
+FROM build AS export-base
+# hadolint ignore=DL3022
+COPY --from=venvship-export . /opt/venvship/export/
 
+FROM export-base AS export-tar-build
+RUN /app/bin/python /opt/venvship/export/export_script.py tar \
+        /opt/venvship/export/spec.json /out
+
+FROM scratch AS export-tar
+COPY --from=export-tar-build /out/ /
+
+FROM export-base AS export-deb-build
+RUN /app/bin/python /opt/venvship/export/export_script.py deb \
+        /opt/venvship/export/spec.json /out
+
+FROM scratch AS export-deb
+COPY --from=export-deb-build /out/ /
 
 # ---- runtime: the base interpreter, a non-root user and the venv; nothing else ----------
 FROM ${RUNTIME_IMAGE} AS runtime

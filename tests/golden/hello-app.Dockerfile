@@ -157,7 +157,26 @@ RUN --mount=type=bind,from=build,source=/opt/venvship/wheels,target=/opt/venvshi
 ENV PATH="/app/bin:$PATH"
 CMD ["python", "-m", "pytest"]
 
+# ---- export: the build stage's venv as a tarball or a Debian package (venvship export) --
+# 'venvship-export' is a named build context (--build-context) that 'venvship export' fills
+# with its export script and the package settings; it is not a stage: DL3022 is off.
+FROM build AS export-base
+# hadolint ignore=DL3022
+COPY --from=venvship-export . /opt/venvship/export/
 
+FROM export-base AS export-tar-build
+RUN /app/bin/python /opt/venvship/export/export_script.py tar \
+        /opt/venvship/export/spec.json /out
+
+FROM scratch AS export-tar
+COPY --from=export-tar-build /out/ /
+
+FROM export-base AS export-deb-build
+RUN /app/bin/python /opt/venvship/export/export_script.py deb \
+        /opt/venvship/export/spec.json /out
+
+FROM scratch AS export-deb
+COPY --from=export-deb-build /out/ /
 
 # ---- runtime: the base interpreter, a non-root user and the venv; nothing else ----------
 FROM ${RUNTIME_IMAGE} AS runtime
