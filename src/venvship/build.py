@@ -168,6 +168,7 @@ def build_request(settings: Settings, envs: EnvironmentSet, opts: BuildOptions, 
     version = scm_version(settings, read_pyproject(settings.project_dir))
     if version:
         args["VENVSHIP_APP_VERSION"] = version
+        args.setdefault("VENVSHIP_VERSION", version)
     args.update(opts.build_args)
     return BuildRequest(
         context=settings.project_dir, dockerfile=dockerfile, target=opts.target, tags=opts.images,
