@@ -175,3 +175,20 @@ def test_pip_tools_resolver_gives_the_same_pins(copy_example) -> None:  # type: 
     for env, pins in expected.items():
         got = versions(project, env)
         assert set(got) == set(pins), env
+
+
+def test_pylock_toml_next_to_the_requirements_lock(copy_example) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    project = copy_example()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "pylock = true\n")
+    result = lock(project, "--env", "main")
+    assert result.returncode == 0, result.stderr
+    data = tomllib.loads((project / "requirements/pylock.main.toml").read_text())
+    assert data["lock-version"] == "1.0"
+    assert {p["name"]: p["version"] for p in data["packages"]} == versions(project, "main")
