@@ -239,8 +239,7 @@ def envs(ctx: typer.Context) -> None:
 @app.command()
 def doctor(ctx: typer.Context) -> None:
     """Check the engine, BuildKit and base images, and say what to do about each problem."""
-    from .doctor import diagnose
-    from .errors import DockerUnavailableError
+    from .doctor import diagnose, verdict
 
     settings = None
     try:
@@ -252,10 +251,9 @@ def doctor(ctx: typer.Context) -> None:
         typer.echo(f"{'ok' if f.ok else 'PROBLEM'}: {f.what}")
         if f.fix:
             typer.echo(f"    -> {f.fix}")
-    bad = [f for f in findings if not f.ok]
-    if bad:
-        raise DockerUnavailableError(f"{len(bad)} problem(s) found") if "engine" in bad[0].what.lower() \
-            else VenvshipError(f"{len(bad)} problem(s) found")
+    error = verdict(findings)
+    if error is not None:
+        raise error
 
 
 def _register_command_modules() -> None:

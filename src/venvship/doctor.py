@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .engine import Engine
-from .errors import VenvshipError
+from .errors import (
+    BuildKitUnavailableError,
+    DockerUnavailableError,
+    ImageError,
+    VenvshipError,
+)
 from .settings import Settings
 
 LOCAL_PREFIX = "venvship-local/python"
@@ -16,6 +21,15 @@ class Finding:
     ok: bool
     what: str
     fix: str = ""
+    error: type[VenvshipError] = VenvshipError  # what a failed finding exits with
+
+
+def verdict(findings: list[Finding]) -> VenvshipError | None:
+    """The error for the first problem (its exit code is doctor's), or None when all is well."""
+    bad = [f for f in findings if not f.ok]
+    if not bad:
+        return None
+    return bad[0].error(f"{len(bad)} problem(s) found; the first: {bad[0].what}")
 
 
 def diagnose(engine: Engine, settings: Settings | None) -> list[Finding]:
@@ -26,14 +40,15 @@ def diagnose(engine: Engine, settings: Settings | None) -> list[Finding]:
                                       f"API {version.get('ApiVersion', '?')})"))
     except VenvshipError as exc:
         findings.append(Finding(False, f"Docker engine: {exc.message}",
-                                "start it: 'sudo scripts/setup-docker --engine' on Debian, or set DOCKER_HOST"))
+                                "start it: 'sudo scripts/setup-docker --engine' on Debian, or set DOCKER_HOST",
+                                DockerUnavailableError))
         return findings
     try:
         frontend = engine.frontend()
         detail = engine.buildx_version() if frontend == "buildx" else "DOCKER_BUILDKIT=1 docker build"
         findings.append(Finding(True, f"BuildKit usable via {frontend} ({detail})"))
     except VenvshipError as exc:
-        findings.append(Finding(False, f"BuildKit: {exc.message}", exc.hint or ""))
+        findings.append(Finding(False, f"BuildKit: {exc.message}", exc.hint or "", BuildKitUnavailableError))
     images = sorted(
         tag for image in engine.client().images.list(name=LOCAL_PREFIX) for tag in image.tags
     )
@@ -47,7 +62,7 @@ def diagnose(engine: Engine, settings: Settings | None) -> list[Finding]:
         findings.append(Finding(present, f"configured base image {settings.base_image}: "
                                          + ("present" if present else "missing"),
                                 "" if present else "pull it, or build a local one (scripts/setup-docker) "
-                                "and set base-image"))
+                                "and set base-image", ImageError))
         ca = settings.ca_bundle_path()
         findings.append(Finding(True, f"CA bundle passed to builds as a secret: {ca or 'none'}"))
     return findings

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from venvship.doctor import Finding, verdict
+from venvship.errors import BuildKitUnavailableError, DockerUnavailableError, ImageError
+
+
+def test_all_ok_is_no_error() -> None:
+    assert verdict([Finding(True, "engine"), Finding(True, "buildkit")]) is None
+
+
+def test_the_first_problem_decides_the_exit_code() -> None:
+    error = verdict([Finding(True, "engine"), Finding(False, "BuildKit: none", error=BuildKitUnavailableError),
+                     Finding(False, "base image missing", error=ImageError)])
+    assert isinstance(error, BuildKitUnavailableError) and error.exit_code == 11
+    assert "2 problem(s) found; the first: BuildKit: none" == error.message
+    assert isinstance(verdict([Finding(False, "engine", error=DockerUnavailableError)]), DockerUnavailableError)
