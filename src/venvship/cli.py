@@ -132,7 +132,7 @@ def lock(
     results = locking.lock(settings, envs, plan, engine, stream=state.stream(), dry_run=dry_run)
     for r in results:
         rel = f"{settings.requirements_dir}/{r.env}.txt"
-        verb = "would write" if dry_run else ("wrote" if r.changed else "unchanged")
+        verb = ("would write" if dry_run else "wrote") if r.changed else "unchanged"
         typer.echo(f"{r.env}: {len(r.lock.pins)} pinned, {verb} {rel}")
         for line in r.diff.lines():
             typer.echo(line)
