@@ -126,6 +126,8 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
         -r /opt/venvship/locks/main.txt
 
 # ---- build: the app's wheel, built without isolation from build-env, installed --no-deps -
+# The app's own files are also staged in /opt/venvship/app, venv-shaped, so the runtime image
+# gets them as a small layer of their own on top of the unchanged dependency layer.
 FROM deps AS build
 COPY . /src
 WORKDIR /src
@@ -139,8 +141,9 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
     fi \
  && /opt/venvship/build-env/bin/python /opt/venvship/build-env/venvship_build_wheel.py \
         setuptools.build_meta - /opt/venvship/wheels \
- && /opt/venvship/tools/bin/uv pip install --python /app/bin/python --no-deps \
-        --no-index --compile-bytecode /opt/venvship/wheels/*.whl
+ && /opt/venvship/tools/bin/uv pip install --python /app/bin/python \
+        --prefix /opt/venvship/app --no-deps --no-index --compile-bytecode /opt/venvship/wheels/*.whl \
+ && cp -a /opt/venvship/app/. /app/
 
 # ---- test: main + dev locks, the app, and its tests (venvship test) ---
 FROM deps AS test-deps
@@ -202,7 +205,8 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /home/app --create-home \
         --shell /usr/sbin/nologin app
-COPY --link --from=build /app /app
+COPY --link --from=deps /app /app
+COPY --link --from=build /opt/venvship/app/ /app/
 ENV PATH="/app/bin:$PATH" \
     VIRTUAL_ENV=/app \
     LANG=C.UTF-8 \

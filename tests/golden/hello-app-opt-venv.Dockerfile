@@ -116,6 +116,8 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
         -r /opt/venvship/locks/main.txt
 
 # ---- build: the app's wheel, built without isolation from build-env, installed --no-deps -
+# The app's own files are also staged in /opt/venvship/app, venv-shaped, so the runtime image
+# gets them as a small layer of their own on top of the unchanged dependency layer.
 FROM deps AS build
 COPY . /src
 WORKDIR /src
@@ -129,8 +131,9 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
     fi \
  && /opt/venvship/build-env/bin/python /opt/venvship/build-env/venvship_build_wheel.py \
         setuptools.build_meta - /opt/venvship/wheels \
- && /opt/venvship/tools/bin/uv pip install --python /opt/venvs/hello-app/bin/python --no-deps \
-        --no-index --compile-bytecode /opt/venvship/wheels/*.whl
+ && /opt/venvship/tools/bin/uv pip install --python /opt/venvs/hello-app/bin/python \
+        --prefix /opt/venvship/app --no-deps --no-index --compile-bytecode /opt/venvship/wheels/*.whl \
+ && cp -a /opt/venvship/app/. /opt/venvs/hello-app/
 
 # ---- test: main + dev locks, the app, and its tests (venvship test) ---
 FROM deps AS test-deps
@@ -182,7 +185,8 @@ COPY --from=export-deb-build /out/ /
 FROM ${RUNTIME_IMAGE} AS runtime
 RUN useradd --system --uid 10001 --user-group --home-dir /home/app --create-home \
         --shell /usr/sbin/nologin app
-COPY --link --from=build /opt/venvs/hello-app /opt/venvs/hello-app
+COPY --link --from=deps /opt/venvs/hello-app /opt/venvs/hello-app
+COPY --link --from=build /opt/venvship/app/ /opt/venvs/hello-app/
 ENV PATH="/opt/venvs/hello-app/bin:$PATH" \
     VIRTUAL_ENV=/opt/venvs/hello-app \
     LANG=C.UTF-8 \
