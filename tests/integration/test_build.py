@@ -102,6 +102,8 @@ def test_source_change_reruns_only_the_app_layer(built: dict[str, Any]) -> None:
         assert not buildkit.ran(log, stage), f"{stage} re-ran: {buildkit.ran(log, stage)}"
     assert any("RUN" in step for step in buildkit.cached(log, "deps")), "the dependency install was not cached"
     assert any("RUN" in step for step in buildkit.ran(log, "build")), "the app layer did not re-run"
+    # the runtime image reuses the dependency layer; only the app's own small layer is new
+    assert any("--from=deps" in step for step in buildkit.cached(log, "runtime")), buildkit.steps(log)
     code, out = __import__("venvship.engine", fromlist=["Engine"]).Engine().run(TAG, ["--once"])
     assert code == 0 and f"hello again from venvship {token}" in out
 
