@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -240,6 +241,15 @@ def _validate(values: dict[str, Any]) -> None:
             "index-strategy = 'first-index' (safe: a name found on the first index is only "
             "taken from there) or 'unsafe-best-match' explicitly",
         )
+    for url in [values.get("index_url") or "", *values.get("extra_index_urls", ())]:
+        parsed = urlsplit(url)
+        if url and (parsed.scheme not in ("http", "https", "file") or not (parsed.netloc or parsed.path)):
+            raise ConfigError(f"index URL {url!r} is not an http(s) or file URL")
+        if parsed.username or parsed.password:
+            raise ConfigError(
+                "an index URL contains credentials; they would end up in the Dockerfile and the image history",
+                hint="put them in a netrc file and set netrc = '~/.netrc' (passed as a BuildKit secret)",
+            )
     uid = values.get("uid", 10001)
     if not 0 < uid < 2**31:
         raise ConfigError(f"uid must be a positive integer, got {uid}")

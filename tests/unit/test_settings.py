@@ -48,6 +48,8 @@ def test_env_lists_split_on_commas_and_spaces(tmp_path: Path) -> None:
         ("build-packages = \"gcc\"", "must be a list"),
         ('index-url = "https://p/simple"\nextra-index-urls = ["https://pypi.org/simple"]', "dependency"),
         ("[tool.venvship.environments.dev]\nparent = \"main\"", "unknown key 'parent'"),
+        ('index-url = "https://user:s3cret@pypi.example/simple"', "contains credentials"),
+        ('index-url = "pypi.example/simple"', "not an http(s) or file URL"),
     ],
 )
 def test_bad_settings_are_config_errors(tmp_path: Path, tool: str, message: str) -> None:
