@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Any, Optional
 
 import typer
 
@@ -12,19 +12,18 @@ _FORMAT_HELP = "tar (the venv tree) or deb (a Debian package); each with a manif
 _VENV_HELP = "Absolute venv path (default: the venv-path setting)."
 
 
+# Options as defaults, not Annotated[...]: typer releases that still run on Python 3.9 ignore
+# Annotated metadata under postponed annotations (an option would silently become --fmt).
 def export(
     ctx: typer.Context,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=_FORMAT_HELP)] = "tar",
-    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the artefacts.")]
-    = Path("dist"),
-    venv_path: Annotated[Optional[str], typer.Option("--venv-path", help=_VENV_HELP)] = None,
-    base_image: Annotated[Optional[str], typer.Option("--base-image")] = None,
-    allow_stale: Annotated[bool, typer.Option("--allow-stale", help="Export from stale locks.")]
-    = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")]
-    = False,
+    fmt: str = typer.Option("tar", "--format", "-f", help=_FORMAT_HELP),
+    output: Path = typer.Option(Path("dist"), "--output", "-o", help="Directory for the artefacts."),
+    venv_path: Optional[str] = typer.Option(None, "--venv-path", help=_VENV_HELP),
+    base_image: Optional[str] = typer.Option(None, "--base-image"),
+    allow_stale: bool = typer.Option(False, "--allow-stale", help="Export from stale locks."),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:
     """Export the build stage's venv as a tarball or a .deb, built like the image."""
     from .. import export as exporting

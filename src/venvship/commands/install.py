@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Any, Optional
 
 import typer
 
@@ -47,47 +47,60 @@ def _install(ctx: typer.Context, venv: Path, env: list[str], editable: bool, syn
     )
 
 
-# Typer reads these annotations at run time, on Python 3.9 too: Optional[...], not "X | None".
-VenvOpt = Annotated[Path, typer.Option(
-    "--venv", help="The virtual environment (created if missing; relative to the current dir).")]
-EnvOpt = Annotated[list[str], typer.Option(
-    "--env", "-e", help="Environment to install (repeatable; its bases come along). Default main.")]
-EditableOpt = Annotated[bool, typer.Option(
-    "--editable", help="Install the project editable (PEP 660).")]
-ForceOpt = Annotated[bool, typer.Option(
-    "--force", help="Install locks compiled for another Python version or platform.")]
-PythonOpt = Annotated[Optional[str], typer.Option(
-    "--python", help="Interpreter for a new venv (default: pythonX.Y of the locks, else python3).")]
-StaleOpt = Annotated[bool, typer.Option(
-    "--allow-stale", help="Go ahead even if the inputs changed since locking.")]
-DryRunOpt = Annotated[bool, typer.Option(
-    "--dry-run", help="Show what would change; change nothing.")]
+# Options as defaults, not Annotated[...]: typer releases that still run on Python 3.9 ignore
+# Annotated metadata under postponed annotations (options would silently get other names).
+def _venv_opt() -> Any:
+    return typer.Option(..., "--venv", help="The virtual environment (created if missing; relative to cwd).")
+
+
+def _env_opt(help_text: str) -> Any:
+    return typer.Option([], "--env", "-e", help=help_text)
+
+
+_ENV_HELP = "Environment to install (repeatable; its bases come along). Default main."
+_EDITABLE_HELP = "Install the project editable (PEP 660)."
+_FORCE_HELP = "Install locks compiled for another Python version or platform."
+_PYTHON_HELP = "Interpreter for a new venv (default: pythonX.Y of the locks, else python3)."
+_STALE_HELP = "Go ahead even if the inputs changed since locking."
+_DRY_HELP = "Show what would change; change nothing."
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def install(ctx: typer.Context, venv: VenvOpt, env: EnvOpt = [], editable: EditableOpt = False,  # noqa: B006
-                sync: Annotated[bool, typer.Option(
-                    "--sync", help="Also remove what the locks do not list (not pip).")] = False,
-                force: ForceOpt = False, python: PythonOpt = None, allow_stale: StaleOpt = False,
-                dry_run: DryRunOpt = False) -> None:
+    def install(
+        ctx: typer.Context,
+        venv: Path = _venv_opt(),
+        env: list[str] = _env_opt(_ENV_HELP),
+        editable: bool = typer.Option(False, "--editable", help=_EDITABLE_HELP),
+        sync: bool = typer.Option(False, "--sync", help="Also remove what the locks do not list (not pip)."),
+        force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+        python: Optional[str] = typer.Option(None, "--python", help=_PYTHON_HELP),
+        allow_stale: bool = typer.Option(False, "--allow-stale", help=_STALE_HELP),
+        dry_run: bool = typer.Option(False, "--dry-run", help=_DRY_HELP),
+    ) -> None:
         """Install the locked environments and the project into a virtualenv on this host."""
         _install(ctx, venv, env, editable, sync, force, python, allow_stale, dry_run)
 
     @app.command()
-    def sync(ctx: typer.Context, venv: VenvOpt, env: EnvOpt = [], editable: EditableOpt = False,  # noqa: B006
-             force: ForceOpt = False, python: PythonOpt = None, allow_stale: StaleOpt = False,
-             dry_run: DryRunOpt = False) -> None:
+    def sync(
+        ctx: typer.Context,
+        venv: Path = _venv_opt(),
+        env: list[str] = _env_opt(_ENV_HELP),
+        editable: bool = typer.Option(False, "--editable", help=_EDITABLE_HELP),
+        force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+        python: Optional[str] = typer.Option(None, "--python", help=_PYTHON_HELP),
+        allow_stale: bool = typer.Option(False, "--allow-stale", help=_STALE_HELP),
+        dry_run: bool = typer.Option(False, "--dry-run", help=_DRY_HELP),
+    ) -> None:
         """Make a virtualenv match the locks exactly (install --sync): add, change, remove."""
         _install(ctx, venv, env, editable, True, force, python, allow_stale, dry_run)
 
     @app.command()
     def tox(
         ctx: typer.Context,
-        write: Annotated[bool, typer.Option("--write", help="Write or update tox.ini.")] = False,
-        section: Annotated[str, typer.Option("--section", help="The tox.ini section.")] = "testenv",
-        env: Annotated[list[str], typer.Option(
-            "--env", "-e", help="Environments the tests need (default: test-envs).")] = [],  # noqa: B006
+        write: bool = typer.Option(False, "--write", help="Write or update tox.ini."),
+        section: str = typer.Option("testenv", "--section", help="The tox.ini section."),
+        env: list[str] = _env_opt("Environments the tests need (default: test-envs)."),
     ) -> None:
         """Print (or --write) a tox 4 section whose deps are the hash-checked locks."""
         from ..environments import discover
@@ -105,14 +118,12 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def test(
         ctx: typer.Context,
-        args: Annotated[Optional[list[str]], typer.Argument(
-            help="Extra arguments for the test command: venvship test -- -k slow")] = None,
-        env: Annotated[list[str], typer.Option(
-            "--env", "-e", help="Test environments (default: test-envs).")] = [],  # noqa: B006
-        no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
-        allow_stale: Annotated[bool, typer.Option(
-            "--allow-stale", help="Test even if a lock is stale.")] = False,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No build progress.")] = False,
+        args: Optional[list[str]] = typer.Argument(
+            None, help="Extra arguments for the test command: venvship test -- -k slow"),
+        env: list[str] = _env_opt("Test environments (default: test-envs)."),
+        no_cache: bool = typer.Option(False, "--no-cache"),
+        allow_stale: bool = typer.Option(False, "--allow-stale", help="Test even if a lock is stale."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No build progress."),
     ) -> None:
         """Build the test stage (main + test locks, production interpreter) and run the tests in
         it; exits with the tests' exit code."""
