@@ -12,5 +12,5 @@ def test_the_first_problem_decides_the_exit_code() -> None:
     error = verdict([Finding(True, "engine"), Finding(False, "BuildKit: none", error=BuildKitUnavailableError),
                      Finding(False, "base image missing", error=ImageError)])
     assert isinstance(error, BuildKitUnavailableError) and error.exit_code == 11
-    assert "2 problem(s) found; the first: BuildKit: none" == error.message
+    assert error.message == "2 problem(s) found; the first: BuildKit: none"
     assert isinstance(verdict([Finding(False, "engine", error=DockerUnavailableError)]), DockerUnavailableError)
