@@ -22,6 +22,7 @@ from . import lockfile
 from .engine import BuildRequest, Engine, Secret, validate_reference
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import ConfigError, StaleLockError, VerifyError
+from .probes import MARKERS_PY
 from .render import render_dockerfile
 from .settings import Settings, read_pyproject
 
@@ -149,6 +150,16 @@ def ensure_fresh(settings: Settings, envs: EnvironmentSet, engine: Engine, targe
         )
 
 
+def check_locks_intact(settings: Settings, envs: EnvironmentSet, target: str) -> None:
+    """Every lock the build installs is pinned, hashed and as 'venvship lock' wrote it, with or
+    without --allow-stale (which only excuses changed inputs). LockIntegrityError names the
+    distribution or the file."""
+    for env in needed_envs(settings, envs, target):
+        lock = lockfile.read(settings.lock_path(env), env)
+        if lock is not None:
+            lockfile.check_integrity(lock, f"{settings.requirements_dir}/{env}.txt")
+
+
 def prepare_context(settings: Settings, envs: EnvironmentSet, workdir: Path) -> Path:
     dockerfile = workdir / "Dockerfile"
     dockerfile.write_text(render_dockerfile(settings, envs))
@@ -201,6 +212,9 @@ class BuildSummary:
 
 def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildOptions, *,
           stream: IO[str] | None) -> BuildSummary:
+    for ref in opts.images:  # what needs no engine first: a typo fails fast, daemon or not
+        validate_reference(ref)
+    check_locks_intact(settings, envs, opts.target)
     engine.client()
     engine.frontend()
     engine.require_image(settings.base_image, "base image")
@@ -223,7 +237,7 @@ def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildO
 
 
 # ---- verify ----------------------------------------------------------------------------------
-VERIFY_PY = r"""
+VERIFY_PY = MARKERS_PY + r"""
 import importlib, importlib.metadata as md, json, os, platform, shutil, sys
 module = sys.argv[1] if len(sys.argv) > 1 else ""
 prefix = os.path.realpath(sys.prefix)
@@ -241,16 +255,7 @@ if module:
         importlib.import_module(module)
     except Exception as exc:
         err = "%s: %s" % (type(exc).__name__, exc)
-env = {
-    "implementation_name": sys.implementation.name,
-    "implementation_version": platform.python_version(),
-    "os_name": os.name, "platform_machine": platform.machine(),
-    "platform_python_implementation": platform.python_implementation(),
-    "platform_release": platform.release(), "platform_system": platform.system(),
-    "platform_version": platform.version(),
-    "python_full_version": platform.python_version(),
-    "python_version": ".".join(platform.python_version_tuple()[:2]), "sys_platform": sys.platform,
-}
+env = markers()
 compilers = sorted({c for c in ("cc", "gcc", "g++", "c++", "clang", "tcc", "x86_64-linux-gnu-gcc") if shutil.which(c)})
 print(json.dumps({"prefix": sys.prefix, "executable": sys.executable, "python": platform.python_version(),
                   "uid": os.getuid(), "dists": dists, "requires": requires, "import_error": err,
@@ -265,21 +270,8 @@ def verify_report(data: Mapping[str, Any], settings: Settings, main_lock: lockfi
     venv = settings.venv_path.rstrip("/")
     if os.path.normpath(data["prefix"]) != venv:
         problems.append(f"the interpreter's prefix is {data['prefix']}, expected {venv}")
-    locked_py = main_lock.header.get("python", "").split(" ")[-1]
-    if locked_py and data["python"] != locked_py:
-        problems.append(f"Python {data['python']} in the image, the lock was compiled for {locked_py}")
-    installed = {canonicalize_name(k): v for k, v in data["dists"].items()}
-    expected = dict(main_lock.versions)
-    project = canonicalize_name(project_name)
-    if installed.pop(project, None) is None:
-        problems.append(f"the app {project_name} is not installed")
-    for name in sorted(set(expected) - set(installed)):
-        problems.append(f"missing: {name}=={expected[name]}")
-    for name in sorted(set(installed) - set(expected)):
-        problems.append(f"not in the lock: {name}=={installed[name]}")
-    for name in sorted(set(installed) & set(expected)):
-        if installed[name] != expected[name]:
-            problems.append(f"{name}: {installed[name]} installed, {expected[name]} locked")
+    problems += lockfile.venv_mismatches(main_lock, data["dists"], project_name, data["markers"],
+                                         data["python"], "installed")
     all_installed = {canonicalize_name(k): v for k, v in data["dists"].items()}
     markers = dict(data["markers"])
     for dist, reqs in data["requires"].items():

@@ -22,9 +22,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from packaging.markers import InvalidMarker, Marker
-from packaging.utils import canonicalize_name
-
 from . import lockfile
 from .build import BuildOptions, build_request, ensure_fresh, prepare_context
 from .engine import Engine
@@ -141,32 +138,8 @@ def check_deb_spec(spec: Mapping[str, Any]) -> list[str]:
 def compare_manifest(manifest: Mapping[str, Any], lock: lockfile.Lock,
                      project_name: str) -> list[str]:
     """How the exported venv differs from the main lock (plus the app itself). Pure."""
-    problems: list[str] = []
-    installed = {canonicalize_name(k): str(v) for k, v in manifest["distributions"].items()}
-    project = canonicalize_name(project_name)
-    if installed.pop(project, None) is None:
-        problems.append(f"the app {project_name} is not in the venv")
-    markers = {**manifest.get("markers", {}), "extra": ""}
-    expected: dict[str, str] = {}
-    for name, pin in lock.pins.items():
-        try:
-            applies = pin.marker is None or Marker(pin.marker).evaluate(markers)
-        except InvalidMarker:
-            applies = True
-        if applies:
-            expected[name] = pin.version
-    for name in sorted(set(expected) - set(installed)):
-        problems.append(f"missing: {name}=={expected[name]}")
-    for name in sorted(set(installed) - set(expected)):
-        problems.append(f"not in the lock: {name}=={installed[name]}")
-    for name in sorted(set(installed) & set(expected)):
-        if installed[name] != expected[name]:
-            problems.append(f"{name}: {installed[name]} in the venv, {expected[name]} locked")
-    locked_python = lock.header.get("python", "").split(" ")[-1]
-    if locked_python and manifest.get("python") and manifest["python"] != locked_python:
-        problems.append(f"Python {manifest['python']} in the venv, "
-                        f"the lock was compiled for {locked_python}")
-    return problems
+    return lockfile.venv_mismatches(lock, manifest["distributions"], project_name,
+                                    manifest.get("markers", {}), manifest.get("python"), "in the venv")
 
 
 def failure_reason(log: str) -> str | None:

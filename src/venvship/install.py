@@ -45,12 +45,14 @@ from .errors import (
     VenvError,
 )
 from .lockfile import Lock, Pin
+from .probes import MARKERS_PY
+from .render import build_backend, builtin_template_dir
 from .settings import Settings, read_pyproject
 
 # Never removed by sync: the installer itself (pip-tools keeps it too).
 PROTECTED = frozenset({"pip"})
 
-PROBE_PY = r"""
+PROBE_PY = MARKERS_PY + r"""
 import importlib.metadata as md, json, os, platform, sys, sysconfig
 prefix = os.path.realpath(sys.prefix)
 in_venv = os.path.realpath(sys.base_prefix) != prefix
@@ -60,41 +62,14 @@ if in_venv:
         path = os.path.realpath(str(d.locate_file("")))
         if path.startswith(prefix + os.sep) and d.metadata["Name"]:
             dists[d.metadata["Name"]] = d.version
-markers = {
-    "implementation_name": sys.implementation.name,
-    "implementation_version": platform.python_version(),
-    "os_name": os.name, "platform_machine": platform.machine(),
-    "platform_python_implementation": platform.python_implementation(),
-    "platform_release": platform.release(), "platform_system": platform.system(),
-    "platform_version": platform.version(),
-    "python_full_version": platform.python_version(),
-    "python_version": ".".join(platform.python_version_tuple()[:2]), "sys_platform": sys.platform,
-}
 print(json.dumps({
     "executable": sys.executable, "implementation": sys.implementation.name,
     "python": platform.python_version(), "machine": platform.machine(),
     "sys_platform": sys.platform, "platform": sysconfig.get_platform(),
-    "prefix": sys.prefix, "in_venv": in_venv, "markers": markers, "dists": dists,
+    "prefix": sys.prefix, "in_venv": in_venv, "markers": markers(), "dists": dists,
 }))
 """
 
-# Runs with the target interpreter, the locked build requirements first on PYTHONPATH.
-BUILD_PY = r"""
-import importlib, os, sys
-backend_name, backend_path, outdir, kind = sys.argv[1:5]
-if backend_path != "-":
-    sys.path[:0] = [os.path.abspath(p) for p in backend_path.split(os.pathsep)]
-module, _, attr = backend_name.partition(":")
-backend = importlib.import_module(module)
-for part in filter(None, attr.split(".")):
-    backend = getattr(backend, part)
-hook = getattr(backend, "build_" + kind, None)
-if hook is None:
-    sys.exit("venvship: error: the build backend %s has no build_%s hook%s" % (
-        backend_name, kind, " (PEP 660 editable installs)" if kind == "editable" else ""))
-os.makedirs(outdir, exist_ok=True)
-print("venvship-built:" + hook(outdir))
-"""
 
 
 # ---- interpreters and lock headers (pure) ------------------------------------------------
@@ -509,15 +484,14 @@ def build_project(settings: Settings, python: str, build_lock: Lock, workdir: Pa
         version = scm_version(settings, data)  # computed from the real .git, not copied
         if version:
             env["SETUPTOOLS_SCM_PRETEND_VERSION"] = version
-    system = data.get("build-system", {})
-    backend = system.get("build-backend", "setuptools.build_meta:__legacy__")
-    backend_path = ":".join(system.get("backend-path", [])) or "-"
+    backend, backend_path = build_backend(data)
     deps = workdir / "build-deps"
     wheels = workdir / "wheels"
     install_pins(python, settings, list(build_lock.pins.values()), workdir, stream, target=deps,
                  what="installing requirements/build.txt")
-    script = workdir / "venvship_build.py"
-    script.write_text(BUILD_PY, encoding="utf-8")
+    # the same backend driver the Dockerfile's build stage runs, with the locked build deps first
+    # on PYTHONPATH
+    script = builtin_template_dir() / "build_wheel.py"
     out = run([python, str(script), backend, backend_path, str(wheels),
                "editable" if editable else "wheel"],
               f"building {settings.project_name}", stream=stream, cwd=source,

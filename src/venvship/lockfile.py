@@ -161,6 +161,35 @@ def parse(text: str, env: str, path: str = "") -> Lock:
     return Lock(env, header, pins, body)
 
 
+def venv_mismatches(lock: Lock, dists: Mapping[str, str], project_name: str,
+                    markers: Mapping[str, str], python: str | None, where: str) -> list[str]:
+    """How a venv's distributions (and interpreter) differ from ``lock`` plus the app. Pure.
+
+    ``where`` words the finding: "installed" (an image) or "in the venv" (an export).
+    """
+    problems: list[str] = []
+    installed = {canonicalize_name(k): str(v) for k, v in dists.items()}
+    if installed.pop(canonicalize_name(project_name), None) is None:
+        problems.append(f"the app {project_name} is not {where}")
+    env = {**markers, "extra": ""}
+    expected: dict[str, str] = {}
+    for name, pin in lock.pins.items():
+        try:
+            applies = pin.marker is None or Marker(pin.marker).evaluate(env)
+        except InvalidMarker:
+            applies = True
+        if applies:
+            expected[name] = pin.version
+    problems += [f"missing: {n}=={expected[n]}" for n in sorted(set(expected) - set(installed))]
+    problems += [f"not in the lock: {n}=={installed[n]}" for n in sorted(set(installed) - set(expected))]
+    problems += [f"{n}: {installed[n]} {where}, {expected[n]} locked"
+                 for n in sorted(set(installed) & set(expected)) if installed[n] != expected[n]]
+    locked_python = lock.header.get("python", "").split(" ")[-1]
+    if locked_python and python and python != locked_python:
+        problems.append(f"Python {python} {where}, the lock was compiled for {locked_python}")
+    return problems
+
+
 def check_integrity(lock: Lock, where: str) -> None:
     """A lock whose body does not match the hash in its header was edited by hand."""
     recorded = lock.header.get("body-sha256")

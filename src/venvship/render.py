@@ -81,7 +81,8 @@ def environment(settings: Settings | None = None) -> jinja2.Environment:
     return env
 
 
-def _backend(data: dict[str, Any]) -> tuple[str, str]:
+def build_backend(data: dict[str, Any]) -> tuple[str, str]:
+    """(backend, backend-path joined by ':' or '-') from pyproject data; PEP 517's default."""
     system = data.get("build-system", {})
     backend = system.get("build-backend", "setuptools.build_meta:__legacy__")
     path = system.get("backend-path")
@@ -112,7 +113,7 @@ def index_flags(settings: Settings, installer: str) -> str:
 
 def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
     data = read_pyproject(settings.project_dir)
-    backend, backend_path = _backend(data)
+    backend, backend_path = build_backend(data)
     entrypoint, command = default_command(settings, data)
     test_envs = [e for e in settings.test_envs if e in envs.envs]
     test_locks: list[str] = []

@@ -62,8 +62,9 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
     fi \
  && python3 -m venv --without-pip /opt/venvship/build-env \
  && printf '%s\n' \
-        '# venvship: builds the wheel of the app in-process from a locked, hash-checked build environment.' \
-        '# Usage: venvship_build_wheel.py BACKEND BACKEND_PATH OUTDIR   (BACKEND_PATH "-" for none)' \
+        '# venvship: builds the app in-process with its PEP 517 backend, from a locked, hash-checked' \
+        '# build environment (no isolation, nothing fetched). Used by the Dockerfile and by venvship install.' \
+        '# Usage: build_wheel.py BACKEND BACKEND_PATH OUTDIR [wheel|editable]   (BACKEND_PATH "-": none)' \
         'import importlib' \
         'import importlib.metadata' \
         'import os' \
@@ -71,6 +72,7 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
         'import sys' \
         '' \
         'backend_name, backend_path, outdir = sys.argv[1:4]' \
+        'kind = sys.argv[4] if len(sys.argv) > 4 else "wheel"' \
         'version = os.environ.get("VENVSHIP_APP_VERSION", "")' \
         'if version:' \
         '    os.environ.setdefault("SETUPTOOLS_SCM_PRETEND_VERSION", version)' \
@@ -80,9 +82,12 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
         'backend = importlib.import_module(module)' \
         'for part in filter(None, attr.split(".")):' \
         '    backend = getattr(backend, part)' \
-        'hook = getattr(backend, "get_requires_for_build_wheel", None)' \
+        'build = getattr(backend, "build_" + kind, None)' \
+        'if build is None:' \
+        '    sys.exit("venvship: error: the build backend " + backend_name + " has no build_" + kind + " hook")' \
+        'requires = getattr(backend, "get_requires_for_build_" + kind, None)' \
         'missing = []' \
-        'for req in (hook() if hook else []):' \
+        'for req in (requires() if requires else []):' \
         '    name = re.match(r"\s*([A-Za-z0-9._-]+)", req)' \
         '    try:' \
         '        importlib.metadata.version(name.group(1) if name else req)' \
@@ -94,7 +99,7 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
         '        + "; add them to [tool.venvship] build-requires and run venvship lock"' \
         '    )' \
         'os.makedirs(outdir, exist_ok=True)' \
-        'print("built", backend.build_wheel(outdir))' \
+        'print("venvship-built:" + build(outdir))' \
         > /opt/venvship/build-env/venvship_build_wheel.py \
  && /opt/venvship/tools/bin/uv pip install --python /opt/venvship/build-env/bin/python --require-hashes \
         --no-deps --compile-bytecode --only-binary :all: --build-constraint /opt/venvship/locks/build.txt \
