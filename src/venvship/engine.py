@@ -293,12 +293,29 @@ def _short(exc: BaseException) -> str:
     return text[-1][:300] if text else exc.__class__.__name__
 
 
+_STEP_NAME = re.compile(r"^#(\d+) \[(?P<name>[^\]]+)\] ")
+_STEP_FAILED = re.compile(r"^#(\d+) ERROR: ")
+_STEP_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (?P<text>.*)$")
+# How the tools in a step say why they failed: uv's 'error:' and 'cause:' ('Caused by:' in older
+# versions), pip's 'ERROR:', venvship's own scripts' 'venvship: error:'.
+_TOOL_ERROR = re.compile(r"^\s*(error:|cause:|caused by:|ERROR:|venvship: error:)", re.IGNORECASE)
+
+
 def _build_failure(log: str, req: BuildRequest) -> str:
-    """A one-line reason from BuildKit's log: its 'ERROR:' line, or the last line."""
-    errors = [ln.strip() for ln in log.splitlines() if "ERROR:" in ln or ln.startswith("error:")]
+    """A one-line reason from BuildKit's log: what the failing step's tool said (which names the
+    distribution, e.g. a hash mismatch), else BuildKit's 'ERROR:' line, else the last line."""
+    stage = f" (target {req.target})" if req.target else ""
+    lines = log.splitlines()
+    failed = next((m.group(1) for m in map(_STEP_FAILED.match, lines) if m), None)
+    if failed is not None:
+        said = [m["text"].strip() for m in map(_STEP_OUTPUT.match, lines)
+                if m and m.group(1) == failed and _TOOL_ERROR.match(m["text"])]
+        if said:
+            name = next((m["name"] for m in map(_STEP_NAME.match, lines) if m and m.group(1) == failed), "?")
+            return f"docker build failed{stage} in [{name}]: {' '.join(said)[:500]}"
+    errors = [ln.strip() for ln in lines if "ERROR:" in ln or ln.startswith("error:")]
     reason = errors[-1] if errors else (log.strip().splitlines() or ["unknown error"])[-1]
     reason = re.sub(r"^#\d+\s+", "", reason)
-    stage = f" (target {req.target})" if req.target else ""
     return f"docker build failed{stage}: {reason[:500]}"
 
 

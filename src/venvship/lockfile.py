@@ -132,7 +132,8 @@ def parse(text: str, env: str, path: str = "") -> Lock:
             last = index
     body = "".join(lines[last + 1:])
     pins: dict[str, Pin] = {}
-    for number, line, via in _logical_lines(body):
+    for body_line, line, via in _logical_lines(body):
+        number = body_line + last + 1  # messages name the line in the file, header included
         if line.startswith("-"):
             if line.startswith(("--index-url", "--extra-index-url", "--find-links", "--no-binary",
                                 "--only-binary")):

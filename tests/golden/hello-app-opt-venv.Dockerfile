@@ -29,26 +29,33 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
 
 # ---- lock: 'venvship lock' compiles the locks here, for this very interpreter -----------
 # Inputs come from the named context 'lock-inputs'; outputs leave through 'lock-export'.
+# VENVSHIP_LOCK_RUN is new for every run and comes back in out/run-id: BuildKit can then never
+# hand 'venvship lock' the output of an earlier run from its cache (it did, for lock-export).
 FROM tools AS lock
 WORKDIR /venvship
 # 'lock-inputs' is a named build context (--build-context), not a stage: DL3022 is off.
 # hadolint ignore=DL3022
 COPY --from=lock-inputs . /venvship/in/
+ARG VENVSHIP_LOCK_RUN=""
 RUN --mount=type=secret,id=venvship_ca,required=false \
     --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
     if [ -f /run/secrets/venvship_ca ]; then \
         export SSL_CERT_FILE=/run/secrets/venvship_ca PIP_CERT=/run/secrets/venvship_ca; \
     fi \
- && sh /venvship/in/lock.sh
+ && sh /venvship/in/lock.sh \
+ && echo "${VENVSHIP_LOCK_RUN}" > /venvship/out/run-id
 
 FROM scratch AS lock-export
 COPY --from=lock /venvship/out/ /
 
 # ---- build-base: system packages needed only to build ----------------------------------
 FROM base AS build-base
+# Bytecode is compiled hash-based (checked against the source at import), not stamped with
+# the install time: two builds from the same locks give byte-identical venvs.
 ENV UV_LINK_MODE=copy \
-    UV_PYTHON_DOWNLOADS=never
+    UV_PYTHON_DOWNLOADS=never \
+    PYC_INVALIDATION_MODE=CHECKED_HASH
 
 # ---- build-env: the app's build backend from requirements/build.txt, hash-checked -------
 FROM build-base AS build-env
@@ -122,7 +129,8 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
 
 # ---- build: the app's wheel, built without isolation from build-env, installed --no-deps -
 # The app's own files are also staged in /opt/venvship/app, venv-shaped, so the runtime image
-# gets them as a small layer of their own on top of the unchanged dependency layer.
+# gets them as a small layer of their own on top of the unchanged dependency layer. No installer
+# metadata for the app: uv would record the build time (uv_cache.json) and a build-only path.
 FROM deps AS build
 COPY . /src
 WORKDIR /src
@@ -136,7 +144,7 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
     fi \
  && /opt/venvship/build-env/bin/python /opt/venvship/build-env/venvship_build_wheel.py \
         setuptools.build_meta - /opt/venvship/wheels \
- && /opt/venvship/tools/bin/uv pip install --python /opt/venvs/hello-app/bin/python \
+ && UV_NO_INSTALLER_METADATA=1 /opt/venvship/tools/bin/uv pip install --python /opt/venvs/hello-app/bin/python \
         --prefix /opt/venvship/app --no-deps --no-index --compile-bytecode /opt/venvship/wheels/*.whl \
  && cp -a /opt/venvship/app/. /opt/venvs/hello-app/
 
