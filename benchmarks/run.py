@@ -1,0 +1,1089 @@
+#!/usr/bin/env python3
+"""Benchmark venvship against the Dockerfiles people write by hand, side by side.
+
+One command regenerates docs/benchmarks.md and docs/benchmarks.png:
+
+    python benchmarks/run.py --repeat 3
+
+Variants (same app, same base image, same machine, same run):
+  naive          benchmarks/dockerfiles/naive.Dockerfile          (a)
+  docker-init    benchmarks/dockerfiles/docker-init.Dockerfile    (b)
+  uv-multistage  benchmarks/dockerfiles/uv-multistage.Dockerfile  (c)
+  venvship       `venvship build`, the generated Dockerfile       (d)
+
+For every variant, app and repeat, one *trial* runs on a fresh copy of the app: a cold build
+(--no-cache and fresh cache mounts), a no-op rebuild, a rebuild after a source-only change,
+(venvship: the floor build, only the app-wheel stage re-run), and a rebuild after one pinned
+dependency changed. Then `venvship lock` is timed against a bare resolver run in the same
+image, and uv against pip-tools. Raw data: benchmarks/results/raw/<stamp>.json.
+
+Needs: the docker CLI with buildx, the local base image, venvship importable (the dev venv),
+matplotlib for the chart (pip install -e '.[bench]'). Never prunes anything it did not create.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+DOCKERFILES = BENCH / "dockerfiles"
+RAW_DIR = BENCH / "results" / "raw"
+DOCS = ROOT / "docs"
+PREFIX = "venvship-bench"
+VARIANTS = ("naive", "docker-init", "uv-multistage", "venvship")
+LABELS = {
+    "naive": "(a) naive single-stage",
+    "docker-init": "(b) docker init",
+    "uv-multistage": "(c) uv multi-stage",
+    "venvship": "(d) venvship",
+}
+SCENARIOS = ("cold", "noop", "source", "bump")
+SCENARIO_LABELS = {"cold": "cold build", "noop": "no-op rebuild", "source": "source-only change",
+                   "bump": "one dependency bump"}
+VENV_PATHS = {"naive": "/opt/venv", "docker-init": "/opt/venv", "uv-multistage": "/app/.venv",
+              "venvship": "/app"}
+# Steps that install the dependencies (not the app): they must stay cached on a source change.
+DEP_STEP = re.compile(r"pip install -r|--no-install-project|uv pip install .*-r /opt/venvship/locks/main"
+                      r"|\[(tools|build-base|build-env|deps) ")
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    module: str
+    bump: str  # the dependency whose pin changes in the "bump" scenario
+    source_file: str  # the file a source-only change edits
+
+
+APPS = {
+    "hello-app": App("hello-app", "hello_app", "werkzeug", "src/hello_app/__init__.py"),
+    "big-app": App("big-app", "big_app", "idna", "src/big_app/__init__.py"),
+}
+
+
+# ---- small helpers ---------------------------------------------------------------------------
+def log(msg: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(argv: list[str], *, cwd: Path | None = None, check: bool = True,
+        env: dict[str, str] | None = None, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    # venvship runs as an installed CLI does: with bytecode caches (a session-wide
+    # PYTHONDONTWRITEBYTECODE=1 would make every call recompile its imports, ~1 s).
+    full_env.pop("PYTHONDONTWRITEBYTECODE", None)
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, errors="replace",
+                          env=full_env, timeout=timeout)
+    if check and proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr)[-3000:]
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(argv)}\n{tail}")
+    return proc
+
+
+def docker_env() -> dict[str, str]:
+    return {"DOCKER_BUILDKIT": "1", "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}
+
+
+def ca_bundle() -> Path:
+    for candidate in (os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt",
+                      "/etc/pki/tls/certs/ca-bundle.crt"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise SystemExit("no CA bundle found (set SSL_CERT_FILE)")
+
+
+def venvship_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "venvship", *args]
+
+
+def copy_tree(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(
+        "__pycache__", "*.egg-info", "build", "dist", ".venv", ".pytest_cache"))
+    return dest
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float | None = None
+    cached: bool = False
+
+
+def parse_steps(text: str) -> list[Step]:
+    """BuildKit plain progress: '#N [stage k/n] INSTR', '#N CACHED', '#N DONE 1.2s'."""
+    steps: dict[str, Step] = {}
+    for line in text.splitlines():
+        m = re.match(r"^#(\d+) (.*)$", line)
+        if not m:
+            continue
+        num, rest = m.groups()
+        if num not in steps:
+            if re.match(r"^\d+\.\d+ ", rest) or rest.startswith(("DONE", "CACHED", "ERROR")):
+                continue  # output of a step we saw no header for
+            steps[num] = Step(re.sub(r"\s+", " ", rest)[:6000])
+            continue
+        if rest == "CACHED":
+            steps[num].cached = True
+        elif d := re.match(r"^DONE (\d+(?:\.\d+)?)s$", rest):
+            steps[num].seconds = float(d.group(1))
+    return list(steps.values())
+
+
+def short(name: str, width: int = 90) -> str:
+    """A step's name without what every step repeats: mounts, CA plumbing, embedded files."""
+    name = re.sub(r"--mount=\S+ ", "", name)
+    name = re.sub(r"if \[ -f /run/secrets/venvship_ca \]; then [^;]*; fi (&& )?", "", name)
+    name = re.sub(r"(PIP_CERT|SSL_CERT_FILE)=\S+ ", "", name)
+    name = re.sub(r"printf '%s\\n' .*? > (\S+)", r"printf … > \1", name)
+    name = name.replace("|", "\\|")
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def executed(steps: list[Step]) -> list[Step]:
+    """Steps that ran (not cached, with a time), internal bookkeeping steps excluded."""
+    return [s for s in steps if not s.cached and s.seconds is not None
+            and not s.name.startswith(("[internal]", "resolve image config"))]
+
+
+# ---- the machine ------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    server = run(["docker", "version", "--format", "{{.Server.Version}}"], check=False).stdout.strip()
+    buildx = run(["docker", "buildx", "version"], check=False).stdout.strip()
+    version = run(venvship_cmd("--version"), check=False).stdout.strip()
+    revision = run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
+    dirty = bool(run(["git", "-C", str(ROOT), "status", "--porcelain"], check=False).stdout.strip())
+    return {"nproc": os.cpu_count(), "cpu": cpu, "mem_gib": mem, "kernel": platform.release(),
+            "docker_server": server, "buildx": buildx, "venvship": version,
+            "git": revision + ("+dirty" if dirty else ""), "python": platform.python_version()}
+
+
+# ---- set-up: the two dependency states of each app (not timed) -----------------------------------
+def uv_version() -> str:
+    from importlib import resources
+
+    text = (resources.files("venvship") / "tools" / "uv.txt").read_text()
+    m = re.search(r"^uv==(\S+)", text, re.M)
+    if not m:
+        raise SystemExit("cannot find uv's version in venvship/tools/uv.txt")
+    return m.group(1)
+
+
+def build_helper_image(tag: str, base: str, uv: str, ca: Path) -> None:
+    """base + the pinned uv: used for `uv lock` (variant c's uv.lock) and the bare resolver run."""
+    with tempfile.TemporaryDirectory(prefix="venvship-bench-helper-") as tmp:
+        (Path(tmp) / "Dockerfile").write_text(
+            f"FROM {base}\n"
+            "RUN --mount=type=secret,id=venvship_ca python3 -m venv /opt/uv "
+            f"&& PIP_CERT=/run/secrets/venvship_ca /opt/uv/bin/pip install --no-cache-dir uv=={uv}\n"
+            "ENV PATH=/opt/uv/bin:$PATH UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1\n"
+        )
+        run(["docker", "buildx", "build", "--progress=plain", "--secret", f"id=venvship_ca,src={ca}",
+             "--tag", tag, "--load", tmp], env=docker_env())
+
+
+def read_settings(project: Path) -> Any:
+    from venvship.settings import load_settings
+
+    return load_settings(project)
+
+
+def main_lock(project: Path) -> Any:
+    from venvship import lockfile
+
+    lock = lockfile.read(project / "requirements" / "main.txt", "main")
+    if lock is None:
+        raise SystemExit(f"{project}: requirements/main.txt is missing; run 'venvship lock'")
+    return lock
+
+
+def requirements_txt(project: Path) -> str:
+    """What people feed pip: the same pins as venvship's main lock, without hashes."""
+    settings = read_settings(project)
+    lines = ["# The pins of requirements/main.txt (venvship's lock), as a plain requirements file."]
+    lines += [f"--no-binary {name}" for name in sorted(settings.allow_sdist)]
+    for pin in main_lock(project).pins.values():
+        lines.append(f"{pin.name}=={pin.version}" + (f" ; {pin.marker}" if pin.marker else ""))
+    return "\n".join(lines) + "\n"
+
+
+def direct_requirements(project: Path) -> list[str]:
+    from venvship.environments import discover
+
+    envs = discover(read_settings(project), include_build=False)
+    return [line.requirement for line in envs.get("main").lines]
+
+
+def uv_pyproject(project: Path) -> str:
+    """Variant (c)'s pyproject.toml: the direct requirements in [project.dependencies], every
+    pin of venvship's lock as a uv constraint (same versions), and the same sdist rule."""
+    settings = read_settings(project)
+    text = (project / "pyproject.toml").read_text()
+    if "dependencies = []" not in text:
+        raise SystemExit(f"{project}/pyproject.toml: expected 'dependencies = []' to fill in")
+    deps = "".join(f"\n  {json.dumps(r)}," for r in direct_requirements(project))
+    text = text.replace("dependencies = []", f"dependencies = [{deps}\n]", 1)
+    py = main_lock(project).header.get("python", "cpython 3.11").split()[-1]
+    text = re.sub(r'requires-python = "[^"]*"', f'requires-python = ">={".".join(py.split(".")[:2])}"', text)
+    pins = "".join(f"\n  {json.dumps(f'{p.name}=={p.version}')}," for p in main_lock(project).pins.values())
+    text += f"\n[tool.uv]\nconstraint-dependencies = [{pins}\n]\n"
+    if settings.allow_sdist:
+        text += f"no-binary-package = {json.dumps(sorted(settings.allow_sdist))}\n"
+    return text
+
+
+def uv_lock(directory: Path, helper: str, ca: Path, cache_volume: str) -> None:
+    run(["docker", "run", "--rm", "-v", f"{directory}:/w", "-w", "/w", "-v", f"{ca}:/ca.crt:ro",
+         "-e", "SSL_CERT_FILE=/ca.crt", "-v", f"{cache_volume}:/root/.cache/uv", helper,
+         "uv", "lock", "--quiet"])
+
+
+@dataclass
+class AppSetup:
+    app: str
+    base: str  # directory of the base state (the example as committed + variant files)
+    bump: str  # directory of the bumped state
+    bump_from: str
+    bump_to: str
+    distributions: int
+    sdists: list[str]
+    base_image: str
+    build_packages: list[str]
+
+
+def setup_app(app: App, work: Path, helper: str, ca: Path, cache_volume: str) -> AppSetup:
+    src = ROOT / "examples" / app.name
+    base = copy_tree(src, work / "states" / app.name / "base")
+    bump = copy_tree(src, work / "states" / app.name / "bump")
+    old = main_lock(base).versions
+    if app.bump not in old:
+        raise SystemExit(f"{app.name}: {app.bump} is not in requirements/main.txt")
+    with (bump / "requirements" / "main.in").open("a") as fh:
+        fh.write(f"{app.bump}!={old[app.bump]}  # benchmark: one pinned dependency changes\n")
+    log(f"{app.name}: locking the bumped state ({app.bump}!={old[app.bump]})")
+    run(venvship_cmd("--progress", "quiet", "lock"), cwd=bump)
+    new = main_lock(bump).versions
+    changed = {n for n in set(old) | set(new) if old.get(n) != new.get(n)}
+    if changed != {app.bump}:
+        log(f"WARNING {app.name}: the bump changed {sorted(changed)}, not just {app.bump}")
+    for state in (base, bump):
+        (state / "requirements.txt").write_text(requirements_txt(state))
+        uvdir = state / ".uv-variant"
+        uvdir.mkdir()
+        (uvdir / "pyproject.toml").write_text(uv_pyproject(state))
+        log(f"{app.name}: uv lock for variant (c) ({state.name} state)")
+        uv_lock(uvdir, helper, ca, cache_volume)
+    settings = read_settings(base)
+    return AppSetup(app.name, str(base), str(bump), old[app.bump], new.get(app.bump, "?"), len(old),
+                    sorted(settings.allow_sdist), settings.base_image, list(settings.build_packages))
+
+
+# ---- trials ----------------------------------------------------------------------------------------
+def namespace_cache_mounts(dockerfile: str, ns: str) -> str:
+    """Give every cache mount an id of this trial's own: cold builds start from empty caches
+    (BuildKit keeps cache mounts across --no-cache) and other users' caches are never touched."""
+    out, count = re.subn(r"--mount=type=cache,target=([^\s,\\]+)",
+                         lambda m: f"{m.group(0)},id={ns}{m.group(1)}", dockerfile)
+    if "--mount=type=cache" in dockerfile and not count:
+        raise SystemExit("could not namespace the cache mounts")
+    return out
+
+
+def venvship_cache_override(project: Path, ns: str) -> None:
+    """The same for venvship: its macros with the uv cache id renamed, as a project override
+    (.venvship/templates/macros.j2). Nothing else in the template changes."""
+    from venvship.render import builtin_template_dir
+
+    text = (builtin_template_dir() / "macros.j2").read_text()
+    new, count = re.subn(r"id=venvship-uv\b", f"id={ns}-uv", text)
+    if not count:
+        raise SystemExit("venvship's macros.j2 has no 'id=venvship-uv' cache mount to rename")
+    target = project / ".venvship" / "templates" / "macros.j2"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(new)
+
+
+def variant_files(variant: str, state: Path, project: Path) -> None:
+    """Put one dependency state's files where the variant reads them."""
+    if variant in ("naive", "docker-init"):
+        shutil.copy2(state / "requirements.txt", project / "requirements.txt")
+    elif variant == "uv-multistage":
+        shutil.copy2(state / ".uv-variant" / "pyproject.toml", project / "pyproject.toml")
+        shutil.copy2(state / ".uv-variant" / "uv.lock", project / "uv.lock")
+    else:
+        for f in (state / "requirements").iterdir():
+            shutil.copy2(f, project / "requirements" / f.name)
+
+
+@dataclass
+class Build:
+    seconds: float
+    steps: list[dict[str, Any]]
+    image_id: str | None = None
+    engine_seconds: float | None = None  # venvship only: the time inside `docker buildx build`
+    compiled: list[str] = field(default_factory=list)  # sdists seen being built
+
+
+class Trial:
+    def __init__(self, setup: AppSetup, app: App, variant: str, repeat: int, work: Path,
+                 runid: str, ca: Path) -> None:
+        self.setup, self.app, self.variant, self.repeat = setup, app, variant, repeat
+        self.ns = f"{PREFIX}-{runid}-{app.name}-{variant}-{repeat}"
+        self.project = copy_tree(Path(setup.base), work / "trials" / self.ns)
+        shutil.rmtree(self.project / ".uv-variant")
+        (self.project / "requirements.txt").unlink()
+        self.ca, self.runid = ca, runid
+        self.edits = 0
+        self.base = trial_base(setup.base_image, f"{PREFIX}/base:{runid}-{app.name}-{variant}-r{repeat}", self.ns)
+        self.base_args = {"BASE_IMAGE": self.base, "RUNTIME_IMAGE": self.base}
+        self.tags: list[str] = []
+        variant_files(variant, Path(setup.base), self.project)
+        if variant == "venvship":
+            venvship_cache_override(self.project, self.ns)
+        else:
+            text = (DOCKERFILES / f"{variant}.Dockerfile").read_text()
+            (self.project / "Dockerfile").write_text(namespace_cache_mounts(text, self.ns + "-"))
+
+    def tag(self, step: str) -> str:
+        tag = f"{PREFIX}/{self.app.name}-{self.variant}:{self.runid}-r{self.repeat}-{step}"
+        self.tags.append(tag)
+        return tag
+
+    def build(self, step: str, *, no_cache: bool = False) -> Build:
+        tag = self.tag(step)
+        if self.variant == "venvship":
+            argv = venvship_cmd("--progress", "plain", "build", "--no-verify", "--image", tag,
+                                *build_arg_flags(self.base_args))
+            argv += ["--no-cache"] if no_cache else []
+            env: dict[str, str] = {}
+        else:
+            argv = ["docker", "buildx", "build", "--progress=plain", "--file", "Dockerfile",
+                    "--secret", f"id=venvship_ca,src={self.ca}",
+                    "--build-arg", f"BASE_IMAGE={self.base}",
+                    "--build-arg", f"APP_MODULE={self.app.module}",
+                    "--build-arg", f"BUILD_PACKAGES={' '.join(self.setup.build_packages)}",
+                    "--tag", tag, "--load"]
+            argv += ["--no-cache"] if no_cache else []
+            argv.append(".")
+            env = docker_env()
+        started = time.monotonic()
+        proc = run(argv, cwd=self.project, env=env)
+        seconds = time.monotonic() - started
+        text = proc.stdout + "\n" + proc.stderr
+        engine = None
+        if m := re.search(r"\) in (\d+(?:\.\d+)?) s", proc.stdout):
+            engine = float(m.group(1))
+        image_id = run(["docker", "image", "inspect", tag, "--format", "{{.Id}}"]).stdout.strip()
+        compiled = sorted({n for n in self.setup.sdists
+                           if re.search(rf"(?i)(building wheel for {n}\b|built {n}[= ]|building {n}[= ])", text)})
+        steps = [asdict(s) for s in parse_steps(text)]
+        return Build(seconds, steps, image_id, engine, compiled)
+
+    def floor(self) -> Build:
+        """The floor: venvship's generated Dockerfile and build arguments through plain buildx
+        after another source-only change, so BuildKit re-runs exactly the app's wheel stage and
+        the runtime layer holding it, and nothing of venvship's own work is timed."""
+        from venvship.build import BuildOptions, build_request, prepare_context
+        from venvship.engine import Engine
+        from venvship.environments import discover
+
+        settings = read_settings(self.project)
+        envs = discover(settings)
+        tag = self.tag("floor")
+        with tempfile.TemporaryDirectory(prefix="venvship-bench-floor-") as tmp:
+            dockerfile = prepare_context(settings, envs, Path(tmp))
+            req = build_request(settings, envs, BuildOptions(images=(tag,), build_args=self.base_args),
+                                dockerfile)
+            argv = Engine().build_argv(req, "buildx")
+            self.edit_source()
+            started = time.monotonic()
+            proc = run(argv, cwd=self.project, env=docker_env())
+            seconds = time.monotonic() - started
+        return Build(seconds, [asdict(s) for s in parse_steps(proc.stdout + proc.stderr)])
+
+    def edit_source(self) -> None:
+        self.edits += 1
+        with (self.project / self.app.source_file).open("a") as fh:
+            fh.write(f"\n# benchmark: source-only change {self.edits} ({self.ns})\n")
+
+    def profile_noop(self) -> dict[str, float]:
+        """Where a no-op `venvship build` spends its time (cProfile, cumulative seconds)."""
+        with tempfile.TemporaryDirectory(prefix="venvship-bench-prof-") as tmp:
+            out = Path(tmp) / "prof"
+            started = time.monotonic()
+            run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "venvship", "--progress",
+                 "quiet", "build", "--no-verify", "--image", self.tag("profile"),
+                 *build_arg_flags(self.base_args)], cwd=self.project)
+            wall = time.monotonic() - started
+            import pstats
+
+            stats: Any = pstats.Stats(str(out)).stats  # {(file, line, func): (cc, nc, tt, ct, callers)}
+        def cum(file_end: str, func: str) -> float:
+            return sum(v[3] for k, v in stats.items() if k[0].endswith(file_end) and k[2] == func)
+
+        return {"wall": wall, "cli_build": cum("venvship/cli.py", "build"),
+                "buildx": cum("venvship/engine.py", "build"),
+                "lock_freshness_check": cum("venvship/build.py", "ensure_fresh"),
+                "engine_checks": cum("venvship/engine.py", "client") + cum("venvship/engine.py", "frontend")
+                + cum("venvship/engine.py", "require_image"),
+                "image_inspect_after": cum("venvship/engine.py", "image")
+                - cum("venvship/engine.py", "require_image")}
+
+    def bump(self) -> None:
+        variant_files(self.variant, Path(self.setup.bump), self.project)
+
+    def cleanup(self) -> None:
+        for tag in [*self.tags, self.base]:
+            run(["docker", "image", "rm", tag], check=False)
+        prune_cache_mounts(self.ns)
+        shutil.rmtree(self.project, ignore_errors=True)
+
+
+def trial_base(base: str, tag: str, ns: str) -> str:
+    """The base image plus one marker file: BuildKit keys its layer cache on the base's layers,
+    so no trial can reuse layers another trial (or an earlier run) built, e.g. the bumped
+    dependency layer. Same interpreter, same files, a few bytes more."""
+    with tempfile.TemporaryDirectory(prefix="venvship-bench-base-") as tmp:
+        (Path(tmp) / "Dockerfile").write_text(f"FROM {base}\nRUN echo {ns} > /etc/venvship-bench-trial\n")
+        run(["docker", "buildx", "build", "--progress=plain", "--tag", tag, "--load", tmp], env=docker_env())
+    return tag
+
+
+def build_arg_flags(args: dict[str, str]) -> list[str]:
+    return [flag for key, value in sorted(args.items()) for flag in ("--build-arg", f"{key}={value}")]
+
+
+def prune_cache_mounts(ns: str) -> None:
+    """Remove the cache mounts (and only those) whose id carries this namespace."""
+    out = run(["docker", "buildx", "du", "--verbose"], check=False).stdout
+    record: str | None = None
+    ids = []
+    for line in out.splitlines():
+        if line.startswith("ID:"):
+            record = line.split()[1].rstrip("*")
+        elif line.startswith("Description:") and ns in line and record:
+            ids.append(record)
+    for rid in ids:
+        run(["docker", "buildx", "prune", "--force", "--filter", f"id={rid}"], check=False)
+
+
+LEAK_SCRIPT = r"""
+for c in gcc cc g++ c++ x86_64-linux-gnu-gcc; do p=$(command -v "$c") && echo "compiler $p"; done
+for h in /usr/include/python3*/Python.h; do [ -f "$h" ] && echo "python-headers $h"; done
+for d in /root/.cache/pip /root/.cache/uv /root/.cache/pip-tools /home/*/.cache /nonexistent/.cache; do
+  [ -d "$d" ] && echo "cache $d $(du -sb "$d" | cut -f1)"
+done
+p=$(command -v uv) && echo "installer $p"
+[ -d /opt/venvship/tools ] && echo "installer /opt/venvship/tools"
+[ -x "$VENV/bin/pip" ] && echo "pip-in-venv $VENV/bin/pip"
+for s in /src /app/src /app/tests /app/requirements.txt /app/uv.lock /app/pyproject.toml /app/Dockerfile; do
+  [ -e "$s" ] && echo "source $s"
+done
+n=$(ls /var/lib/apt/lists 2>/dev/null | grep -vc '^lock$\|^partial$\|^auxfiles$'); [ "$n" -gt 0 ] && echo "apt-lists $n"
+echo "venv-bytes $(du -sb "$VENV" | cut -f1)"
+"""
+
+
+def image_metrics(tag: str, variant: str, app: App, base_image: str) -> dict[str, Any]:
+    def inspect(ref: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(run(["docker", "image", "inspect", ref]).stdout)[0]
+        return data
+
+    img, base = inspect(tag), inspect(base_image)
+    venv = VENV_PATHS[variant]
+    out = run(["docker", "run", "--rm", "--user", "0", "--entrypoint", "sh", "-e", f"VENV={venv}",
+               tag, "-c", LEAK_SCRIPT]).stdout
+    leaks: list[str] = []
+    venv_bytes = 0
+    for line in out.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "venv-bytes":
+            venv_bytes = int(rest)
+        elif kind:
+            leaks.append(f"{kind}: {rest}")
+    smoke = run(["docker", "run", "--rm", "--entrypoint", "sh", tag, "-c",
+                 f"python -c 'import {app.module}; print(\"ok\")' && id -u"], check=False)
+    user = (img["Config"].get("User") or "root")
+    return {
+        "size": img["Size"], "layers": len(img["RootFS"]["Layers"]),
+        "base_size": base["Size"], "base_layers": len(base["RootFS"]["Layers"]),
+        "venv_bytes": venv_bytes, "leaks": leaks, "user": user,
+        "smoke": smoke.returncode == 0 and smoke.stdout.startswith("ok"),
+        "smoke_output": (smoke.stdout + smoke.stderr).strip()[-300:],
+    }
+
+
+def run_trial(setup: AppSetup, app: App, variant: str, repeat: int, work: Path, runid: str,
+              ca: Path, measure_image: bool) -> dict[str, Any]:
+    t = Trial(setup, app, variant, repeat, work, runid, ca)
+    result: dict[str, Any] = {"app": app.name, "variant": variant, "repeat": repeat,
+                              "loadavg": os.getloadavg()[0]}
+    try:
+        log(f"{app.name} / {variant} / repeat {repeat + 1}: cold")
+        result["cold"] = asdict(t.build("cold", no_cache=True))
+        if measure_image:
+            result["image"] = image_metrics(t.tags[-1], variant, app, t.base)
+        log(f"{app.name} / {variant} / repeat {repeat + 1}: no-op")
+        result["noop"] = asdict(t.build("noop"))
+        if variant == "venvship" and measure_image:
+            result["noop_profile"] = t.profile_noop()
+        t.edit_source()
+        log(f"{app.name} / {variant} / repeat {repeat + 1}: source-only change")
+        result["source"] = asdict(t.build("source"))
+        if variant == "venvship":
+            log(f"{app.name} / {variant} / repeat {repeat + 1}: floor (plain buildx, source-only change)")
+            result["floor"] = asdict(t.floor())
+        t.bump()
+        log(f"{app.name} / {variant} / repeat {repeat + 1}: dependency bump")
+        result["bump"] = asdict(t.build("bump"))
+    finally:
+        t.cleanup()
+    return result
+
+
+# ---- locks ----------------------------------------------------------------------------------------
+BARE_SCRIPT = """\
+set -eu
+export SSL_CERT_FILE=/ca.crt UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1
+FLAGS="--quiet --generate-hashes --no-header --python /usr/bin/python3 --only-binary :all: {nobinary}"
+mkdir -p /out && cp /in/existing/*.txt /out/
+uv pip compile $FLAGS --output-file /out/main.txt /in/main.in
+uv pip compile $FLAGS --output-file /out/build.txt /in/build.in
+sed -e '/^ *#/d' -e '/^ *--hash/d' -e 's/ *\\\\$//' -e '/^ *$/d' /out/main.txt > /out/main.pins
+uv pip compile $FLAGS -c /out/main.pins --output-file /out/dev.txt /in/dev.in
+"""
+
+
+def bare_inputs(project: Path, directory: Path) -> None:
+    """The same inputs venvship's lock stage gets: each environment's requirements, the
+    build requirements, and the existing locks as the resolver's preferences."""
+    from venvship.environments import discover
+
+    settings = read_settings(project)
+    envs = discover(settings)
+    (directory / "existing").mkdir(parents=True)
+    for name in ("main", "build", "dev"):
+        (directory / f"{name}.in").write_text(envs.get(name).input_text())
+        shutil.copy2(project / "requirements" / f"{name}.txt", directory / "existing" / f"{name}.txt")
+    nobinary = " ".join(f"--no-binary {n}" for n in sorted(settings.allow_sdist))
+    (directory / "bare.sh").write_text(BARE_SCRIPT.format(nobinary=nobinary))
+
+
+def time_locks(setup: AppSetup, app: App, work: Path, runid: str, ca: Path, helper: str,
+               repeat: int) -> dict[str, Any]:
+    """Warm: each tool's cache warmed by a first, uncounted round. Cold: every sample starts
+    from an empty resolver cache (a fresh cache id for venvship, a fresh volume for bare)."""
+    ns = f"{PREFIX}-{runid}-{app.name}-lock"
+    result: dict[str, Any] = {"app": app.name, "uv": [], "bare": [], "pip-tools": [], "uv_steps": [],
+                              "uv_cold": [], "bare_cold": [], "failures": []}
+    uv_proj = copy_tree(Path(setup.base), work / "locks" / f"{app.name}-uv")
+    pt_proj = copy_tree(Path(setup.base), work / "locks" / f"{app.name}-pip-tools")
+    cold_proj = copy_tree(Path(setup.base), work / "locks" / f"{app.name}-uv-cold")
+    for proj in (uv_proj, pt_proj):
+        venvship_cache_override(proj, ns)
+    inputs = work / "locks" / f"{app.name}-bare"
+    bare_inputs(uv_proj, inputs)
+    volumes: list[str] = []
+
+    def bare(volume: str) -> list[str]:
+        if volume not in volumes:
+            run(["docker", "volume", "create", volume])
+            volumes.append(volume)
+        return ["docker", "run", "--rm", "-v", f"{inputs}:/in:ro", "-v", f"{ca}:/ca.crt:ro",
+                "-v", f"{volume}:/root/.cache/uv", helper, "sh", "/in/bare.sh"]
+
+    def timed(what: str, argv: list[str], cwd: Path | None = None) -> tuple[float | None, str]:
+        """One timed run; a failure is retried once (and recorded), never hidden."""
+        for attempt in (1, 2):
+            started = time.monotonic()
+            proc = run(argv, cwd=cwd, check=False)
+            if proc.returncode == 0:
+                return time.monotonic() - started, proc.stderr
+            msg = (proc.stdout + proc.stderr).strip()[-600:]
+            log(f"{app.name}: {what} failed (attempt {attempt}): {msg}")
+            result["failures"].append({"what": what, "attempt": attempt, "output": msg})
+        return None, ""
+
+    lock_argv = venvship_cmd("--progress", "plain", "lock")
+    try:
+        for sample in range(repeat + 1):  # the first round warms the caches and is not kept
+            log(f"{app.name}: locks, warm round {sample + 1}/{repeat + 1}")
+            uv_s, uv_log = timed("venvship lock", lock_argv, uv_proj)
+            bare_s, _ = timed("bare uv", bare(f"{ns}-warm"))
+            pt_s, _ = timed("venvship lock --resolver pip-tools",
+                            venvship_cmd("--progress", "quiet", "lock", "--resolver", "pip-tools"), pt_proj)
+            if sample and None not in (uv_s, bare_s, pt_s):
+                result["uv"].append(uv_s)
+                result["bare"].append(bare_s)
+                result["pip-tools"].append(pt_s)
+                result["uv_steps"].append([asdict(s) for s in parse_steps(uv_log)])
+        for sample in range(repeat):
+            log(f"{app.name}: locks, cold round {sample + 1}/{repeat}")
+            shutil.rmtree(cold_proj / ".venvship", ignore_errors=True)
+            venvship_cache_override(cold_proj, f"{ns}-cold{sample}")
+            uv_s, _ = timed("venvship lock (cold)", lock_argv, cold_proj)
+            bare_s, _ = timed("bare uv (cold)", bare(f"{ns}-cold{sample}"))
+            if None not in (uv_s, bare_s):
+                result["uv_cold"].append(uv_s)
+                result["bare_cold"].append(bare_s)
+    finally:
+        for volume in volumes:
+            run(["docker", "volume", "rm", volume], check=False)
+        prune_cache_mounts(ns)
+    return result
+
+
+# ---- report -----------------------------------------------------------------------------------------
+def med(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def cell(xs: list[float]) -> str:
+    if not xs:
+        return "–"
+    if len(xs) == 1:
+        return f"{xs[0]:.1f} s"
+    return f"{med(xs):.1f} s ({min(xs):.1f}–{max(xs):.1f})"
+
+
+def ratio_cell(xs: list[float], fmt: str = "{:.1f}×") -> str:
+    if not xs:
+        return "–"
+    if len(xs) == 1:
+        return fmt.format(xs[0])
+    return fmt.format(med(xs)) + f" ({fmt.format(min(xs))}–{fmt.format(max(xs))})"
+
+
+def times(data: dict[str, Any], app: str, variant: str, scenario: str) -> list[float]:
+    return [t[scenario]["seconds"] for t in data["trials"]
+            if t["app"] == app and t["variant"] == variant and scenario in t]
+
+
+def paired(data: dict[str, Any], app: str, num: tuple[str, str], den: tuple[str, str]) -> list[float]:
+    """Per-repeat ratios of two measurements taken side by side in the same repeat."""
+    out = []
+    for r in sorted({t["repeat"] for t in data["trials"]}):
+        a = [t[num[1]]["seconds"] for t in data["trials"]
+             if t["app"] == app and t["variant"] == num[0] and t["repeat"] == r and num[1] in t]
+        b = [t[den[1]]["seconds"] for t in data["trials"]
+             if t["app"] == app and t["variant"] == den[0] and t["repeat"] == r and den[1] in t]
+        if a and b and b[0] > 0:
+            out.append(a[0] / b[0])
+    return out
+
+
+def image_of(data: dict[str, Any], app: str, variant: str) -> dict[str, Any] | None:
+    for t in data["trials"]:
+        if t["app"] == app and t["variant"] == variant and "image" in t:
+            image: dict[str, Any] = t["image"]
+            return image
+    return None
+
+
+def median_trial(data: dict[str, Any], app: str, variant: str, scenario: str) -> dict[str, Any] | None:
+    ts = sorted((t for t in data["trials"] if t["app"] == app and t["variant"] == variant and scenario in t),
+                key=lambda t: t[scenario]["seconds"])
+    return ts[(len(ts) - 1) // 2] if ts else None
+
+
+def top_steps(build: dict[str, Any], n: int = 3) -> list[tuple[str, float]]:
+    steps = [Step(**s) for s in build["steps"]]
+    ranked = sorted(executed(steps), key=lambda s: -(s.seconds or 0))
+    return [(short(s.name, 70), s.seconds or 0.0) for s in ranked[:n]]
+
+
+def rerun_dep_steps(build: dict[str, Any]) -> list[str]:
+    return [short(s.name, 70) for s in executed([Step(**x) for x in build["steps"]])
+            if DEP_STEP.search(s.name)]
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def verdict(ok: bool | None) -> str:
+    return "–" if ok is None else ("**met**" if ok else "**MISSED**")
+
+
+def targets(data: dict[str, Any], app: str) -> list[tuple[str, str, bool | None, str]]:
+    """(target, measured, met, evidence) for one app."""
+    rows: list[tuple[str, str, bool | None, str]] = []
+    floor = paired(data, app, ("venvship", "source"), ("venvship", "floor"))
+    src = median_trial(data, app, "venvship", "source")
+    fl = median_trial(data, app, "venvship", "floor")
+    evidence = ""
+    if src and fl:
+        engine = src["source"].get("engine_seconds")
+        wall = src["source"]["seconds"]
+        evidence = (f"venvship source-only {wall:.1f} s wall, of which {engine or 0:.1f} s inside "
+                    f"`docker buildx build`; floor {fl['floor']['seconds']:.1f} s. Slowest steps: "
+                    + "; ".join(f"`{n}` {s:.1f} s" for n, s in top_steps(src["source"], 2)))
+    rows.append(("source-only rebuild ≤ 1.5× the floor (only the app-wheel stage re-run)",
+                 ratio_cell(floor, "{:.2f}×"), (med(floor) <= 1.5) if floor else None, evidence))
+    for other, want, issue in (("naive", 10.0, "issue 7/9"), ("uv-multistage", 3.0, "issue 9")):
+        r = paired(data, app, (other, "source"), ("venvship", "source"))
+        top = median_trial(data, app, other, "source")
+        ev = ("slowest steps of " + LABELS[other] + ": " + "; ".join(
+            f"`{n}` {s:.1f} s" for n, s in top_steps(top["source"], 2))) if top else ""
+        vs_floor = paired(data, app, (other, "source"), ("venvship", "floor"))
+        if vs_floor:
+            ev += (f". The floor itself (BuildKit re-running only the app's stage, no venvship "
+                   f"code) is {ratio_cell(vs_floor)} faster than {LABELS[other]}")
+        rows.append((f"source-only rebuild ≥ {want:g}× faster than {LABELS[other]} ({issue})",
+                     ratio_cell(r), (med(r) >= want) if r else None, ev))
+    reruns = sorted({s for t in data["trials"] if t["app"] == app and t["variant"] == "venvship"
+                     and "source" in t for s in rerun_dep_steps(t["source"])})
+    rows.append(("source-only rebuild re-runs no dependency layer", "none" if not reruns
+                 else ", ".join(reruns), not reruns, ""))
+    img = image_of(data, app, "venvship")
+    if img:
+        extra = img["size"] - img["base_size"] - img["venv_bytes"]
+        rows.append(("runtime image ≤ base + venv + 1 MB",
+                     f"{mb(img['size'])} = base {mb(img['base_size'])} + venv {mb(img['venv_bytes'])}"
+                     f" {'+' if extra >= 0 else '−'} {mb(abs(extra))}", extra <= 1e6,
+                     "venv measured with du -sb inside the image"))
+        others = {v: image_of(data, app, v) for v in VARIANTS if v != "venvship"}
+        smaller = all(o is not None and img["size"] < o["size"] for o in others.values())
+        rows.append(("runtime image smaller than (a), (b) and (c)",
+                     "; ".join(f"{v}: {o['size'] / 1e6:.2f} MB (venvship's is "
+                               f"{(o['size'] - img['size']) / 1e6:.2f} MB smaller)" for v, o in others.items() if o),
+                     smaller if all(others.values()) else None, ""))
+    cold = paired(data, app, ("venvship", "cold"), ("uv-multistage", "cold"))
+    ct = median_trial(data, app, "venvship", "cold")
+    rows.append(("cold build no slower than (c) (ratio ≤ 1.0)", ratio_cell(cold, "{:.2f}×"),
+                 (med(cold) <= 1.0) if cold else None,
+                 ("slowest venvship cold steps: " + "; ".join(f"`{n}` {s:.1f} s" for n, s in
+                                                             top_steps(ct["cold"], 3))) if ct else ""))
+    lk = next((x for x in data.get("locks", []) if x["app"] == app), None)
+    if lk and lk["uv"] and lk["bare"]:
+        r = [a / b for a, b in zip(lk["uv"], lk["bare"])]
+        rows.append(("`venvship lock` overhead over a bare resolver run ≤ 20% (ratio ≤ 1.20), warm caches",
+                     ratio_cell(r, "{:.2f}×"), med(r) <= 1.2, lock_evidence(lk)))
+    if lk and lk.get("uv_cold") and lk.get("bare_cold"):
+        r = [a / b for a, b in zip(lk["uv_cold"], lk["bare_cold"])]
+        rows.append(("`venvship lock` overhead over a bare resolver run ≤ 20% (ratio ≤ 1.20), empty caches",
+                     ratio_cell(r, "{:.2f}×"), med(r) <= 1.2,
+                     f"venvship {cell(lk['uv_cold'])}, bare {cell(lk['bare_cold'])}"))
+    return rows
+
+
+def lock_evidence(lk: dict[str, Any], app_name: bool = False) -> str:
+    """Where a warm `venvship lock` spends its time: the lock stage's RUN vs everything else."""
+    if not lk.get("uv_steps"):
+        return ""
+    runs = []
+    for wall, raw in zip(lk["uv"], lk["uv_steps"]):
+        ran = [s for s in executed([Step(**x) for x in raw]) if s.name.startswith("[lock ")]
+        runs.append((wall, sum(s.seconds or 0 for s in ran)))
+    wall, script = sorted(runs)[(len(runs) - 1) // 2]
+    return ((f"{lk['app']}: " if app_name else "")
+            + f"median warm `venvship lock` {wall:.1f} s, of which its lock stage's RUN (lock.sh: "
+            f"target probe, the resolver for each environment, the build-backend hook) took "
+            f"{script:.1f} s and the remaining {wall - script:.1f} s went to the CLI, the BuildKit "
+            f"solve, mounts and export; the bare run took {med(lk['bare']):.1f} s in all.")
+
+
+def render_markdown(data: dict[str, Any], png: str | None) -> str:
+    m = data["machine"]
+    out = [
+        "# venvship against hand-written Dockerfiles",
+        "",
+        "Generated by `" + data["command"] + "` on " + data["date"] + ". Do not edit: re-run it.",
+        "",
+        f"**Machine**: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gib']} GiB RAM, Linux {m['kernel']}; "
+        f"Docker Engine {m['docker_server']}, {m['buildx']}; {m['venvship']} (git {m['git']}). "
+        "The engine was **shared with other developers building at the same time**: absolute "
+        "times are noisy, so every comparison below is a ratio of measurements taken side by "
+        "side in the same repeat (median, then min–max over repeats).",
+        "",
+        f"Each figure: median of {data['repeat']} repeat(s), (min–max). Variants: "
+        + "; ".join(f"{LABELS[v]} (`benchmarks/dockerfiles/{v}.Dockerfile`)" for v in VARIANTS[:3])
+        + "; (d) `venvship build` (its generated Dockerfile). How each scenario is made: "
+        "`benchmarks/README.md`.",
+        "",
+    ]
+    loads = [t["loadavg"] for t in data["trials"] if "loadavg" in t]
+    if loads:
+        out[-4] += (f" The 1-minute load average when trials started ranged "
+                    f"{min(loads):.1f}–{max(loads):.1f} on {m['nproc']} CPUs.")
+    primary = "big-app" if "big-app" in data["apps"] else data["apps"][0]
+    if data["trials"]:
+        out += [f"## Summary ({primary})", "", "| target | measured | result |", "|---|---|---|"]
+        out += [f"| {name} | {measured} | {verdict(ok)} |" for name, measured, ok, _ in targets(data, primary)]
+        out += ["", "Evidence for each (which step took the time) is in the per-app sections below.", ""]
+    if png:
+        out += [f"![build times and image sizes]({png})", ""]
+    for app in data["apps"]:
+        s = next(x for x in data["setups"] if x["app"] == app)
+        out += [f"## {app}", "",
+                f"{s['distributions']} locked distributions in main"
+                + (f"; built from source: {', '.join(s['sdists'])} (build packages: "
+                   f"{' '.join(s['build_packages'])})" if s["sdists"] else "")
+                + f"; dependency bump: {APPS[app].bump} {s['bump_from']} → {s['bump_to']}; "
+                f"base image `{s['base_image']}`.", "",
+                "| variant | cold build | no-op rebuild | source-only change | dependency bump "
+                "| image | layers (base) | runs as | leaked into the runtime image |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for v in VARIANTS:
+            img = image_of(data, app, v)
+            row = [LABELS[v]] + [cell(times(data, app, v, sc)) for sc in SCENARIOS]
+            if img:
+                row += [f"{mb(img['size'])} (+{mb(img['size'] - img['base_size'])})",
+                        f"{img['layers']} ({img['base_layers']})", img["user"],
+                        "; ".join(img["leaks"]) or "nothing found"
+                        + ("" if img["smoke"] else " — **app import failed**")]
+            else:
+                row += ["–", "–", "–", "–"]
+            out.append("| " + " | ".join(row) + " |")
+        fl = times(data, app, "venvship", "floor")
+        out += ["", f"Floor (venvship's generated Dockerfile and build arguments through plain "
+                f"`docker buildx build` after another source-only change: BuildKit re-runs only the "
+                f"app-wheel stage and the runtime layer holding the app): {cell(fl)}."]
+        prof = next((t["noop_profile"] for t in data["trials"] if t["app"] == app and "noop_profile" in t), None)
+        if prof:
+            out += ["", f"Profile of one no-op `venvship build` (cProfile, cumulative): {prof['wall']:.2f} s "
+                    f"wall; inside the command {prof['cli_build']:.2f} s, of which `docker buildx build` "
+                    f"{prof['buildx']:.2f} s, the lock-freshness check (runs a container of the base image) "
+                    f"{prof['lock_freshness_check']:.2f} s, everything else (engine ping, BuildKit probe, "
+                    f"base-image inspect, rendering, inspecting the result) "
+                    f"{prof['cli_build'] - prof['buildx'] - prof['lock_freshness_check']:.2f} s; "
+                    f"the rest ({prof['wall'] - prof['cli_build']:.2f} s) is the interpreter starting and "
+                    f"importing the CLI (cProfile adds some)."]
+        out.append("")
+        compiled = {v: sorted({n for t in data["trials"] if t["app"] == app and t["variant"] == v
+                               for n in t.get("cold", {}).get("compiled", [])}) for v in VARIANTS}
+        if s["sdists"]:
+            out += ["Compiled from source in the cold build (seen in the build log): "
+                    + "; ".join(f"{LABELS[v]}: {', '.join(c) or 'not seen'}" for v, c in compiled.items())
+                    + ".", ""]
+        out += ["### Targets", "", "| target | measured | result | evidence |", "|---|---|---|---|"]
+        for name, measured, ok, ev in targets(data, app):
+            out.append(f"| {name} | {measured} | {verdict(ok)} | {ev} |")
+        out += ["", "### Where the time goes (median repeat, three slowest executed steps)", "",
+                "| variant | scenario | total | slowest steps |", "|---|---|---|---|"]
+        for sc in ("cold", "source", "bump"):
+            for v in VARIANTS:
+                t = median_trial(data, app, v, sc)
+                if t:
+                    steps = "; ".join(f"`{n}` {sec:.1f} s" for n, sec in top_steps(t[sc]))
+                    out.append(f"| {LABELS[v]} | {SCENARIO_LABELS[sc]} | {t[sc]['seconds']:.1f} s | {steps} |")
+        out.append("")
+    if data.get("locks"):
+        out += ["## Locking", "",
+                "`venvship lock` (all environments: main, dev, build) against a bare `uv pip compile` "
+                "of the same inputs with the same flags and the same uv, in a container of the "
+                "same base image (`docker run`, warm uv cache volume); and venvship with pip-tools "
+                "as the resolver. Each first run warms its cache and is not counted.", "",
+                "| app | cache | venvship lock (uv) | bare uv run | overhead (ratio) "
+                "| venvship lock --resolver pip-tools | pip-tools / uv |", "|---|---|---|---|---|---|---|"]
+        for lk in data["locks"]:
+            over = [a / b for a, b in zip(lk["uv"], lk["bare"])]
+            pt = [a / b for a, b in zip(lk["pip-tools"], lk["uv"])]
+            out.append(f"| {lk['app']} | warm | {cell(lk['uv'])} | {cell(lk['bare'])} | "
+                       f"{ratio_cell(over, '{:.2f}×')} | {cell(lk['pip-tools'])} | {ratio_cell(pt)} |")
+            if lk.get("uv_cold"):
+                over = [a / b for a, b in zip(lk["uv_cold"], lk["bare_cold"])]
+                out.append(f"| {lk['app']} | cold | {cell(lk['uv_cold'])} | {cell(lk['bare_cold'])} | "
+                           f"{ratio_cell(over, '{:.2f}×')} | – | – |")
+        out += ["", "pip-tools runs inside venvship's lock stage with no cache mount of its own (only "
+                "uv's cache is mounted), so its 'warm' runs are cold for pip. "
+                + " ".join(lock_evidence(lk, app_name=True) for lk in data["locks"]),
+                ""]
+        fails = [f for lk in data["locks"] for f in lk.get("failures", [])]
+        if fails:
+            out += [f"{len(fails)} lock run(s) failed and were retried once: "
+                    + "; ".join(f"{f['what']}: `{f['output'][-160:]}`" for f in fails).replace("\n", " "), ""]
+    out += ["## Notes", "",
+            "- Cold builds use `--no-cache` and cache mounts no other build has used: every trial "
+            "gives each cache mount an id of its own (hand-written variants: the harness adds "
+            "`id=` to each `--mount=type=cache`; venvship: a project template override renaming "
+            "its `venvship-uv` cache id). Warm rebuilds in the same trial reuse them, as on a "
+            "developer's machine after one build. Those cache mounts are pruned (by record id) "
+            "when the trial ends; nothing else is pruned.",
+            "- BuildKit keys its layer cache on the base image's layers, not its tag, so each trial "
+            "builds FROM its own copy of the base image with one marker file added "
+            "(`/etc/venvship-bench-trial`, a few bytes): no trial can reuse a layer another trial or "
+            "an earlier run built (the bumped dependency layer would otherwise be a cache hit from "
+            "the second repeat on). venvship gets it through `--build-arg BASE_IMAGE=… "
+            "--build-arg RUNTIME_IMAGE=…`, its settings and locks are unchanged. Sizes and layer "
+            "counts are compared with that base.",
+            "- No registry is reachable: the uv pattern pip-installs the same pinned uv in a first "
+            "stage instead of `COPY --from=ghcr.io/astral-sh/uv`, and `docker init`'s "
+            "`# syntax=docker/dockerfile:1` line is dropped (the built-in frontend is used).",
+            "- The TLS proxy's CA reaches every build as the BuildKit secret `venvship_ca` "
+            "(`--secret id=venvship_ca,src=…`); hand-written variants point `PIP_CERT` / "
+            "`SSL_CERT_FILE` at `/run/secrets/venvship_ca`. It is never written to a layer.",
+            "- Same pins everywhere: (a) and (b) install `requirements.txt` derived from venvship's "
+            "main lock (pins without hashes, plus `--no-binary` for the sdist package); (c) syncs a "
+            "`uv.lock` made in the same base image from the direct requirements with every pin of "
+            "venvship's lock as a uv constraint (`constraint-dependencies`, `no-binary-package`).",
+            "- venvship's time is what a user waits for: the whole `venvship build --no-verify` "
+            "command, including its lock-freshness check; the floor is plain buildx.",
+            "- (b) runs the source in place as `docker init`'s template does: its source-only "
+            "rebuild is a `COPY . .`, but it ships the source tree, compilers (when the app needs "
+            "them) and pip, and does not install the app.",
+            ]
+    return "\n".join(out) + "\n"
+
+
+def render_png(data: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib is not installed (pip install -e '.[bench]'): no chart")
+        return False
+    apps = data["apps"]
+    fig, axes = plt.subplots(2, len(apps), figsize=(6.5 * len(apps), 8.5), squeeze=False)
+    colors = {"naive": "#c44e52", "docker-init": "#dd8452", "uv-multistage": "#8172b3",
+              "venvship": "#55a868"}
+    width = 0.2
+    for col, app in enumerate(apps):
+        ax = axes[0][col]
+        for i, v in enumerate(VARIANTS):
+            meds, lo, hi = [], [], []
+            for sc in SCENARIOS:
+                xs = times(data, app, v, sc)
+                m = med(xs) if xs else 0.0
+                meds.append(m)
+                lo.append(m - min(xs) if xs else 0)
+                hi.append(max(xs) - m if xs else 0)
+            xpos = [k + (i - 1.5) * width for k in range(len(SCENARIOS))]
+            ax.bar(xpos, meds, width, yerr=[lo, hi], capsize=2, label=LABELS[v], color=colors[v])
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(SCENARIOS)), [SCENARIO_LABELS[s] for s in SCENARIOS], fontsize=8)
+        ax.set_ylabel("seconds (log scale; median, min–max)")
+        ax.set_title(f"{app}: build time")
+        ax.legend(fontsize=7)
+        ax = axes[1][col]
+        shown = [v for v in VARIANTS if image_of(data, app, v)]
+        added = [(image_of(data, app, v) or {})["size"] / 1e6 - (image_of(data, app, v) or {})["base_size"] / 1e6
+                 for v in shown]
+        venvs = [(image_of(data, app, v) or {})["venv_bytes"] / 1e6 for v in shown]
+        ax.bar([LABELS[v] for v in shown], added, color=[colors[v] for v in shown], label="image − base image")
+        ax.scatter([LABELS[v] for v in shown], venvs, color="black", marker="_", s=900, zorder=3,
+                   label="the venv alone (du)")
+        for k, v in enumerate(shown):
+            img = image_of(data, app, v) or {}
+            ax.text(k, max(added[k], venvs[k]) * 1.02, f"+{added[k]:.0f} MB\n({img['size'] / 1e6:.0f} MB total)",
+                    ha="center", va="bottom", fontsize=7)
+        ax.set_ylim(0, max(added + venvs) * 1.25 if shown else 1)
+        ax.set_ylabel("MB added over the base image (uncompressed)")
+        ax.set_title(f"{app}: what the build adds to the base image")
+        ax.tick_params(axis="x", labelsize=7)
+        ax.legend(fontsize=7, loc="upper right")
+    m = data["machine"]
+    fig.suptitle(f"venvship vs hand-written Dockerfiles — {data['date']}\n{m['nproc']} CPUs "
+                 f"({m['cpu']}), Docker {m['docker_server']}, shared engine", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def write_report(data: dict[str, Any], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = out_dir / "benchmarks.png"
+    has_png = render_png(data, png)
+    (out_dir / "benchmarks.md").write_text(render_markdown(data, png.name if has_png else None))
+    log(f"wrote {out_dir / 'benchmarks.md'}" + (f" and {png}" if has_png else ""))
+
+
+# ---- main -----------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="repeats of every timing (default 3)")
+    parser.add_argument("--quick", action="store_true", help="hello-app only: check the harness works")
+    parser.add_argument("--apps", nargs="+", choices=sorted(APPS), help="apps to build (default: all)")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--no-locks", action="store_true", help="skip the lock timings")
+    parser.add_argument("--no-builds", action="store_true", help="skip the build timings")
+    parser.add_argument("--out", type=Path, default=DOCS, help="where benchmarks.md/.png go (default docs/)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--report-only", type=Path, metavar="RAW_JSON",
+                        help="re-render the report from a raw result file; build nothing")
+    args = parser.parse_args(argv)
+
+    if args.report_only:
+        write_report(json.loads(args.report_only.read_text()), args.out)
+        return 0
+    if shutil.which("docker") is None:
+        raise SystemExit("no docker CLI on PATH")
+    apps = args.apps or (["hello-app"] if args.quick else list(APPS))
+    command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    runid = secrets.token_hex(3)
+    ca = ca_bundle()
+    data: dict[str, Any] = {
+        "command": command.strip(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(), "repeat": args.repeat, "apps": apps, "variants": args.variants,
+        "runid": runid, "setups": [], "trials": [], "locks": [],
+    }
+    work = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-{runid}-"))
+    helper = f"{PREFIX}/uv-helper:{runid}"
+    volume = f"{PREFIX}-{runid}-setup-uvcache"
+    started = time.monotonic()
+    try:
+        base_images = {read_settings(ROOT / "examples" / a).base_image for a in apps}
+        if len(base_images) != 1:
+            raise SystemExit(f"the apps use different base images: {sorted(base_images)}")
+        log(f"run {runid}: building the uv helper image (set-up, not timed)")
+        build_helper_image(helper, base_images.pop(), uv_version(), ca)
+        run(["docker", "volume", "create", volume])
+        setups = {a: setup_app(APPS[a], work, helper, ca, volume) for a in apps}
+        data["setups"] = [asdict(s) for s in setups.values()]
+        for r in range(0 if args.no_builds else args.repeat):
+            for app in apps:
+                order = args.variants[r % len(args.variants):] + args.variants[:r % len(args.variants)]
+                for v in order:  # rotated each repeat: no variant always runs first
+                    data["trials"].append(run_trial(setups[app], APPS[app], v, r, work, runid, ca,
+                                                    measure_image=(r == 0)))
+        if not args.no_locks:
+            for app in apps:
+                data["locks"].append(time_locks(setups[app], APPS[app], work, runid, ca, helper, args.repeat))
+    finally:
+        run(["docker", "volume", "rm", volume], check=False)
+        run(["docker", "image", "rm", helper], check=False)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        data["elapsed_seconds"] = round(time.monotonic() - started, 1)
+        RAW_DIR.mkdir(parents=True, exist_ok=True)
+        raw = RAW_DIR / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{runid}.json"
+        raw.write_text(json.dumps(data, indent=1))
+        log(f"raw results: {raw}")
+    write_report(data, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""The pure parts of benchmarks/run.py: log parsing, cache-mount namespacing, derived inputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("venvship_bench_run", ROOT / "benchmarks" / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+PLAIN_LOG = """\
+#5 [deps 2/2] RUN --mount=type=cache,target=/root/.cache/uv,id=x \
+uv pip install -r /opt/venvship/locks/main.txt
+#5 CACHED
+
+#9 [build 3/3] RUN python build.py
+#9 0.412 built app-1.0-py3-none-any.whl
+#9 DONE 0.6s
+
+#12 exporting to image
+#12 DONE 0.3s
+"""
+
+
+def test_parse_steps_reads_cached_and_timed_steps(bench: ModuleType) -> None:
+    steps = bench.parse_steps(PLAIN_LOG)
+    by_name = {s.name.split(" RUN")[0]: s for s in steps}
+    assert by_name["[deps 2/2]"].cached and by_name["[deps 2/2]"].seconds is None
+    assert by_name["[build 3/3]"].seconds == 0.6 and not by_name["[build 3/3]"].cached
+    assert [s.name for s in bench.executed(steps)] == ["[build 3/3] RUN python build.py", "exporting to image"]
+
+
+def test_dependency_steps_are_recognised(bench: ModuleType) -> None:
+    assert bench.DEP_STEP.search("[deps 2/2] RUN uv pip install")
+    assert bench.DEP_STEP.search("[base 6/7] RUN python -m pip install -r requirements.txt")
+    assert bench.DEP_STEP.search("[builder 5/7] RUN uv sync --locked --no-install-project --no-dev")
+    assert not bench.DEP_STEP.search("[build 3/3] RUN /opt/venvship/build-env/bin/python wheel.py")
+    assert not bench.DEP_STEP.search("[builder 7/7] RUN uv sync --locked --no-editable --no-dev")
+
+
+@pytest.mark.parametrize("variant", ["naive", "docker-init", "uv-multistage"])
+def test_every_cache_mount_gets_the_trial_namespace(bench: ModuleType, variant: str) -> None:
+    text = (ROOT / "benchmarks" / "dockerfiles" / f"{variant}.Dockerfile").read_text()
+    out = bench.namespace_cache_mounts(text, "ns-1-")
+    mounts = re.findall(r"--mount=type=cache\S*", out)
+    assert len(mounts) == text.count("--mount=type=cache")
+    assert all(",id=ns-1-/root/.cache/" in m for m in mounts)
+
+
+def test_handwritten_dockerfiles_take_the_ca_as_a_secret_only(bench: ModuleType) -> None:
+    for variant in ("naive", "docker-init", "uv-multistage"):
+        text = (ROOT / "benchmarks" / "dockerfiles" / f"{variant}.Dockerfile").read_text()
+        assert "--mount=type=secret,id=venvship_ca" in text
+        assert "ca-certificates.crt" not in text
+        assert not text.startswith("# syntax=")  # no frontend pull: there is no registry
+
+
+def test_short_drops_mounts_and_ca_plumbing(bench: ModuleType) -> None:
+    name = ("[build 3/3] RUN --mount=type=secret,id=venvship_ca,required=false if [ -f "
+            "/run/secrets/venvship_ca ]; then export SSL_CERT_FILE=/run/secrets/venvship_ca; fi "
+            "&& python build.py")
+    assert bench.short(name) == "[build 3/3] RUN python build.py"
+
+
+def test_big_app_is_the_larger_app_the_issue_asks_for(bench: ModuleType) -> None:
+    project = ROOT / "examples" / "big-app"
+    lock = bench.main_lock(project)
+    assert 40 <= len(lock.pins) <= 60
+    assert "markupsafe" in lock.pins
+    settings = bench.read_settings(project)
+    assert settings.allow_sdist == ("markupsafe",) and "gcc" in settings.build_packages
+
+
+def test_derived_inputs_pin_what_venvship_locked(bench: ModuleType) -> None:
+    project = ROOT / "examples" / "big-app"
+    pins = bench.main_lock(project).versions
+    reqs = bench.requirements_txt(project)
+    assert "--hash" not in reqs and "--no-binary markupsafe" in reqs
+    for name, version in pins.items():
+        assert re.search(rf"^{re.escape(name)}=={re.escape(version)}\b", reqs, re.M), name
+    pyproject = bench.uv_pyproject(project)
+    assert 'no-binary-package = ["markupsafe"]' in pyproject
+    assert all(f'"{n}=={v}"' in pyproject for n, v in pins.items())
+    assert '"fastapi>=0.115"' in pyproject and 'requires-python = ">=3.11"' in pyproject
