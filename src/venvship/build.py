@@ -140,8 +140,8 @@ def needed_envs(settings: Settings, envs: EnvironmentSet, target: str) -> list[s
 
 
 def ensure_fresh(settings: Settings, envs: EnvironmentSet, engine: Engine, target: str) -> None:
-    problems = locking.check(settings, envs, needed_envs(settings, envs, target),
-                             locking.target_of_image(engine, settings))
+    names = needed_envs(settings, envs, target)
+    problems = locking.check(settings, envs, names, locking.target_if_changed(engine, settings, envs, names))
     if problems:
         raise StaleLockError(
             f"refusing to build from a stale lock: {problems[0]}"
