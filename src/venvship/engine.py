@@ -28,6 +28,7 @@ from .errors import (
     DockerUnavailableError,
     ImageError,
 )
+from .proc import run_streaming
 
 # A reference: [registry[:port]/]path[:tag][@digest], lower-case path components.
 _REFERENCE = re.compile(
@@ -193,27 +194,10 @@ class Engine:
         with tempfile.TemporaryDirectory(prefix="venvship-build-") as tmp:
             req = _with_files(req, Path(tmp))
             argv = self.build_argv(req, frontend)
-            env = {**os.environ, "DOCKER_BUILDKIT": "1", "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}
+            env = {"DOCKER_BUILDKIT": "1", "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}
             started = time.monotonic()
-            proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                errors="replace",
-            )
-            lines: list[str] = []
-            assert proc.stdout is not None
-            try:
-                for line in proc.stdout:
-                    lines.append(line)
-                    if stream is not None:
-                        stream.write(line)
-                        stream.flush()
-                rc = proc.wait()
-            except KeyboardInterrupt:
-                proc.terminate()
-                proc.wait()
-                raise
+            rc, log = run_streaming(argv, stream=stream, env=env)
             seconds = time.monotonic() - started
-            log = "".join(lines)
             if rc != 0:
                 raise BuildError(_build_failure(log, req), hint="run with --progress=plain for the full log")
             image_id = None

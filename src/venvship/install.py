@@ -46,6 +46,7 @@ from .errors import (
 )
 from .lockfile import Lock, Pin
 from .probes import MARKERS_PY
+from .proc import run_streaming
 from .render import build_backend, builtin_template_dir
 from .settings import Settings, read_pyproject
 
@@ -344,20 +345,9 @@ def run(argv: Sequence[str], what: str, *, stream: IO[str] | None = None,
         env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str:
     """Run a tool; its output goes to ``stream`` and is kept for the error message."""
     try:
-        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", cwd=cwd,
-                                env={**os.environ, **(env or {})})
+        rc, out = run_streaming(argv, stream=stream, env=env, cwd=cwd)
     except OSError as exc:
         raise VenvError(f"{what}: cannot run {argv[0]}: {exc.strerror}") from None
-    assert proc.stdout is not None
-    lines: list[str] = []
-    for line in proc.stdout:
-        lines.append(line)
-        if stream is not None:
-            stream.write(line)
-            stream.flush()
-    rc = proc.wait()
-    out = "".join(lines)
     if rc != 0:
         tail = " ".join(ln.strip() for ln in out.strip().splitlines()[-6:])[-600:]
         if _NETWORK.search(out):

@@ -87,7 +87,7 @@ def make_plan(envs: EnvironmentSet, selected: Sequence[str], settings: Settings,
     return LockPlan(tuple(compile_), tuple(bases), upgrade, tuple(upgrade_packages), existing)
 
 
-def _resolver_argv(settings: Settings, env: str, infile: str, outfile: str, plan: LockPlan) -> list[str]:
+def _resolver_argv(settings: Settings, infile: str, outfile: str, plan: LockPlan) -> list[str]:
     binary = ["--only-binary", ":all:"]
     for name in settings.allow_sdist:
         binary += ["--no-binary", name]
@@ -104,7 +104,7 @@ def _resolver_argv(settings: Settings, env: str, infile: str, outfile: str, plan
     else:
         argv = ["/opt/venvship/tools/bin/pip-compile", "--quiet", "--generate-hashes",
                 "--no-header", "--allow-unsafe", "--strip-extras", "--resolver=backtracking",
-                *[f"--pip-args={a}" for a in (" ".join(shlex.quote(b) for b in binary),)], *index]
+                "--pip-args=" + " ".join(shlex.quote(b) for b in binary), *index]
     if plan.upgrade_all:
         argv.append("--upgrade")
     for pkg in plan.upgrade_packages:
@@ -160,7 +160,7 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
         if name in plan.existing and not plan.upgrade_all:
             # The resolver prefers the pins already in its output file: stable locks.
             out.append(f'cp "$IN/existing/{name}.txt" "$OUT/{name}.txt"')
-        argv = _resolver_argv(settings, name, f"$IN/{name}.in", f"$OUT/{name}.txt", plan)
+        argv = _resolver_argv(settings, f"$IN/{name}.in", f"$OUT/{name}.txt", plan)
         out.append(f"compile_env {name} " + " ".join(_q(a) for a in argv))
         if name == BUILD_ENV:
             out += _build_hook_lines(argv)
@@ -261,10 +261,9 @@ def write_inputs(directory: Path, settings: Settings, envs: EnvironmentSet, plan
         if env.base is not None:
             text = f"-c /venvship/out/{env.base}.pins\n" + text
         (directory / f"{name}.in").write_text(text)
-    for name, lock in plan.existing.items():
+    for name in plan.existing:
         src = settings.lock_path(name)
         (directory / "existing" / f"{name}.txt").write_text(src.read_text(encoding="utf-8"))
-        del lock
 
 
 def ca_secrets(settings: Settings) -> tuple[Secret, ...]:
@@ -277,7 +276,7 @@ def ca_secrets(settings: Settings) -> tuple[Secret, ...]:
         if not netrc.is_file():
             raise ConfigError(f"netrc {settings.netrc!r} is not a readable file")
         secrets.append(Secret("venvship_netrc", netrc))
-    return (secrets and tuple(secrets)) or ()
+    return tuple(secrets)
 
 
 def run_compile(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine: Engine,
