@@ -7,6 +7,7 @@ did not run). Base images come from scripts/setup-docker.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -61,6 +62,14 @@ def engine() -> Iterator[object]:
 def snapshot(directory: Path) -> dict[str, bytes]:
     """Every file under ``directory``, byte for byte (for 'nothing changed' assertions)."""
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def one_error(stderr: str) -> str:
+    """The single 'venvship: error:' line of a failed run, which must have no traceback."""
+    assert "Traceback" not in stderr and not re.search(r'(?m)^\s+File "', stderr), stderr
+    errors = [ln for ln in stderr.splitlines() if ln.startswith("venvship: error:")]
+    assert len(errors) == 1, stderr
+    return errors[0]
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, run_cli, snapshot
+from tests.conftest import EXAMPLES, one_error, run_cli, snapshot
 from tests.integration.localindex import IndexServer
 from venvship import lockfile
 from venvship.errors import EXIT_CODES
@@ -182,20 +182,13 @@ NO_ENGINE: dict[str, Case] = {
 }
 
 
-def one_error_line(stderr: str) -> str:
-    assert "Traceback" not in stderr and not re.search(r"(?m)^\s+File \"", stderr), stderr
-    errors = [ln for ln in stderr.splitlines() if ln.startswith(ERROR)]
-    assert len(errors) == 1, stderr
-    return errors[0]
-
-
 def check_case(case: Case, project: Path, *, cwd: Path | None = None) -> None:
     case.mutate(project)
     before = snapshot(project)
     result = run_cli("--progress", "quiet", *case.args, cwd=cwd or project, env=case.env, timeout=600)
     assert result.returncode == case.code, (result.returncode, result.stderr[-2000:])
     assert case.code in EXIT_CODES
-    line = one_error_line(result.stderr)
+    line = one_error(result.stderr)
     assert case.needle in line, line
     assert case.detail in result.stderr, result.stderr
     assert snapshot(project) == before, "the failed command changed the project"

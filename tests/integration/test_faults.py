@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, snapshot
+from tests.conftest import one_error, run_cli, snapshot
 from tests.integration import localindex
 from tests.integration.localindex import IndexServer
 
@@ -42,13 +42,6 @@ def locks(project: Path) -> dict[str, bytes]:
 def prepare(project: Path, command: str) -> None:
     if command == "lock":
         (project / "requirements/main.in").write_text("vsp-alpha\nvsp-beta>=1.0\n")
-
-
-def one_error(stderr: str) -> str:
-    assert "Traceback" not in stderr, stderr
-    errors = [ln for ln in stderr.splitlines() if ln.startswith("venvship: error:")]
-    assert len(errors) == 1, stderr
-    return errors[0]
 
 
 @pytest.fixture(scope="module")

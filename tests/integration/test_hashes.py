@@ -19,19 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import one_error, run_cli
 from tests.integration import localindex
 from tests.integration.localindex import IndexServer
 from venvship import lockfile
 
 pytestmark = pytest.mark.docker
-
-
-def one_error(stderr: str) -> str:
-    assert "Traceback" not in stderr, stderr
-    errors = [ln for ln in stderr.splitlines() if ln.startswith("venvship: error:")]
-    assert len(errors) == 1, stderr
-    return errors[0]
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import one_error
 from venvship import __version__
 from venvship.__main__ import main
 
@@ -40,13 +41,6 @@ def project(tmp_path: Path) -> Path:
     return dest
 
 
-def one_line_error(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.startswith("venvship: error:")]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
-
-
 @pytest.mark.parametrize(
     ("mutate", "args", "code", "needle"),
     [
@@ -65,7 +59,7 @@ def test_bad_input_is_one_line_with_its_exit_code(
     mutate(project)
     got, _, err = run(capsys, "--project", str(project), *args)
     assert got == code, err
-    assert needle in one_line_error(err)
+    assert needle in one_error(err)
     assert {p: p.read_bytes() for p in (project / "requirements").glob("*.txt")} == before
 
 
