@@ -124,6 +124,9 @@ class Engine:
             return forced
         if forced == "none":  # lets tests and users simulate a client without BuildKit
             raise BuildKitUnavailableError("BuildKit is disabled (VENVSHIP_BUILDKIT_FRONTEND=none)")
+        if buildx_plugin_file() is not None:  # where the CLI looks: no 50 ms probe on every build
+            self._frontend = "buildx"
+            return "buildx"
         probe = subprocess.run([self.docker_bin, "buildx", "version"], capture_output=True, text=True)
         if probe.returncode == 0:
             self._frontend = "buildx"
@@ -260,6 +263,24 @@ class Engine:
 
         with contextlib.suppress(docker.errors.ImageNotFound):
             self.client().images.remove(ref, force=True)
+
+
+# Where the docker CLI looks for plugins after $DOCKER_CONFIG/cli-plugins (cli/cli-plugins/manager).
+SYSTEM_PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins",
+)
+
+
+def buildx_plugin_file() -> Path | None:
+    """The buildx plugin the docker CLI would run, if it sits in one of the standard places
+    (``None``: not there, which may still mean a client with buildx built in, so probe)."""
+    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    for directory in (config / "cli-plugins", *map(Path, SYSTEM_PLUGIN_DIRS)):
+        candidate = directory / "docker-buildx"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 def _with_files(req: BuildRequest, tmp: Path) -> BuildRequest:

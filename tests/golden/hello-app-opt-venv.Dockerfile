@@ -197,9 +197,22 @@ FROM scratch AS export-deb
 COPY --from=export-deb-build /out/ /
 
 # ---- runtime: the base interpreter, a non-root user and the venv; nothing else ----------
-FROM ${RUNTIME_IMAGE} AS runtime
-RUN useradd --system --uid 10001 --user-group --home-dir /home/app --create-home \
-        --shell /usr/sbin/nologin app
+# The user is made in a stage of its own and arrives as a --link layer (its passwd, group and
+# shadow files and home): with no RUN layer of the runtime stage under the venv's --link layers,
+# BuildKit exports a source-only rebuild without re-diffing the image (measured: about 0.6 s less).
+FROM ${RUNTIME_IMAGE} AS runtime-base
+
+FROM runtime-base AS runtime-user
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /home/app --create-home \
+        --shell /usr/sbin/nologin app \
+ && mkdir -p /opt/venvship/user \
+ && for f in /etc/passwd /etc/group /etc/shadow /etc/gshadow /home/app; do \
+        if [ -e "$f" ]; then cp -a --parents "$f" /opt/venvship/user/; fi; \
+    done
+
+FROM runtime-base AS runtime
+COPY --link --from=runtime-user /opt/venvship/user/ /
 COPY --link --from=deps /opt/venvs/hello-app /opt/venvs/hello-app
 COPY --link --from=build /opt/venvship/app/ /opt/venvs/hello-app/
 ENV PATH="/opt/venvs/hello-app/bin:$PATH" \

@@ -57,3 +57,21 @@ def test_build_failure_keeps_buildkits_error_line() -> None:
     log = "#1 [internal] load\n#7 ERROR: process \"/bin/sh -c false\" did not complete successfully: exit code: 1\n"
     msg = _build_failure(log, BuildRequest(context=Path("."), dockerfile=Path("D"), target="deps"))
     assert msg.startswith("docker build failed (target deps): ERROR: process")
+
+
+def test_buildx_is_found_where_the_cli_looks_without_running_it(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import venvship.engine as engine
+
+    monkeypatch.setattr(engine, "SYSTEM_PLUGIN_DIRS", (str(tmp_path / "system"),))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "config"))
+    monkeypatch.delenv("VENVSHIP_BUILDKIT_FRONTEND", raising=False)
+    assert engine.buildx_plugin_file() is None
+    plugin = tmp_path / "system" / "docker-buildx"
+    plugin.parent.mkdir()
+    plugin.write_text("#!/bin/sh\n")
+    assert engine.buildx_plugin_file() is None  # not executable: the CLI would not run it either
+    plugin.chmod(0o755)
+    assert engine.buildx_plugin_file() == plugin
+    monkeypatch.setattr(engine.shutil, "which", lambda name: "/usr/bin/docker")
+    assert Engine("docker").frontend() == "buildx"  # decided without a subprocess (forbidden here)
