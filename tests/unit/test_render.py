@@ -24,6 +24,7 @@ CONFIGS = {
     "hello-app-compiled": {"build_packages": ("gcc", "libc6-dev", "python3-dev"), "allow_sdist": ("markupsafe",),
                            "runtime_packages": ("libpq5",), "command": ("hello-app", "--port", "9000")},
     "hello-app-pip-tools": {"resolver": "pip-tools", "base_image": "venvship-local/python:3.9-bullseye"},
+    "hello-app-no-test-env": {"test_envs": ()},
 }
 
 
@@ -41,6 +42,10 @@ def test_golden(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> No
     if request.config.getoption("--update-golden"):
         golden.write_text(text)
     assert text == golden.read_text(), f"{golden.name} differs; review, then rerun with --update-golden"
+    lines = text.splitlines()
+    dangling = [n for n, (line, after) in enumerate(zip(lines, lines[1:]), 1)
+                if line.endswith("\\") and not after.strip()]
+    assert dangling == [], f"continuation into an empty line (BuildKit warns) at lines {dangling}"
 
 
 def test_rendering_is_deterministic(tmp_path: Path) -> None:
@@ -78,3 +83,15 @@ def test_printf_file_and_requirement_lines() -> None:
     assert printf_file("x\ny\n", "/f") == "printf '%s\\n' \\\n        'x' \\\n        'y' \\\n        > /f"
     with pytest.raises(ConfigError):
         printf_file("it's\n", "/f")
+
+
+def test_the_app_build_step_gets_no_secrets_and_no_network_settings(tmp_path: Path) -> None:
+    """The app's own build backend runs offline: neither the CA bundle nor index credentials are
+    mounted into that step (and the runtime stage gets none either)."""
+    text = render("hello-app", tmp_path)
+    build = text[text.index("FROM deps AS build\n"):text.index("FROM deps AS test-deps")]
+    runtime = text[text.index("AS runtime-base\n"):]
+    assert "--mount=type=bind,target=/src,rw" in build
+    for stage in (build, runtime):
+        assert "type=secret" not in stage and "SSL_CERT_FILE" not in stage
+    assert "--no-index" in build
