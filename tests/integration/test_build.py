@@ -123,7 +123,7 @@ def test_compiled_dependency_at_a_custom_venv_path(copy_example, engine) -> None
     pyproject.write_text(pyproject.read_text().replace(
         'app-module = "hello_app"',
         'app-module = "hello_app"\nvenv-path = "/opt/venvs/hello-app"\nallow-sdist = ["markupsafe"]\n'
-        'build-packages = ["gcc", "libc6-dev", "python3-dev"]',
+        'build-packages = ["gcc", "libc6-dev", "python3-dev"]\nruntime-packages = ["libpq5"]',
     ))
     relock = run_cli("--progress", "quiet", "lock", cwd=project)  # the allowance is part of the inputs
     assert relock.returncode == 0, relock.stderr
@@ -140,3 +140,11 @@ def test_compiled_dependency_at_a_custom_venv_path(copy_example, engine) -> None
     assert "Tag: cp311-cp311-linux_x86_64" in out and "manylinux" not in out, out
     code, out = engine.run(tag, ["-c", "command -v gcc cc || echo no-compiler"], entrypoint=["sh"])
     assert out.strip() == "no-compiler"
+    # runtime-packages are installed, without apt's lists and caches (about 80 MB) in the layer,
+    # and the non-root user is still there, made after them
+    code, out = engine.run(tag, ["-c", "ls /usr/lib/x86_64-linux-gnu/libpq.so.5 /var/cache/apt/*.bin "
+                                       "/var/lib/apt/lists/*Packages* 2>&1; id"], entrypoint=["sh"])
+    lines = out.strip().splitlines()
+    assert "/usr/lib/x86_64-linux-gnu/libpq.so.5" in lines, out
+    assert [line for line in lines if "/var/" in line and "No such file" not in line] == [], out
+    assert lines[-1] == "uid=10001(app) gid=10001(app) groups=10001(app)", out
