@@ -27,6 +27,7 @@ from .errors import (
     BuildKitUnavailableError,
     DockerUnavailableError,
     ImageError,
+    IndexUnavailableError,
 )
 from .proc import run_streaming
 
@@ -202,7 +203,7 @@ class Engine:
             rc, log = run_streaming(argv, stream=stream, env=env)
             seconds = time.monotonic() - started
             if rc != 0:
-                raise BuildError(_build_failure(log, req), hint="run with --progress=plain for the full log")
+                raise _build_error(log, req)
             image_id = None
             if req.iidfile and req.iidfile.exists():
                 image_id = req.iidfile.read_text().strip() or None
@@ -304,6 +305,33 @@ _STEP_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (?P<text>.*)$")
 # How the tools in a step say why they failed: uv's 'error:' and 'cause:' ('Caused by:' in older
 # versions), pip's 'ERROR:', venvship's own scripts' 'venvship: error:'.
 _TOOL_ERROR = re.compile(r"^\s*(error:|cause:|caused by:|ERROR:|venvship: error:)", re.IGNORECASE)
+
+
+# What installers print when they cannot reach the index at all (as opposed to a package they
+# could not find, or a build that failed): pip's retry warnings and urllib3's errors, uv's
+# connection and 5xx errors, apt's. Only the failing step's own output is searched.
+_INDEX_DOWN = re.compile(
+    r"(Retrying \(Retry\(total=|NewConnectionError|Failed to establish a new connection|"
+    r"Read timed out|error sending request|tcp connect error|dns error|"
+    r"HTTP status server error|Temporary failure resolving|Could not connect to)",
+    re.IGNORECASE,
+)
+
+
+def _failed_step_output(log: str) -> list[str]:
+    lines = log.splitlines()
+    failed = next((m.group(1) for m in map(_STEP_FAILED.match, lines) if m), None)
+    return [m["text"] for m in map(_STEP_OUTPUT.match, lines) if m and m.group(1) == failed]
+
+
+def _build_error(log: str, req: BuildRequest) -> BuildError | IndexUnavailableError:
+    """IndexUnavailableError (exit 16) when the failing step could not reach the package index,
+    whichever step it was (the tools stage included); BuildError (exit 13) otherwise."""
+    message = _build_failure(log, req)
+    if any(_INDEX_DOWN.search(line) for line in _failed_step_output(log)):
+        return IndexUnavailableError(f"the package index is unavailable: {message}",
+                                     hint="check the index (index-url, proxy, CA bundle) and run it again")
+    return BuildError(message, hint="run with --progress=plain for the full log")
 
 
 def _build_failure(log: str, req: BuildRequest) -> str:

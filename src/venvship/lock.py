@@ -7,6 +7,7 @@ against a remote engine, and markers are evaluated by the real target interprete
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -426,13 +427,43 @@ def lock(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine: Engin
 
 
 # ---- --check ------------------------------------------------------------------------------
+def target_cache_file(image_id: str, python: str) -> Path | None:
+    """Where the probe's answer for one image id is kept. An image id is the digest of the image's
+    config, which names its layers: the same id always has the same interpreter, so the answer
+    never goes stale (the probe's own text is part of the key, for venvship upgrades)."""
+    if not image_id.startswith("sha256:"):
+        return None
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "venvship" / "targets"
+    key = hashlib.sha256("\0".join((image_id, python, TARGET_PY)).encode()).hexdigest()
+    return root / f"{key}.json"
+
+
 def target_of_image(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """The base image's interpreter (version, platform), from a container of it (about 0.3 s),
+    or from the host cache when this image id was asked before."""
     attrs = engine.require_image(settings.base_image, "base image")
+    image_id = str(attrs.get("Id", ""))
+    cache = target_cache_file(image_id, settings.python)
+    if cache is not None:
+        try:
+            cached = json.loads(cache.read_text())
+            if isinstance(cached, dict) and cached.get("base_image_id") == image_id:
+                return cached
+        except (OSError, ValueError):
+            pass
     code, out = engine.run(settings.base_image, [settings.python, "-c", TARGET_PY], entrypoint=[])
     if code != 0:
         raise ConfigError(f"cannot run {settings.python!r} in {settings.base_image}: {out.strip()[-300:]}")
     data: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    data["base_image_id"] = attrs.get("Id", "")
+    data["base_image_id"] = image_id
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=cache.parent, delete=False, suffix=".tmp") as fh:
+                json.dump(data, fh, sort_keys=True)
+            os.replace(fh.name, cache)
+        except OSError:
+            pass  # a read-only home: ask the image again next time
     return data
 
 
@@ -441,7 +472,8 @@ def target_if_changed(engine: Engine, settings: Settings, envs: EnvironmentSet,
     """The base image's interpreter, asked only when some lock was compiled in another image.
 
     Locks record the image id they were compiled in; the same image has the same interpreter,
-    so the container (about 0.3 s a build) is needed only when an id differs.
+    so the container (about 0.3 s a build) is needed only when an id differs, and then only once
+    per image id on this host (target_of_image keeps the answer).
     """
     image_id = engine.require_image(settings.base_image, "base image").get("Id", "")
     for env in envs.order(list(names) or None):

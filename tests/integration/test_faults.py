@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,6 +135,36 @@ def test_index_disappearing_mid_run_keeps_every_lock(command: str, index_image: 
     assert result.returncode == 16, result.stderr[-2000:]
     assert "the package index is unavailable" in one_error(result.stderr)
     assert locks(project) == before
+
+
+def test_index_down_before_the_tools_stage_was_ever_built(server: IndexServer, private_bundle: Path,
+                                                         tmp_path: Path) -> None:
+    """A first lock on a new base image while the index refuses connections: pip cannot fetch uv
+    for the tools stage, which is exit 16 as when the resolver itself cannot reach the index."""
+    from tests.conftest import PY311
+
+    base = f"venvship-test/fresh-base:{uuid.uuid4().hex[:12]}"
+    ctx = tmp_path / "base"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {PY311}\nRUN echo {base} > /etc/venvship-test-fresh-base\n")
+    subprocess.run(["docker", "buildx", "build", "--quiet", "--load", "--tag", base, str(ctx)], check=True,
+                   capture_output=True)  # its own layers: no tools stage of any earlier run matches
+    try:
+        project = localindex.make_project(tmp_path / "vsp-app", server, private_bundle)
+        pyproject = project / "pyproject.toml"
+        closed = server.url.replace(f":{localindex.PORT}/", ":9/")  # the index container, a closed port
+        assert closed != server.url
+        pyproject.write_text(pyproject.read_text().replace(f'base-image = "{PY311}"', f'base-image = "{base}"')
+                             .replace(server.url, closed))
+        result = run_cli("--progress", "plain", "lock", cwd=project, env=FAST, timeout=300)
+    finally:
+        subprocess.run(["docker", "image", "rm", "--force", base], capture_output=True)
+    assert "[tools 1/1]" in result.stderr, result.stderr[-2000:]  # the fault hit the tools stage
+    assert result.returncode == 16, result.stderr[-2000:]
+    line = one_error(result.stderr)
+    assert line.startswith("venvship: error: the package index is unavailable: "), line
+    assert "[tools 1/1]" in line and "uv==" in line, line
+    assert not list((project / "requirements").glob("*.txt"))
 
 
 # ---- an interrupted build ------------------------------------------------------------------------

@@ -150,3 +150,30 @@ def test_lock_refuses_output_from_an_earlier_run(project: Path, tmp_path: Path) 
     assert len(set(run_ids)) == 2 and all(len(r) == 32 for r in run_ids)
     with pytest.raises(BuildError, match="output of an earlier run"):
         run_compile(settings, envs, plan, _FakeEngine(run_ids[0]), tmp_path / "c", None)  # type: ignore[arg-type]
+
+
+PIP_INDEX_DOWN = """\
+#6 [tools 1/1] RUN --mount=type=secret,id=venvship_ca,required=false     mkdir -p /opt/venvship ...
+#6 2.101 WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after \
+connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object at \
+0x7f3c>: Failed to establish a new connection: [Errno 111] Connection refused')': /simple/uv/
+#6 9.870 ERROR: Could not find a version that satisfies the requirement uv==0.13.9 (from versions: none)
+#6 9.871 ERROR: No matching distribution found for uv==0.13.9
+#6 ERROR: process "/bin/sh -c ..." did not complete successfully: exit code: 1
+"""
+
+
+def test_a_step_that_cannot_reach_the_index_is_exit_16_whichever_step_it_is() -> None:
+    from venvship.engine import _build_error
+    from venvship.errors import BuildError, IndexUnavailableError
+
+    req = BuildRequest(context=Path("."), dockerfile=Path("D"), target="lock-export")
+    err = _build_error(PIP_INDEX_DOWN, req)
+    assert isinstance(err, IndexUnavailableError) and err.exit_code == 16
+    assert err.message == ("the package index is unavailable: docker build failed (target lock-export) in "
+                           "[tools 1/1]: ERROR: Could not find a version that satisfies the requirement "
+                           "uv==0.13.9 (from versions: none) ERROR: No matching distribution found for uv==0.13.9")
+    # a hash mismatch, or a retry warning printed by a step that did not fail, is a build error
+    assert type(_build_error(UV_HASH_FAILURE, req)) is BuildError
+    elsewhere = PIP_INDEX_DOWN.replace("#6 2.101", "#5 2.101")
+    assert type(_build_error(elsewhere, req)) is BuildError
