@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import (
+    INDEX_UNREACHABLE,
     BuildError,
     BuildKitUnavailableError,
     DockerUnavailableError,
@@ -307,28 +308,21 @@ _STEP_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (?P<text>.*)$")
 _TOOL_ERROR = re.compile(r"^\s*(error:|cause:|caused by:|ERROR:|venvship: error:)", re.IGNORECASE)
 
 
-# What installers print when they cannot reach the index at all (as opposed to a package they
-# could not find, or a build that failed): pip's retry warnings and urllib3's errors, uv's
-# connection and 5xx errors, apt's. Only the failing step's own output is searched.
-_INDEX_DOWN = re.compile(
-    r"(Retrying \(Retry\(total=|NewConnectionError|Failed to establish a new connection|"
-    r"Read timed out|error sending request|tcp connect error|dns error|"
-    r"HTTP status server error|Temporary failure resolving|Could not connect to)",
-    re.IGNORECASE,
-)
-
-
-def _failed_step_output(log: str) -> list[str]:
+def _failed_step(log: str) -> tuple[str, list[str]]:
+    """The failing BuildKit step's name and its own output lines (("", []) when none failed)."""
     lines = log.splitlines()
     failed = next((m.group(1) for m in map(_STEP_FAILED.match, lines) if m), None)
-    return [m["text"] for m in map(_STEP_OUTPUT.match, lines) if m and m.group(1) == failed]
+    if failed is None:
+        return "", []
+    name = next((m["name"] for m in map(_STEP_NAME.match, lines) if m and m.group(1) == failed), "?")
+    return name, [m["text"] for m in map(_STEP_OUTPUT.match, lines) if m and m.group(1) == failed]
 
 
 def _build_error(log: str, req: BuildRequest) -> BuildError | IndexUnavailableError:
     """IndexUnavailableError (exit 16) when the failing step could not reach the package index,
     whichever step it was (the tools stage included); BuildError (exit 13) otherwise."""
     message = _build_failure(log, req)
-    if any(_INDEX_DOWN.search(line) for line in _failed_step_output(log)):
+    if any(INDEX_UNREACHABLE.search(line) for line in _failed_step(log)[1]):
         return IndexUnavailableError(f"the package index is unavailable: {message}",
                                      hint="check the index (index-url, proxy, CA bundle) and run it again")
     return BuildError(message, hint="run with --progress=plain for the full log")
@@ -338,15 +332,11 @@ def _build_failure(log: str, req: BuildRequest) -> str:
     """A one-line reason from BuildKit's log: what the failing step's tool said (which names the
     distribution, e.g. a hash mismatch), else BuildKit's 'ERROR:' line, else the last line."""
     stage = f" (target {req.target})" if req.target else ""
-    lines = log.splitlines()
-    failed = next((m.group(1) for m in map(_STEP_FAILED.match, lines) if m), None)
-    if failed is not None:
-        said = [m["text"].strip() for m in map(_STEP_OUTPUT.match, lines)
-                if m and m.group(1) == failed and _TOOL_ERROR.match(m["text"])]
-        if said:
-            name = next((m["name"] for m in map(_STEP_NAME.match, lines) if m and m.group(1) == failed), "?")
-            return f"docker build failed{stage} in [{name}]: {' '.join(said)[:500]}"
-    errors = [ln.strip() for ln in lines if "ERROR:" in ln or ln.startswith("error:")]
+    name, output = _failed_step(log)
+    said = [text.strip() for text in output if _TOOL_ERROR.match(text)]
+    if said:
+        return f"docker build failed{stage} in [{name}]: {' '.join(said)[:500]}"
+    errors = [ln.strip() for ln in log.splitlines() if "ERROR:" in ln or ln.startswith("error:")]
     reason = errors[-1] if errors else (log.strip().splitlines() or ["unknown error"])[-1]
     reason = re.sub(r"^#\d+\s+", "", reason)
     return f"docker build failed{stage}: {reason[:500]}"

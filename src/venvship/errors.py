@@ -5,6 +5,8 @@ The table below is the public contract (README "Exit codes" repeats it).
 
 from __future__ import annotations
 
+import re
+
 
 class VenvshipError(Exception):
     """Base class: a problem the user can act on. Printed as one line, no traceback."""
@@ -98,6 +100,19 @@ class IndexUnavailableError(VenvshipError):
     """The package index failed, timed out or disappeared."""
 
     exit_code = 16
+
+
+# What pip, uv, pip-tools and apt print when they cannot reach the index at all (refused, timed
+# out, no DNS, 5xx), as opposed to a package they could not find. One pattern for the resolver's
+# output (lock), a failing build step's output (any build) and host installs.
+INDEX_UNREACHABLE = re.compile(
+    r"(Failed to fetch|error sending request|Connection refused|connection closed|dns error|"
+    r"timed out|Could not connect|HTTP status server error|Max retries exceeded|ConnectionError|"
+    r"Failed to establish a new connection|Retrying \(Retry\(total=|Network is unreachable|"
+    r"tcp connect error|Temporary failure in name resolution|Temporary failure resolving|"
+    r"\b50[0-9] (Server Error|Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time))",
+    re.IGNORECASE,
+)
 
 
 class ExportError(VenvshipError):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from packaging.version import InvalidVersion, Version
 from . import lockfile
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import (
+    INDEX_UNREACHABLE,
     IndexUnavailableError,
     InputError,
     LockIntegrityError,
@@ -337,10 +337,6 @@ def load_locks(settings: Settings, envs: EnvironmentSet, names: Sequence[str], *
     return locks
 
 
-_NETWORK = re.compile(r"(NewConnectionError|Max retries exceeded|Temporary failure in name "
-                      r"resolution|Connection refused|timed out|Network is unreachable)", re.I)
-
-
 def run(argv: Sequence[str], what: str, *, stream: IO[str] | None = None,
         env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str:
     """Run a tool; its output goes to ``stream`` and is kept for the error message."""
@@ -350,7 +346,7 @@ def run(argv: Sequence[str], what: str, *, stream: IO[str] | None = None,
         raise VenvError(f"{what}: cannot run {argv[0]}: {exc.strerror}") from None
     if rc != 0:
         tail = " ".join(ln.strip() for ln in out.strip().splitlines()[-6:])[-600:]
-        if _NETWORK.search(out):
+        if INDEX_UNREACHABLE.search(out):
             raise IndexUnavailableError(f"{what}: the package index is unavailable ({tail})")
         if "DO NOT MATCH THE HASHES" in out:
             raise LockIntegrityError(f"{what}: a downloaded file does not match the lock's hashes "

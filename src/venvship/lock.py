@@ -7,6 +7,7 @@ against a remote engine, and markers are evaluated by the real target interprete
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ from . import __version__, lockfile
 from .engine import BuildRequest, Engine, Secret
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import (
+    INDEX_UNREACHABLE,
     BuildError,
     ConfigError,
     IndexUnavailableError,
@@ -35,13 +37,6 @@ from .lockfile import Diff, Lock
 from .render import render_dockerfile
 from .settings import Settings
 
-_NETWORK = re.compile(
-    r"(Failed to fetch|error sending request|Connection refused|connection closed|dns error|"
-    r"timed out|operation timed out|Could not connect|HTTP status server error|50[0-9] |"
-    r"Max retries exceeded|ConnectionError|NewConnectionError|Network is unreachable|"
-    r"tcp connect error|Temporary failure in name resolution)",
-    re.IGNORECASE,
-)
 _NOT_FOUND = re.compile(r"(was not found in the package registry|No matching distribution found"
                         r"|not found in the provided package locations)", re.IGNORECASE)
 
@@ -316,7 +311,7 @@ def _failure(env: str, log: str, envs: EnvironmentSet, plan: LockPlan, outdir: P
         log = [ln for ln in log.strip().splitlines() if ln.strip()][-1]
     text = " ".join(line.strip(" ×╰─▶│") for line in log.strip().splitlines() if line.strip())
     text = re.sub(r"\s+", " ", text).strip() or "the resolver failed without a message"
-    if _NETWORK.search(text):
+    if INDEX_UNREACHABLE.search(text):
         return IndexUnavailableError(f"locking {env!r} failed: the package index is unavailable ({text[:400]})")
     environment = envs.get(env)
     if environment.base is not None:
@@ -457,13 +452,8 @@ def target_of_image(engine: Engine, settings: Settings) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     data["base_image_id"] = image_id
     if cache is not None:
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", dir=cache.parent, delete=False, suffix=".tmp") as fh:
-                json.dump(data, fh, sort_keys=True)
-            os.replace(fh.name, cache)
-        except OSError:
-            pass  # a read-only home: ask the image again next time
+        with contextlib.suppress(OSError):  # a read-only home: ask the image again next time
+            lockfile.write_atomically({cache: json.dumps(data, sort_keys=True)})
     return data
 
 
