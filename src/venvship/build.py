@@ -131,12 +131,12 @@ def label_args(settings: Settings) -> dict[str, str]:
 
 
 def needed_envs(settings: Settings, envs: EnvironmentSet, target: str) -> list[str]:
+    """Every lock the target installs: main's closure (whatever main is layered on too), the
+    build lock, and for the test stages the test environments' closures."""
     names = ["main", BUILD_ENV]
     if target in ("test", "test-deps"):
-        for env in settings.test_envs:
-            if env in envs.envs:
-                names += envs.chain(env)
-    return list(dict.fromkeys(names))
+        names += [env for env in settings.test_envs if env in envs.envs]
+    return envs.closure(*names)
 
 
 def ensure_fresh(settings: Settings, envs: EnvironmentSet, engine: Engine, target: str) -> None:

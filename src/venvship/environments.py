@@ -82,6 +82,17 @@ class EnvironmentSet:
             out.insert(0, base)
         return out
 
+    def closure(self, *names: str) -> list[str]:
+        """Everything installing ``names`` installs: each one and every environment it is layered
+        on, bases first, each once. With ``main.in`` saying ``-r base.in``, closure("main") is
+        ['base', 'main']; the deps stage, export, install, tox and staleness checks all use this."""
+        out: list[str] = []
+        for name in names:
+            for below in self.chain(self.get(name).name):
+                if below not in out:
+                    out.append(below)
+        return out
+
     def input_hash(self, name: str, settings: Settings, extra: dict[str, Any] | None = None) -> str:
         payload = {
             "envs": {n: self.envs[n].input_text() for n in self.chain(name)},

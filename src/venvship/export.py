@@ -234,10 +234,16 @@ def export(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: Expor
         problems = check_deb_spec(spec)
         if problems:
             raise ConfigError(problems[0] + _more(problems))
-    main_lock = lockfile.read(settings.lock_path("main"), "main")
-    if main_lock is None:
-        raise ExportError(f"{settings.requirements_dir}/main.txt is missing",
-                          hint="run 'venvship lock' first")
+    chain = envs.closure("main")  # main and whatever it is layered on: all of it is installed
+    locks: list[lockfile.Lock] = []
+    for name in chain:
+        lock_ = lockfile.read(settings.lock_path(name), name)
+        if lock_ is None:
+            raise ExportError(f"{settings.requirements_dir}/{name}.txt is missing",
+                              hint="run 'venvship lock' first")
+        locks.append(lock_)
+    main_lock = lockfile.combine(locks)
+    lock_names = " + ".join(f"{settings.requirements_dir}/{n}.txt" for n in chain)
     target = TARGETS[opts.fmt]
     engine.client()
     engine.frontend()
@@ -269,7 +275,7 @@ def export(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: Expor
         problems = compare_manifest(manifest, main_lock, settings.project_name)
         if problems:
             raise ExportError(
-                f"the exported venv does not match {settings.requirements_dir}/main.txt: "
+                f"the exported venv does not match {lock_names}: "
                 + problems[0] + _more(problems),
                 hint="run 'venvship lock', or build without --allow-stale",
             )

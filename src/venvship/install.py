@@ -263,12 +263,7 @@ def pip_install_argv(python: str, settings: Settings, requirements: Path,
 
 def lock_names(envs: EnvironmentSet, selected: Sequence[str]) -> list[str]:
     """The chosen environments and every one they are layered on, bases first."""
-    names: list[str] = []
-    for env in selected or ("main",):
-        for name in envs.chain(envs.get(env).name):
-            if name not in names:
-                names.append(name)
-    return names
+    return envs.closure(*(selected or ("main",)))
 
 
 # ---- effects ---------------------------------------------------------------------------------

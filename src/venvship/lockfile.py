@@ -162,6 +162,18 @@ def parse(text: str, env: str, path: str = "") -> Lock:
     return Lock(env, header, pins, body)
 
 
+def combine(locks: list[Lock]) -> Lock:
+    """One lock holding the pins of a chain of layered locks (bases first), for comparing a venv
+    that has the whole chain installed. The header is the top lock's."""
+    if not locks:
+        raise ValueError("combine() needs at least one lock")
+    pins: dict[str, Pin] = {}
+    for lock in locks:
+        pins.update(lock.pins)
+    top = locks[-1]
+    return Lock(top.env, top.header, pins, "".join(lock.body for lock in locks))
+
+
 def venv_mismatches(lock: Lock, dists: Mapping[str, str], project_name: str,
                     markers: Mapping[str, str], python: str | None, where: str) -> list[str]:
     """How a venv's distributions (and interpreter) differ from ``lock`` plus the app. Pure.

@@ -116,11 +116,8 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
     backend, backend_path = build_backend(data)
     entrypoint, command = default_command(settings, data)
     test_envs = [e for e in settings.test_envs if e in envs.envs]
-    test_locks: list[str] = []
-    for env in test_envs:
-        for name in envs.chain(env):
-            if name not in test_locks:
-                test_locks.append(name)
+    test_locks = envs.closure(*test_envs)
+    main_locks = envs.closure("main")
     builtin = builtin_template_dir()
     return {
         "venvship_version": __version__,
@@ -131,6 +128,8 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "python": settings.python,
         "venv_path": settings.venv_path.rstrip("/") or "/app",
         "requirements_dir": settings.requirements_dir,
+        "main_locks": main_locks,
+        "main_lock_paths": [f"/opt/venvship/locks/{e}.txt" for e in main_locks],
         "build_packages": list(settings.build_packages),
         "allow_sdist": sorted(settings.allow_sdist),
         "uv_index_flags": index_flags(settings, "uv"),

@@ -57,12 +57,7 @@ def locks_for_tests(settings: Settings, envs: EnvironmentSet,
     if selected:
         for env in selected:
             envs.get(env)  # unknown names are an error when asked for explicitly
-    names: list[str] = []
-    for env in ["main", *wanted]:
-        for name in envs.chain(env):
-            if name not in names:
-                names.append(name)
-    return names
+    return envs.closure("main", *wanted)
 
 
 def section(settings: Settings, envs: EnvironmentSet, name: str = "testenv",
