@@ -1,30 +1,27 @@
-"""``venvship build`` and ``venvship verify``: plan the build, run it, check the image."""
+"""``venvship build``: plan the build and run it (the image is then checked by :mod:`venvship.verify`)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from . import lock as locking
 from . import lockfile
 from .engine import BuildRequest, Engine, Secret, validate_reference
 from .environments import BUILD_ENV, EnvironmentSet
-from .errors import ConfigError, StaleLockError, VerifyError
-from .probes import MARKERS_PY
+from .errors import ConfigError, StaleLockError
 from .render import render_dockerfile
 from .settings import Settings, read_pyproject
+from .verify import VerifyOptions as VerifyOptions  # re-exported: build runs verify
+from .verify import verify as verify
 
 DEFAULT_DOCKERIGNORE = """\
 # venvship's default, used when the project has no .dockerignore
@@ -234,87 +231,3 @@ def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildO
             digest = (attrs.get("RepoDigests") or [None])[0]
     digest = digest or result.metadata.get("containerimage.digest")
     return BuildSummary(result.image_id, opts.images, digest, size, result.seconds, opts.target)
-
-
-# ---- verify ----------------------------------------------------------------------------------
-VERIFY_PY = MARKERS_PY + r"""
-import importlib, importlib.metadata as md, json, os, platform, shutil, sys
-module = sys.argv[1] if len(sys.argv) > 1 else ""
-prefix = os.path.realpath(sys.prefix)
-dists, requires = {}, {}
-for d in md.distributions():
-    path = os.path.realpath(str(d.locate_file("")))
-    if not path.startswith(prefix + os.sep):
-        continue
-    name = d.metadata["Name"]
-    dists[name] = d.version
-    requires[name] = list(d.requires or [])
-err = None
-if module:
-    try:
-        importlib.import_module(module)
-    except Exception as exc:
-        err = "%s: %s" % (type(exc).__name__, exc)
-env = markers()
-compilers = sorted({c for c in ("cc", "gcc", "g++", "c++", "clang", "tcc", "x86_64-linux-gnu-gcc") if shutil.which(c)})
-print(json.dumps({"prefix": sys.prefix, "executable": sys.executable, "python": platform.python_version(),
-                  "uid": os.getuid(), "dists": dists, "requires": requires, "import_error": err,
-                  "markers": env, "compilers": compilers}))
-"""
-
-
-def verify_report(data: Mapping[str, Any], settings: Settings, main_lock: lockfile.Lock,
-                  project_name: str, app_module: str) -> list[str]:
-    """Every way the image breaks its promises (pure; ``data`` is VERIFY_PY's output)."""
-    problems: list[str] = []
-    venv = settings.venv_path.rstrip("/")
-    if os.path.normpath(data["prefix"]) != venv:
-        problems.append(f"the interpreter's prefix is {data['prefix']}, expected {venv}")
-    problems += lockfile.venv_mismatches(main_lock, data["dists"], project_name, data["markers"],
-                                         data["python"], "installed")
-    all_installed = {canonicalize_name(k): v for k, v in data["dists"].items()}
-    markers = dict(data["markers"])
-    for dist, reqs in data["requires"].items():
-        for text in reqs:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                continue
-            if req.marker is not None and not req.marker.evaluate({**markers, "extra": ""}):
-                continue
-            have = all_installed.get(canonicalize_name(req.name))
-            if have is None:
-                problems.append(f"{dist} requires {text}, which is not installed")
-            elif req.specifier and not req.specifier.contains(have, prereleases=True):
-                problems.append(f"{dist} requires {text}, but {req.name} {have} is installed")
-    if data.get("import_error"):
-        problems.append(f"'import {app_module}' fails: {data['import_error']}")
-    if int(data["uid"]) == 0:
-        problems.append("the image runs as root")
-    if data.get("compilers"):
-        problems.append("compilers in the runtime image: " + ", ".join(data["compilers"]))
-    return problems
-
-
-def app_module_name(settings: Settings) -> str:
-    return settings.app_module or settings.project_name.replace("-", "_").lower()
-
-
-def verify(settings: Settings, engine: Engine, image: str) -> float:
-    validate_reference(image)
-    engine.require_image(image)
-    main_lock = lockfile.read(settings.lock_path("main"), "main")
-    if main_lock is None:
-        raise VerifyError("requirements/main.txt is missing: nothing to verify against")
-    started = time.monotonic()
-    module = app_module_name(settings)
-    code, out = engine.run(image, ["-c", VERIFY_PY, module],
-                           entrypoint=[f"{settings.venv_path.rstrip('/')}/bin/python"])
-    if code != 0:
-        raise VerifyError(f"the venv's interpreter does not run in {image}: {out.strip()[-300:]}")
-    data = json.loads(out.strip().splitlines()[-1])
-    problems = verify_report(data, settings, main_lock, settings.project_name, module)
-    if problems:
-        more = f" (+{len(problems) - 1} more: {'; '.join(problems[1:4])})" if len(problems) > 1 else ""
-        raise VerifyError(f"{image}: {problems[0]}{more}")
-    return time.monotonic() - started

@@ -180,6 +180,9 @@ def build(
     secret: list[str] = typer.Option([], "--secret", help="id=NAME,src=PATH (repeatable)."),
     allow_stale: bool = typer.Option(False, "--allow-stale", help="Build even if a lock is stale."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Verify the image after building."),
+    env_var: list[str] = typer.Option(
+        [], "--env-var", help="KEY=VALUE set in the container the verification runs (repeatable)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:
@@ -189,6 +192,9 @@ def build(
     state: State = ctx.obj
     settings = state.settings(base_image=base_image, runtime_image=runtime_image)
     images = tuple(image) or settings.images or (f"{settings.project_name}:latest",)
+    from .verify import parse_env_vars
+
+    parse_env_vars(env_var)  # a malformed KEY=VALUE fails before the build, not after
     opts = building.BuildOptions(
         images=images, target=target, no_cache=no_cache, platform=platform, push=push,
         builder=builder, cache_from=tuple(cache_from), cache_to=tuple(cache_to),
@@ -198,7 +204,8 @@ def build(
     envs = _envs(settings)
     summary = building.build(settings, envs, engine, opts, stream=state.stream(quiet or as_json))
     if verify and target == "runtime" and not push:
-        seconds = building.verify(settings, engine, images[0])
+        seconds = building.verify(settings, engine, images[0], envs=envs, options=building.VerifyOptions(
+            env_vars=parse_env_vars(env_var)))
         from dataclasses import replace
 
         summary = replace(summary, verified=True, verify_seconds=seconds)
@@ -214,13 +221,26 @@ def build(
 def verify(
     ctx: typer.Context,
     image: str = typer.Argument(..., help="Image to check."),
+    env_var: list[str] = typer.Option(
+        [], "--env-var", help="KEY=VALUE set in the containers the checks run (repeatable)."
+    ),
+    start: bool = typer.Option(
+        False, "--start", help="Also run the image's command: healthy (or up, or exit 0) within the timeout."
+    ),
+    start_timeout: float = typer.Option(
+        30.0, "--start-timeout", min=1.0, help="Seconds --start waits for the health check (default 30)."
+    ),
 ) -> None:
-    """Check a built image: interpreter, exact locked distributions, app import, non-root, no compiler."""
-    from . import build as building
+    """Check a built image: locked distributions, entry points, command, imports, shared libraries,
+    non-root, no compiler; with --start, that it starts and serves."""
+    from . import verify as verifying
 
     settings = ctx.obj.settings()
-    seconds = building.verify(settings, _engine(), image)
-    typer.echo(f"{image}: verified in {seconds:.1f} s (distributions equal requirements/main.txt)")
+    options = verifying.VerifyOptions(env_vars=verifying.parse_env_vars(env_var), start=start,
+                                      start_timeout=start_timeout)
+    seconds = verifying.verify(settings, _engine(), image, envs=_envs(settings), options=options)
+    started = "; started" if start else ""
+    typer.echo(f"{image}: verified in {seconds:.1f} s (distributions equal the locks{started})")
 
 
 # ---- environments -------------------------------------------------------------------------

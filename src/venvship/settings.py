@@ -64,7 +64,7 @@ class Settings:
     expose: tuple[int, ...] = ()
     test_command: tuple[str, ...] = ("python", "-m", "pytest")
     test_envs: tuple[str, ...] = ("dev",)
-    app_module: str | None = None
+    app_modules: tuple[str, ...] = ()  # app-module: a string or a list
     pylock: bool = False
     template_dir: str = ".venvship/templates"
     images: tuple[str, ...] = ()
@@ -143,7 +143,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "expose": ("expose", "intlist"),
     "test-command": ("test_command", "list"),
     "test-envs": ("test_envs", "list"),
-    "app-module": ("app_module", "str"),
+    "app-module": ("app_modules", "strlist"),
     "pylock": ("pylock", "bool"),
     "template-dir": ("template_dir", "str"),
     "images": ("images", "list"),
@@ -200,7 +200,9 @@ def _coerce(key: str, kind: str, value: Any, where: str, from_env: bool = False)
         if not isinstance(value, bool):
             raise bad("true or false")
         return value
-    if kind in ("list", "intlist"):
+    if kind == "strlist" and isinstance(value, str):  # one name, or a list of them
+        value = [v for v in re.split(r"[\s,]+", value) if v]
+    if kind in ("list", "intlist", "strlist"):
         if isinstance(value, str) and from_env:  # whitespace- or comma-separated
             value = [v for v in re.split(r"[\s,]+", value) if v]
         if not isinstance(value, list):

@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 from tests.conftest import EXAMPLES, PY311, run_cli
 from venvship import lockfile
-from venvship.build import VERIFY_PY
+from venvship.verify import parse_probe, probe_source
 
 pytestmark = pytest.mark.docker
 VENV = "/opt/venvs/hello-app"
@@ -78,9 +78,10 @@ def _sh(container: Any, script: str, user: str = "root") -> tuple[int, str]:
 
 
 def _installed(container: Any, python: str) -> dict[str, str]:
-    code, out = container.exec_run([python, "-c", VERIFY_PY, "hello_app"], user="nobody")
-    data = json.loads(out.decode().strip().splitlines()[-1])
-    assert code == 0 and data["import_error"] is None, data
+    config = json.dumps({"modules": ["hello_app"], "elf": "off"})
+    code, out = container.exec_run([python, "-c", probe_source(), config], user="nobody")
+    data = parse_probe(out.decode())
+    assert code == 0 and data is not None and data["imports"] == {"hello_app": None}, data
     assert data["prefix"] == VENV
     return {canonicalize_name(k): v for k, v in data["dists"].items()}
 

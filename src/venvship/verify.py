@@ -1,0 +1,359 @@
+"""``venvship verify``: the image starts and serves what its locks promise.
+
+The in-image half is templates/verify_probe.py, run by the image's venv interpreter as the
+image's user with the image's environment; this module plans what it checks and judges what it
+reports (pure functions, unit-tested), and runs the container checks of ``--start``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from . import lockfile
+from .engine import Engine, validate_reference
+from .environments import EnvironmentSet
+from .errors import ConfigError, VerifyError
+from .render import builtin_template_dir
+from .settings import Settings
+
+PROBE_FILE = "verify_probe.py"
+PROBE_MARKER = "venvship-verify: "
+PROBE_TIMEOUT = 300.0
+DEFAULT_START_TIMEOUT = 30.0
+STAYS_UP_SECONDS = 3.0  # without a health check, a server that is still running after this is up
+LOG_LINES = 20
+
+# Servers whose first 'module:attr' argument is the app (a factory call 'm:create_app()' too).
+APP_SERVERS = ("gunicorn", "uvicorn", "hypercorn", "daphne")
+_SPEC = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*(\(.*\))?)?$")
+_PYTHON = re.compile(r"^python(\d(\.\d+)?)?$")
+
+# NEEDED library (soname) -> the Debian package that ships it, for the libraries Python wheels and
+# sdists most often link against. The runtime image has no apt lists to search, so venvship knows.
+LIBRARY_PACKAGES: dict[str, str] = {
+    "libpq.so.5": "libpq5",
+    "libcurl.so.4": "libcurl4",
+    "libcurl-gnutls.so.4": "libcurl3-gnutls",
+    "libxml2.so.2": "libxml2",
+    "libxslt.so.1": "libxslt1.1",
+    "libexslt.so.0": "libxslt1.1",
+    "libyaml-0.so.2": "libyaml-0-2",
+    "libffi.so.8": "libffi8",
+    "libffi.so.7": "libffi7",
+    "libssl.so.3": "libssl3",
+    "libcrypto.so.3": "libssl3",
+    "libssl.so.1.1": "libssl1.1",
+    "libcrypto.so.1.1": "libssl1.1",
+    "libz.so.1": "zlib1g",
+    "libjpeg.so.62": "libjpeg62-turbo",
+    "libpng16.so.16": "libpng16-16",
+    "libfreetype.so.6": "libfreetype6",
+    "libmariadb.so.3": "libmariadb3",
+    "libmysqlclient.so.21": "libmysqlclient21",
+    "libsqlite3.so.0": "libsqlite3-0",
+    "libgomp.so.1": "libgomp1",
+    "libgfortran.so.5": "libgfortran5",
+    "libstdc++.so.6": "libstdc++6",
+    "libpcre.so.3": "libpcre3",
+    "libpcre2-8.so.0": "libpcre2-8-0",
+    "libjansson.so.4": "libjansson4",
+    "libmagic.so.1": "libmagic1",
+    "libuuid.so.1": "libuuid1",
+    "libexpat.so.1": "libexpat1",
+    "liblzma.so.5": "liblzma5",
+    "libbz2.so.1.0": "libbz2-1.0",
+    "libzstd.so.1": "libzstd1",
+    "libsasl2.so.2": "libsasl2-2",
+    "libgeos_c.so.1": "libgeos-c1v5",
+    "libcairo.so.2": "libcairo2",
+    "libldap-2.5.so.0": "libldap-2.5-0",
+    "libkrb5.so.3": "libkrb5-3",
+    "libgssapi_krb5.so.2": "libgssapi-krb5-2",
+    "libcap.so.2": "libcap2",
+    "libsystemd.so.0": "libsystemd0",
+}
+_LIBPYTHON = re.compile(r"^libpython(\d+\.\d+)\.so(\.[\d.]+)?$")
+
+
+def package_for(library: str) -> str | None:
+    """The Debian package that ships ``library`` (a soname), where venvship knows it."""
+    match = _LIBPYTHON.match(library)
+    if match:
+        return f"libpython{match.group(1)}"
+    return LIBRARY_PACKAGES.get(library)
+
+
+def probe_source() -> str:
+    return (builtin_template_dir() / PROBE_FILE).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A 'module[:attr]' that must resolve for the image's command to run."""
+
+    spec: str
+    label: str
+    main: bool = False  # 'python -m MODULE': a package needs a __main__
+
+    def as_json(self) -> dict[str, Any]:
+        return {"spec": self.spec, "label": self.label, "main": self.main}
+
+
+def _app_spec(args: Sequence[str]) -> str | None:
+    """The app argument of a WSGI/ASGI server: the first 'module:attr', else a plain module as
+    the last argument when no option precedes it (``gunicorn -w 4 app``)."""
+    positional = [a for a in args if not a.startswith("-")]
+    for arg in positional:
+        if ":" in arg and _SPEC.match(arg):
+            return arg
+    if args and not args[-1].startswith("-") and _SPEC.match(args[-1]) and ":" not in args[-1]:
+        before = args[-2] if len(args) > 1 else ""
+        if not before.startswith("-") or "=" in before:
+            return args[-1]
+    return None
+
+
+def command_plan(argv: Sequence[str]) -> tuple[list[str], list[Target]]:
+    """(executables, targets) of an image's ENTRYPOINT + CMD: every program it starts must exist,
+    and the modules of known servers (gunicorn X:app, uvicorn X:app, uwsgi --module X,
+    python -m X) must import. Pure."""
+    args = [str(a) for a in argv]
+    if not args:
+        return [], []
+    executables = [args[0]]
+    targets: list[Target] = []
+    base = os.path.basename(args[0])
+    if base in ("sh", "bash", "dash") and "-c" in args[1:-1]:
+        inner = shlex.split(args[args.index("-c") + 1])
+        while inner and (inner[0] in ("exec", "env") or "=" in inner[0]):
+            inner = inner[1:]
+        more_exe, more_targets = command_plan(inner)
+        return executables + more_exe, more_targets
+    if _PYTHON.match(base) and "-m" in args[1:-1]:
+        at = args.index("-m")
+        module = args[at + 1]
+        targets.append(Target(module, f"python -m {module}", main=True))
+        args = [module, *args[at + 2:]]
+        base = module.split(".")[0]
+    if base in APP_SERVERS:
+        spec = _app_spec(args[1:])
+        if spec:
+            targets.append(Target(spec, f"{base} {spec}"))
+    elif base == "uwsgi":
+        for at, arg in enumerate(args):
+            value = None
+            if arg in ("--module", "-w", "--wsgi") and at + 1 < len(args):
+                value = args[at + 1]
+            elif arg.startswith(("--module=", "--wsgi=")):
+                value = arg.split("=", 1)[1]
+            if value and _SPEC.match(value):
+                targets.append(Target(value, f"uwsgi --module {value}"))
+    return executables, targets
+
+
+def image_argv(attrs: Mapping[str, Any]) -> list[str]:
+    config = attrs.get("Config") or {}
+    return [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+
+
+def expected_lock(settings: Settings, envs: EnvironmentSet | None, env: str = "main") -> lockfile.Lock:
+    """The image's environment's lock merged with the locks of every environment it is layered on
+    (bottom first; the interpreter recorded is the image environment's)."""
+    chain = envs.chain(env) if envs is not None and env in envs.envs else [env]
+    pins: dict[str, lockfile.Pin] = {}
+    header: Mapping[str, str] = {}
+    for name in chain:
+        lock = lockfile.read(settings.lock_path(name), name)
+        if lock is None:
+            raise VerifyError(f"{settings.requirements_dir}/{name}.txt is missing: nothing to verify against")
+        pins.update(lock.pins)
+        header = lock.header
+    return lockfile.Lock(env, header, pins, "")
+
+
+def probe_config(settings: Settings, argv: Sequence[str], elf: str = "auto") -> dict[str, Any]:
+    executables, targets = command_plan(argv)
+    return {
+        "app": settings.project_name,
+        "modules": list(settings.app_modules) if settings.app_modules else None,
+        "executables": executables,
+        "targets": [t.as_json() for t in targets],
+        "elf": elf,
+    }
+
+
+def parse_probe(output: str) -> dict[str, Any] | None:
+    for line in reversed(output.splitlines()):
+        if line.startswith(PROBE_MARKER):
+            data: dict[str, Any] = json.loads(line[len(PROBE_MARKER):])
+            return data
+    return None
+
+
+def _requirement_problems(data: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    all_installed = {canonicalize_name(k): v for k, v in data["dists"].items()}
+    markers = dict(data["markers"])
+    for dist, reqs in data["requires"].items():
+        for text in reqs:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue
+            if req.marker is not None and not req.marker.evaluate({**markers, "extra": ""}):
+                continue
+            have = all_installed.get(canonicalize_name(req.name))
+            if have is None:
+                problems.append(f"{dist} requires {text}, which is not installed")
+            elif req.specifier and not req.specifier.contains(have, prereleases=True):
+                problems.append(f"{dist} requires {text}, but {req.name} {have} is installed")
+    return problems
+
+
+def verify_report(data: Mapping[str, Any], settings: Settings, lock: lockfile.Lock) -> list[str]:
+    """Every way the image breaks its promises (pure; ``data`` is the probe's output)."""
+    problems: list[str] = []
+    venv = settings.venv_path.rstrip("/")
+    if os.path.normpath(data["prefix"]) != venv:
+        problems.append(f"the interpreter's prefix is {data['prefix']}, expected {venv}")
+    problems += lockfile.venv_mismatches(lock, data["dists"], settings.project_name, data["markers"],
+                                         data["python"], "installed")
+    problems += _requirement_problems(data)
+    broken_scripts: set[str] = set()
+    for ep in data.get("entry_points") or []:
+        if ep.get("error"):
+            broken_scripts.add(ep["name"])
+            problems.append(f"console script {ep['name']} = {ep['value']}: {ep['error']}")
+    for cmd in data.get("commands") or []:
+        if cmd.get("path") is None:
+            problems.append(f"the image's command runs {cmd['argv0']!r}, which is not in the image "
+                            "(not an executable file, nor on PATH)")
+        ep = cmd.get("entry_point")
+        if ep and ep.get("error") and ep["name"] not in broken_scripts:
+            problems.append(f"the image's command {ep['name']} = {ep['value']} ({ep['dist']}): {ep['error']}")
+    for target in data.get("targets") or []:
+        if target.get("error"):
+            problems.append(f"the image's command '{target['label']}': {target['error']}")
+    for module, error in (data.get("imports") or {}).items():
+        if error:
+            problems.append(f"'import {module}' fails: {error}")
+    elf = data.get("elf") or {}
+    for item in elf.get("missing") or []:
+        library = item["library"]
+        if " not found" in library:  # the loader's "version `GLIBC_2.38' not found"
+            problems.append(f"{item['file']}: {library} in the runtime image")
+            continue
+        package = package_for(library)
+        hint = f"add {package}" if package else "add the Debian package that ships it"
+        hint = f" ({hint} to runtime-packages)"
+        problems.append(f"{item['file']} needs {library}, which is not in the runtime image{hint}")
+    if int(data["uid"]) == 0:
+        problems.append("the image runs as root")
+    if data.get("compilers"):
+        problems.append("compilers in the runtime image: " + ", ".join(data["compilers"]))
+    return problems
+
+
+def parse_env_vars(items: Sequence[str], flag: str = "--env-var") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    env_vars: Mapping[str, str] = field(default_factory=dict)
+    start: bool = False
+    start_timeout: float = DEFAULT_START_TIMEOUT
+
+
+def run_probe(engine: Engine, image: str, settings: Settings, config: Mapping[str, Any],
+              env_vars: Mapping[str, str]) -> dict[str, Any]:
+    python = f"{settings.venv_path.rstrip('/')}/bin/python"
+    try:
+        _, out = engine.run(image, ["-c", probe_source(), json.dumps(config)], entrypoint=[python],
+                               environment=env_vars, timeout=PROBE_TIMEOUT)
+    except VerifyError:
+        raise
+    except Exception as exc:  # the SDK's timeout is a requests exception
+        if "timed out" in str(exc).lower():
+            raise VerifyError(f"{image}: the checks did not finish in {PROBE_TIMEOUT:.0f} s "
+                              "(an import that waits on a service?)") from None
+        raise
+    data = parse_probe(out)
+    if data is None:
+        raise VerifyError(f"the venv's interpreter does not run in {image}: {out.strip()[-300:]}")
+    if "probe_error" in data:
+        raise VerifyError(f"venvship's checks failed in {image}: {data['probe_error'].strip().splitlines()[-1]}")
+    return data
+
+
+def verify(settings: Settings, engine: Engine, image: str, *, envs: EnvironmentSet | None = None,
+           options: VerifyOptions | None = None) -> float:
+    """Check ``image``; raise VerifyError naming every problem. Returns the seconds it took."""
+    opts = options or VerifyOptions()
+    validate_reference(image)
+    attrs = engine.require_image(image)
+    lock = expected_lock(settings, envs)
+    started = time.monotonic()
+    data = run_probe(engine, image, settings, probe_config(settings, image_argv(attrs)), opts.env_vars)
+    problems = verify_report(data, settings, lock)
+    if problems:
+        raise VerifyError(f"{image}: {problems[0]}" + "".join(f"; {p}" for p in problems[1:12])
+                          + (f" (+{len(problems) - 12} more)" if len(problems) > 12 else ""))
+    if opts.start:
+        start_check(engine, image, attrs, opts.env_vars, opts.start_timeout)
+    return time.monotonic() - started
+
+
+def start_check(engine: Engine, image: str, attrs: Mapping[str, Any], env_vars: Mapping[str, str],
+                timeout: float) -> str:
+    """Run the image with its own command: it must become healthy (with a health check), or stay
+    up a few seconds or exit 0 (without). The container is always removed."""
+    test = ((attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+    healthcheck = bool(test) and test[0] != "NONE"
+    begun = time.monotonic()
+    with engine.started(image, environment=dict(env_vars)) as container:
+        reason = None
+        while True:
+            container.reload()
+            state = container.attrs.get("State") or {}
+            elapsed = time.monotonic() - begun
+            if state.get("Status") in ("exited", "dead"):
+                code = int(state.get("ExitCode", 1))
+                if code == 0 and not healthcheck:
+                    return "exited 0"
+                reason = (f"the container exited with code {code}"
+                          + (" before its health check passed" if healthcheck else ""))
+                break
+            if healthcheck:
+                status = (state.get("Health") or {}).get("Status")
+                if status == "healthy":
+                    return f"healthy in {elapsed:.1f} s"
+                if status == "unhealthy":
+                    reason = "its health check failed"
+                    break
+            elif elapsed >= STAYS_UP_SECONDS:
+                return f"up for {elapsed:.1f} s"
+            if elapsed > timeout:
+                reason = f"not healthy after {timeout:.0f} s"
+                break
+            time.sleep(0.2)
+        logs = container.logs(stdout=True, stderr=True, tail=LOG_LINES).decode("utf-8", "replace")
+    tail = "\n".join(f"  | {line}" for line in logs.rstrip().splitlines()[-LOG_LINES:]) or "  | (no output)"
+    raise VerifyError(f"{image} --start: {reason}; the container's last log lines:\n{tail}",
+                      hint="run it with 'docker run' to see it start; --start-timeout gives it longer")

@@ -1,0 +1,244 @@
+"""verify's pure half: what it checks for a command, how it judges the probe's answer, the probe's
+ELF reader and package map (the probe itself runs in images: tests/integration/test_verify.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from venvship import lockfile
+from venvship.environments import discover
+from venvship.errors import ConfigError, VerifyError
+from venvship.settings import load_settings
+from venvship.verify import (
+    Target,
+    command_plan,
+    expected_lock,
+    package_for,
+    parse_env_vars,
+    parse_probe,
+    probe_config,
+    probe_source,
+    verify_report,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-app"
+
+
+def probe_module() -> ModuleType:
+    from venvship.render import builtin_template_dir
+
+    spec = importlib.util.spec_from_file_location("verify_probe", builtin_template_dir() / "verify_probe.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("argv", "executables", "targets"), [
+    (["/app/bin/hello-app"], ["/app/bin/hello-app"], []),
+    (["gunicorn", "-w", "4", "--bind", "0.0.0.0:8000", "app.wsgi:application"], ["gunicorn"],
+     [Target("app.wsgi:application", "gunicorn app.wsgi:application")]),
+    (["gunicorn", "-b", "localhost:8000", "pkg:create_app()"], ["gunicorn"],
+     [Target("pkg:create_app()", "gunicorn pkg:create_app()")]),
+    (["gunicorn", "-k", "gevent", "myapp"], ["gunicorn"], [Target("myapp", "gunicorn myapp")]),
+    (["gunicorn", "myapp", "-k", "gevent"], ["gunicorn"], []),  # ambiguous: no guess
+    (["uvicorn", "main:app", "--host", "0.0.0.0"], ["uvicorn"], [Target("main:app", "uvicorn main:app")]),
+    (["uwsgi", "--http", ":8000", "--module", "site.wsgi:application"], ["uwsgi"],
+     [Target("site.wsgi:application", "uwsgi --module site.wsgi:application")]),
+    (["uwsgi", "--module=site.wsgi"], ["uwsgi"], [Target("site.wsgi", "uwsgi --module site.wsgi")]),
+    (["python", "-m", "hello_app", "--once"], ["python"], [Target("hello_app", "python -m hello_app", main=True)]),
+    (["/app/bin/python3.11", "-m", "gunicorn", "a:b"], ["/app/bin/python3.11"],
+     [Target("gunicorn", "python -m gunicorn", main=True), Target("a:b", "gunicorn a:b")]),
+    (["/bin/sh", "-c", "exec PORT=1 gunicorn app:app"], ["/bin/sh", "gunicorn"], [Target("app:app", "gunicorn app:app")]),
+    ([], [], []),
+])
+def test_command_plan_names_executables_and_app_modules(argv: list[str], executables: list[str],
+                                                         targets: list[Target]) -> None:
+    assert command_plan(argv) == (executables, targets)
+
+
+def test_package_for_known_libraries() -> None:
+    assert package_for("libpython3.11.so.1.0") == "libpython3.11"
+    assert package_for("libpython3.13.so.1.0") == "libpython3.13"
+    assert package_for("libpq.so.5") == "libpq5"
+    assert package_for("libcurl.so.4") == "libcurl4"
+    assert package_for("libxml2.so.2") == "libxml2"
+    assert package_for("libyaml-0.so.2") == "libyaml-0-2"
+    assert package_for("libunknown.so.7") is None
+
+
+def test_parse_env_vars() -> None:
+    assert parse_env_vars(["A=1", "B_2=x=y", "EMPTY="]) == {"A": "1", "B_2": "x=y", "EMPTY": ""}
+    for bad in ("NOVALUE", "=1", "1A=2", "A-B=1"):
+        with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+            parse_env_vars([bad])
+
+
+def test_parse_probe_takes_the_marker_line_among_app_output() -> None:
+    assert parse_probe('app printed {"x": 1}\nvenvship-verify: {"ok": true}\nmore noise\n') == {"ok": True}
+    assert parse_probe("Traceback ...\n") is None
+
+
+def _data(**overrides: Any) -> dict[str, Any]:
+    lock = lockfile.read(EXAMPLE / "requirements/main.txt", "main")
+    assert lock is not None
+    data: dict[str, Any] = {
+        "prefix": "/app", "python": "3.11.2", "uid": 10001, "compilers": [],
+        "dists": {**lock.versions, "hello-app": "1.2.0"}, "requires": {},
+        "markers": {"python_version": "3.11", "sys_platform": "linux", "platform_machine": "x86_64",
+                    "python_full_version": "3.11.2", "implementation_name": "cpython",
+                    "platform_system": "Linux", "os_name": "posix", "platform_python_implementation": "CPython"},
+        "entry_points": [{"name": "hello-app", "value": "hello_app.__main__:main", "error": None}],
+        "commands": [{"argv0": "/app/bin/hello-app", "path": "/app/bin/hello-app",
+                      "entry_point": {"name": "hello-app", "dist": "hello-app",
+                                      "value": "hello_app.__main__:main", "error": None}}],
+        "imports": {"hello_app": None}, "targets": [],
+        "elf": {"files": 3, "method": "loader", "missing": []},
+    }
+    data.update(overrides)
+    return data
+
+
+def _settings(tmp_path: Path, tool: str = "") -> Any:
+    import shutil
+
+    project = tmp_path / "hello-app"
+    shutil.copytree(EXAMPLE, project)
+    if tool:
+        with (project / "pyproject.toml").open("a") as fh:
+            fh.write(tool)
+    return load_settings(project, environ={})
+
+
+def test_a_healthy_report_has_no_problems(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    lock = expected_lock(settings, discover(settings))
+    python = lock.header.get("python", "").split(" ")[-1]
+    assert verify_report(_data(python=python), settings, lock) == []
+
+
+def test_each_new_failure_is_named(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    lock = expected_lock(settings, discover(settings))
+    data = _data(
+        python=lock.header.get("python", "").split(" ")[-1],
+        entry_points=[{"name": "hello-app", "value": "hello_app.__main__:main", "error": None},
+                      {"name": "broken", "value": "hello_app.nothere:main",
+                       "error": "ModuleNotFoundError: No module named 'hello_app.nothere'"}],
+        commands=[{"argv0": "no-such-server", "path": None, "entry_point": None}],
+        targets=[{"spec": "app:app", "label": "gunicorn app:app", "main": False,
+                  "error": "ModuleNotFoundError: No module named 'app'"}],
+        imports={"hello_app": None, "hello_app.settings": "RuntimeError: DATABASE_URL is not set"},
+        elf={"files": 2, "method": "loader", "missing": [
+            {"file": "lib/python3.11/site-packages/x.so", "library": "libyaml-0.so.2"},
+            {"file": "bin/uwsgi", "library": "libpython3.11.so.1.0"},
+            {"file": "lib/y.so", "library": "libodd.so.1"},
+            {"file": "lib/z.so", "library": "version `GLIBC_2.99' not found"}]},
+    )
+    problems = verify_report(data, settings, lock)
+    assert problems == [
+        "console script broken = hello_app.nothere:main: ModuleNotFoundError: No module named 'hello_app.nothere'",
+        "the image's command runs 'no-such-server', which is not in the image (not an executable file, nor on PATH)",
+        "the image's command 'gunicorn app:app': ModuleNotFoundError: No module named 'app'",
+        "'import hello_app.settings' fails: RuntimeError: DATABASE_URL is not set",
+        "lib/python3.11/site-packages/x.so needs libyaml-0.so.2, which is not in the runtime image "
+        "(add libyaml-0-2 to runtime-packages)",
+        "bin/uwsgi needs libpython3.11.so.1.0, which is not in the runtime image (add libpython3.11 to runtime-packages)",
+        "lib/y.so needs libodd.so.1, which is not in the runtime image "
+        "(add the Debian package that ships it to runtime-packages)",
+        "lib/z.so: version `GLIBC_2.99' not found in the runtime image",
+    ]
+
+
+def test_a_broken_command_script_is_named_once(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    lock = expected_lock(settings, discover(settings))
+    error = "AttributeError: module 'hello_app.__main__' has no attribute 'main'"
+    data = _data(python=lock.header.get("python", "").split(" ")[-1],
+                 entry_points=[{"name": "hello-app", "value": "hello_app.__main__:main", "error": error}])
+    data["commands"][0]["entry_point"]["error"] = error
+    assert verify_report(data, settings, lock) == [f"console script hello-app = hello_app.__main__:main: {error}"]
+    data["entry_points"] = []  # a dependency's script as the command (gunicorn's, say)
+    assert verify_report(data, settings, lock) == [
+        f"the image's command hello-app = hello_app.__main__:main (hello-app): {error}"]
+
+
+def test_the_whole_layering_chain_is_expected(tmp_path: Path) -> None:
+    """An image environment layered on another is compared with both locks together."""
+    settings = _settings(tmp_path)
+    envs = discover(settings)
+    dev = expected_lock(settings, envs, "dev")
+    main = expected_lock(settings, envs, "main")
+    assert envs.chain("dev") == ["main", "dev"]
+    assert set(main.pins) < set(dev.pins)
+    dev_only = sorted(set(dev.pins) - set(main.pins))[0]
+    data = _data(python=main.header.get("python", "").split(" ")[-1])
+    problems = verify_report(data, settings, dev)
+    assert f"missing: {dev_only}=={dev.pins[dev_only].version}" in problems
+    (settings.requirements_path / "main.txt").unlink()
+    with pytest.raises(VerifyError, match=r"requirements/main.txt is missing"):
+        expected_lock(settings, envs, "dev")
+
+
+def test_app_module_is_a_string_or_a_list(tmp_path: Path) -> None:
+    one = load_settings(_settings(tmp_path).project_dir, environ={})
+    assert one.app_modules == ("hello_app",)
+    project = one.project_dir
+    text = (project / "pyproject.toml").read_text()
+    (project / "pyproject.toml").write_text(text.replace('app-module = "hello_app"',
+                                                         'app-module = ["hello_app", "hello_app.__main__"]'))
+    many = load_settings(project, environ={})
+    assert many.app_modules == ("hello_app", "hello_app.__main__")
+    config = probe_config(many, ["gunicorn", "hello_app:create_app()"])
+    assert config["modules"] == ["hello_app", "hello_app.__main__"]
+    assert config["targets"] == [{"spec": "hello_app:create_app()", "label": "gunicorn hello_app:create_app()",
+                                  "main": False}]
+    (project / "pyproject.toml").write_text(text.replace('app-module = "hello_app"\n', ""))
+    assert probe_config(load_settings(project, environ={}), [])["modules"] is None  # the probe's default
+
+
+# ---- the probe's own functions, on this host's files ----------------------------------------
+def test_probe_reads_elf_needed_entries_and_finds_them() -> None:
+    probe = probe_module()
+    import _ssl
+
+    import markupsafe._speedups  # jinja2's, an extension module wheel
+
+    candidates = [Path(m.__file__) for m in (_ssl, markupsafe._speedups) if getattr(m, "__file__", None)]
+    info = probe.elf_info(str(candidates[0]))
+    assert info is not None
+    needed, _, _ = info
+    assert any(lib.startswith("libc.so") for lib in needed) or needed, needed
+    assert probe.missing_by_reading(str(candidates[0]), info, probe.search_dirs()) == []
+    fake = (["libvenvship-absent.so.9", *needed], info[1], info[2])
+    assert probe.missing_by_reading(str(candidates[0]), fake, probe.search_dirs()) == ["libvenvship-absent.so.9"]
+    assert probe.elf_info(__file__) is None  # not ELF
+
+
+def test_probe_finds_its_own_interpreters_loader() -> None:
+    probe = probe_module()
+    info = probe.elf_info(str(Path(sys.executable).resolve()))
+    assert info is not None and info[2] and Path(info[2]).name.startswith("ld-"), info
+
+
+def test_probe_resolves_targets_without_calling_factories() -> None:
+    probe = probe_module()
+    assert probe.resolve("json:dumps") is None
+    assert probe.resolve("json:loads()") is None  # a factory is looked up, not called
+    assert probe.resolve("os.path:join[extra]") is None
+    assert probe.resolve("json:nothere") == "module 'json' has no attribute 'nothere'"
+    assert probe.resolve("venvship_no_such_module").startswith("ModuleNotFoundError: ")
+    assert probe.runnable("json") == "'json' is a package without __main__: 'python -m' cannot run it"
+    assert probe.runnable("venvship") is None
+
+
+def test_probe_source_is_the_packaged_template() -> None:
+    text = probe_source()
+    assert text.startswith("# venvship: the in-image half of 'venvship verify'")
+    assert "def main():" in text and "venvship-verify: " in text
