@@ -10,9 +10,10 @@ from typing import Any, Optional
 import typer
 
 from . import __version__
+from .cliparse import VenvshipTyper
 from .errors import EXIT_CODES, StaleLockError, VenvshipError
 
-app = typer.Typer(
+app = VenvshipTyper(
     name="venvship",
     help="From direct dependencies to a production container image: hashed locks compiled "
     "inside the target image, a multi-stage Dockerfile, BuildKit builds, verified images.",
@@ -85,6 +86,11 @@ def root(
     ctx.obj = State(project, debug, progress)
 
 
+BASE_IMAGE_HELP = "Use this base image instead of the base-image setting."
+RUNTIME_IMAGE_HELP = "Use this runtime image instead of the runtime-image setting."
+NO_CACHE_HELP = "Build every step again (BuildKit's --no-cache)."
+
+
 def _envs(settings: Any) -> Any:
     from .environments import discover
 
@@ -143,8 +149,8 @@ def lock(
 def dockerfile(
     ctx: typer.Context,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
-    base_image: Optional[str] = typer.Option(None, "--base-image"),
-    runtime_image: Optional[str] = typer.Option(None, "--runtime-image"),
+    base_image: Optional[str] = typer.Option(None, "--base-image", help=BASE_IMAGE_HELP),
+    runtime_image: Optional[str] = typer.Option(None, "--runtime-image", help=RUNTIME_IMAGE_HELP),
     venv_path: Optional[str] = typer.Option(
         None, "--venv-path", help="Absolute venv path in the image (default /app)."
     ),
@@ -168,16 +174,16 @@ def build(
     ctx: typer.Context,
     image: list[str] = typer.Option([], "--image", "-t", help="Tag for the image (repeatable)."),
     target: str = typer.Option("runtime", "--target", help="Stage to build."),
-    base_image: Optional[str] = typer.Option(None, "--base-image"),
-    runtime_image: Optional[str] = typer.Option(None, "--runtime-image"),
-    no_cache: bool = typer.Option(False, "--no-cache"),
-    platform: Optional[str] = typer.Option(None, "--platform"),
+    base_image: Optional[str] = typer.Option(None, "--base-image", help=BASE_IMAGE_HELP),
+    runtime_image: Optional[str] = typer.Option(None, "--runtime-image", help=RUNTIME_IMAGE_HELP),
+    no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
+    platform: Optional[str] = typer.Option(None, "--platform", help="Target platform, e.g. linux/amd64."),
     push: bool = typer.Option(False, "--push", help="Push instead of loading into the local engine."),
     builder: Optional[str] = typer.Option(None, "--builder", help="buildx builder instance."),
-    cache_from: list[str] = typer.Option([], "--cache-from"),
-    cache_to: list[str] = typer.Option([], "--cache-to"),
-    build_arg: list[str] = typer.Option([], "--build-arg", help="KEY=VALUE (repeatable)."),
-    secret: list[str] = typer.Option([], "--secret", help="id=NAME,src=PATH (repeatable)."),
+    cache_from: list[str] = typer.Option([], "--cache-from", help="BuildKit cache source (repeatable)."),
+    cache_to: list[str] = typer.Option([], "--cache-to", help="BuildKit cache destination (repeatable)."),
+    build_arg: list[str] = typer.Option([], "--build-arg", help="A build argument (repeatable)."),
+    secret: list[str] = typer.Option([], "--secret", help="A BuildKit secret (repeatable)."),
     allow_stale: bool = typer.Option(False, "--allow-stale", help="Build even if a lock is stale."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Verify the image after building."),
     env_var: list[str] = typer.Option(
@@ -257,13 +263,16 @@ def envs(ctx: typer.Context) -> None:
 
 # ---- doctor -------------------------------------------------------------------------------
 @app.command()
-def doctor(ctx: typer.Context) -> None:
+def doctor(
+    ctx: typer.Context,
+    base_image: Optional[str] = typer.Option(None, "--base-image", help=BASE_IMAGE_HELP),
+) -> None:
     """Check the engine, BuildKit and base images, and say what to do about each problem."""
     from .doctor import diagnose, verdict
 
     settings = None
     try:
-        settings = ctx.obj.settings()
+        settings = ctx.obj.settings(base_image=base_image)
     except VenvshipError as exc:
         typer.echo(f"-- no project settings: {exc.message}")
     findings = diagnose(_engine(), settings)

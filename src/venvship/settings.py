@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -141,7 +142,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "uid": ("uid", "int"),
     "workdir": ("workdir", "str"),
     "expose": ("expose", "intlist"),
-    "test-command": ("test_command", "list"),
+    "test-command": ("test_command", "command"),
     "test-envs": ("test_envs", "list"),
     "app-module": ("app_modules", "strlist"),
     "pylock": ("pylock", "bool"),
@@ -200,6 +201,17 @@ def _coerce(key: str, kind: str, value: Any, where: str, from_env: bool = False)
         if not isinstance(value, bool):
             raise bad("true or false")
         return value
+    if kind == "command":  # a list of arguments, or one string split as a POSIX shell would
+        if isinstance(value, str):
+            try:
+                value = shlex.split(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {key} {value!r} cannot be split into arguments: {exc}") from None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("a string or a list of strings")
+        if not value:
+            raise bad("a command")
+        return tuple(value)
     if kind == "strlist" and isinstance(value, str):  # one name, or a list of them
         value = [v for v in re.split(r"[\s,]+", value) if v]
     if kind in ("list", "intlist", "strlist"):

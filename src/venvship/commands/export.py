@@ -19,9 +19,10 @@ def export(
     fmt: str = typer.Option("tar", "--format", "-f", help=_FORMAT_HELP),
     output: Path = typer.Option(Path("dist"), "--output", "-o", help="Directory for the artefacts."),
     venv_path: Optional[str] = typer.Option(None, "--venv-path", help=_VENV_HELP),
-    base_image: Optional[str] = typer.Option(None, "--base-image"),
+    base_image: Optional[str] = typer.Option(
+        None, "--base-image", help="Use this base image instead of the base-image setting."),
     allow_stale: bool = typer.Option(False, "--allow-stale", help="Export from stale locks."),
-    no_cache: bool = typer.Option(False, "--no-cache"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Build every step again (BuildKit's --no-cache)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:

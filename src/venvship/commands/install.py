@@ -121,7 +121,9 @@ def register(app: typer.Typer) -> None:
         args: Optional[list[str]] = typer.Argument(
             None, help="Extra arguments for the test command: venvship test -- -k slow"),
         env: list[str] = _env_opt("Test environments (default: test-envs)."),
-        no_cache: bool = typer.Option(False, "--no-cache"),
+        base_image: Optional[str] = typer.Option(
+            None, "--base-image", help="Use this base image instead of the base-image setting."),
+        no_cache: bool = typer.Option(False, "--no-cache", help="Build every step again (BuildKit's --no-cache)."),
         allow_stale: bool = typer.Option(False, "--allow-stale", help="Test even if a lock is stale."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No build progress."),
     ) -> None:
@@ -132,7 +134,7 @@ def register(app: typer.Typer) -> None:
         from ..testrun import run_tests
 
         state = ctx.obj
-        settings = state.settings(test_envs=tuple(env))
+        settings = state.settings(test_envs=tuple(env), base_image=base_image)
         _say(f"building the test stage of {settings.project_name} in {settings.base_image}")
         result = run_tests(settings, discover(settings), Engine(), args=list(args or []),
                            no_cache=no_cache, allow_stale=allow_stale,

@@ -1,0 +1,120 @@
+"""How venvship's command line is parsed and shown, beyond typer's defaults.
+
+- Global options (``--project/-C``, ``--progress``, ``--debug``) work after the command too:
+  ``venvship build --progress plain`` is ``venvship --progress plain build``.
+- ``--help`` shows a value's name (``--image TAG``), never a type placeholder such as ``<bool>``
+  or ``<list[str]>``, and nothing at all after a flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+# Global options that take a value, and those that do not (moved from after the command).
+F = TypeVar("F", bound=Callable[..., Any])
+
+GLOBAL_VALUE_OPTIONS = ("--project", "-C", "--progress")
+GLOBAL_FLAGS = ("--debug",)
+
+# A value's name in --help, by parameter name; otherwise the parameter's name in capitals.
+METAVARS = {
+    "project": "DIR", "progress": "MODE", "image": "TAG", "base_image": "IMAGE",
+    "runtime_image": "IMAGE", "build_arg": "KEY=VALUE", "env_var": "KEY=VALUE",
+    "secret": "id=NAME,src=PATH", "env": "ENV", "upgrade_package": "NAME", "cache_from": "SRC",
+    "cache_to": "DST", "output": "PATH", "venv": "DIR", "venv_path": "PATH", "fmt": "FORMAT",
+    "python": "PYTHON", "network": "NETWORK", "args": "ARGS", "builder": "NAME",
+}
+
+
+def _takes_value(arg: str) -> str | None:
+    """The global option ``arg`` sets when it carries its value ('--progress=plain', '-Cdir')."""
+    for name in GLOBAL_VALUE_OPTIONS:
+        if name.startswith("--") and arg.startswith(name + "="):
+            return name
+        if not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
+            return name
+    return None
+
+
+def move_global_options(args: list[str]) -> list[str]:
+    """``args`` with the global options found after the command moved before it (pure).
+
+    Everything after ``--`` stays where it is (arguments for the test command, say)."""
+    i = 0
+    while i < len(args):  # the options before the command
+        arg = args[i]
+        if arg in GLOBAL_VALUE_OPTIONS:
+            i += 2
+        elif arg.startswith("-") and arg != "-" and arg != "--":
+            i += 1
+        else:
+            break
+    if i >= len(args) or args[i] == "--":
+        return list(args)
+    head, command, rest = args[:i], args[i], args[i + 1:]
+    moved: list[str] = []
+    kept: list[str] = []
+    j = 0
+    while j < len(rest):
+        arg = rest[j]
+        if arg == "--":
+            kept += rest[j:]
+            break
+        if arg in GLOBAL_VALUE_OPTIONS and j + 1 < len(rest):
+            moved += rest[j:j + 2]
+            j += 2
+            continue
+        if arg in GLOBAL_FLAGS or _takes_value(arg):
+            moved.append(arg)
+        else:
+            kept.append(arg)
+        j += 1
+    return [*head, *moved, command, *kept]
+
+
+def _polish(params: list[Any]) -> list[Any]:
+    for param in params:
+        kind = getattr(param, "param_type_name", "")
+        if kind == "argument":
+            if param.metavar is None:
+                param.metavar = (param.name or "value").upper()
+            if hasattr(param, "display_type_rich"):  # typer's own help: its name says enough
+                param.display_type_rich = lambda ctx: None
+            continue
+        if kind != "option":
+            continue
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+        elif param.metavar is None:
+            param.metavar = METAVARS.get(param.name or "", (param.name or "value").upper().replace("_", "-"))
+    return params
+
+
+class VenvshipCommand(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _polish(super().get_params(ctx))
+
+
+class VenvshipGroup(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _polish(super().get_params(ctx))
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, move_global_options(list(args)))
+
+
+class VenvshipTyper(typer.Typer):
+    """A Typer whose group and commands use the classes above (``cls`` may still be given)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", VenvshipGroup)
+        super().__init__(**kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        kwargs.setdefault("cls", VenvshipCommand)
+        decorator: Callable[[F], F] = super().command(*args, **kwargs)
+        return decorator
