@@ -135,13 +135,31 @@ def lock(
         return
     plan = locking.make_plan(envs, env, settings, upgrade=upgrade, upgrade_packages=upgrade_package)
     typer.echo(f"locking {', '.join(plan.compile)} in {settings.base_image} with {settings.resolver}", err=True)
+    _say_adopting(plan)
     results = locking.lock(settings, envs, plan, engine, stream=state.stream(), dry_run=dry_run)
     for r in results:
         rel = f"{settings.requirements_dir}/{r.env}.txt"
         verb = ("would write" if dry_run else "wrote") if r.changed else "unchanged"
+        if r.adoption is not None:  # pins taken from a file venvship did not write: kept vs moved
+            typer.echo(f"{r.env}: {len(r.lock.pins)} pinned, {r.adoption.summary()}, {verb} {rel}")
+            for line in r.adoption.lines():
+                typer.echo(line)
+            continue
         typer.echo(f"{r.env}: {len(r.lock.pins)} pinned, {verb} {rel}")
         for line in r.diff.lines():
             typer.echo(line)
+
+
+def _say_adopting(plan: Any) -> None:
+    """Which pins an adopting lock keeps (stderr), and what it skipped from them."""
+    for env, prefs in plan.preferences.items():
+        if not prefs.adopted:
+            continue
+        how = "all may move (--upgrade)" if plan.upgrade_all else "kept unless --upgrade/--upgrade-package"
+        typer.echo(f"{env}: adopting {len(prefs.pins)} pin(s) from {prefs.source} ({prefs.kind}) as "
+                   f"preferences, {how}", err=True)
+        for note in prefs.notes:
+            typer.echo(f"  note: {note}", err=True)
 
 
 # ---- dockerfile -------------------------------------------------------------------------
@@ -258,7 +276,24 @@ def envs(ctx: typer.Context) -> None:
     for name in found.order():
         e = found.envs[name]
         layered = f" (layered on {e.base})" if e.base else ""
-        typer.echo(f"{name}{layered}: {len(e.lines)} direct requirement(s) from {e.source}")
+        typer.echo(f"{name}{layered}: {len(e.lines)} direct requirement(s) from {e.source}"
+                   + _pins_from(settings, name))
+
+
+def _pins_from(settings: Any, env: str) -> str:
+    """Where an environment's pins come from: its venvship lock, or the file it adopts them from."""
+    from .environments import BUILD_ENV
+    from .preferences import VENVSHIP_LOCK, for_env
+
+    prefs = for_env(settings.project_dir, settings.requirements_dir, env, first_lock_sources=env != BUILD_ENV)
+    if prefs is None:
+        return "; not locked yet"
+    if prefs.kind == VENVSHIP_LOCK:
+        return f"; locked in {prefs.source}"
+    if prefs.whole_env:
+        return (f"; {prefs.source} is not a venvship lock ({prefs.kind}): "
+                f"'venvship lock' adopts its {len(prefs.pins)} pin(s)")
+    return f"; not locked yet: the first lock keeps the {len(prefs.pins)} pin(s) of {prefs.source}"
 
 
 # ---- doctor -------------------------------------------------------------------------------

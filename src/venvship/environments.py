@@ -206,6 +206,7 @@ def _from_pyproject(settings: Settings, data: dict[str, Any]) -> dict[str, Envir
             canonicalize_name(name), tuple(group_lines(name)),
             f"pyproject.toml [dependency-groups] {name}", "main",
         )
+    _add_uv_dev_dependencies(envs, data)
     extras = project.get("optional-dependencies", {})
     self_name = canonicalize_name(str(project.get("name", "")))
 
@@ -235,6 +236,24 @@ def _from_pyproject(settings: Settings, data: dict[str, Any]) -> dict[str, Envir
     if BUILD_ENV in envs:
         raise InputError(f"{envs[BUILD_ENV].source}: 'build' is reserved for build requirements")
     return envs
+
+
+def _add_uv_dev_dependencies(envs: dict[str, Environment], data: dict[str, Any]) -> None:
+    """``[tool.uv] dev-dependencies`` (uv's older spelling of the ``dev`` group) is the ``dev``
+    environment, layered on main; merged into ``[dependency-groups] dev`` when both exist, as uv does."""
+    uv = data.get("tool", {}).get("uv", {})
+    deps = uv.get("dev-dependencies") if isinstance(uv, dict) else None
+    if deps is None:
+        return
+    where = "pyproject.toml [tool.uv] dev-dependencies"
+    if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+        raise InputError(f"{where} must be a list of requirement strings")
+    lines = tuple(parse_requirement(d, f"{where}[{i}]") for i, d in enumerate(deps))
+    if "dev" in envs:
+        old = envs["dev"]
+        envs["dev"] = Environment("dev", old.lines + lines, f"{old.source} + {where}", old.base)
+    else:
+        envs["dev"] = Environment("dev", lines, where, "main")
 
 
 def build_requirements(settings: Settings, data: dict[str, Any] | None = None) -> Environment:

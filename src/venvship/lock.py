@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from . import __version__, lockfile
+from . import __version__, lockfile, preferences
 from .engine import BuildRequest, Engine, Secret
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import (
@@ -32,6 +32,7 @@ from .errors import (
     LockIntegrityError,
     ResolutionError,
     StaleLockError,
+    VenvshipError,
 )
 from .lockfile import Diff, Lock
 from .render import render_dockerfile
@@ -50,6 +51,8 @@ class LockPlan:
     upgrade_all: bool = False
     upgrade_packages: tuple[str, ...] = ()
     existing: Mapping[str, Lock] = field(default_factory=dict)
+    # what each compiled environment's resolver output file is seeded with (preferences.py)
+    preferences: Mapping[str, preferences.Preferences] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class EnvResult:
     lock: Lock
     diff: Diff
     changed: bool
+    adoption: preferences.Adoption | None = None  # pins taken from a file venvship did not write
 
 
 def make_plan(envs: EnvironmentSet, selected: Sequence[str], settings: Settings, *,
@@ -69,8 +73,11 @@ def make_plan(envs: EnvironmentSet, selected: Sequence[str], settings: Settings,
     order = envs.order(names)
     compile_ = [n for n in order if n in names]
     bases = [n for n in order if n not in names]
+    prefs = _plan_preferences(settings, order)
     existing: dict[str, Lock] = {}
     for name in order:
+        if name in prefs and prefs[name].adopted:
+            continue  # not written by venvship: its pins are preferences, not a lock
         lock = lockfile.read(settings.lock_path(name), name)
         if lock is not None:
             existing[name] = lock
@@ -80,7 +87,20 @@ def make_plan(envs: EnvironmentSet, selected: Sequence[str], settings: Settings,
                 f"environment {compile_[0]!r} is layered on {name!r}, which has no lock yet",
                 hint=f"lock it too: venvship lock --env {name} --env {compile_[0]}",
             )
-    return LockPlan(tuple(compile_), tuple(bases), upgrade, tuple(upgrade_packages), existing)
+    return LockPlan(tuple(compile_), tuple(bases), upgrade, tuple(upgrade_packages), existing,
+                    {n: p for n, p in prefs.items() if n in compile_})
+
+
+def _plan_preferences(settings: Settings, names: Sequence[str]) -> dict[str, preferences.Preferences]:
+    """Each environment's preferences: its venvship lock, else a lock venvship did not write,
+    else (first lock) another tool's lock file in the project."""
+    out: dict[str, preferences.Preferences] = {}
+    for name in names:
+        found = preferences.for_env(settings.project_dir, settings.requirements_dir, name,
+                                    first_lock_sources=name != BUILD_ENV)
+        if found is not None:
+            out[name] = found
+    return out
 
 
 def _resolver_argv(settings: Settings, infile: str, outfile: str, plan: LockPlan) -> list[str]:
@@ -153,8 +173,9 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
     for name in plan.constraints_only:
         out.append(f'pins "$IN/existing/{name}.txt" "$OUT/{name}.pins"')
     for name in plan.compile:
-        if name in plan.existing and not plan.upgrade_all:
-            # The resolver prefers the pins already in its output file: stable locks.
+        if name in plan.preferences and not plan.upgrade_all:
+            # The resolver prefers the pins already in its output file: stable locks, and
+            # adopted pins (un-hashed locks, uv.lock, poetry.lock, pylock.toml) kept.
             out.append(f'cp "$IN/existing/{name}.txt" "$OUT/{name}.txt"')
         argv = _resolver_argv(settings, f"$IN/{name}.in", f"$OUT/{name}.txt", plan)
         out.append(f"compile_env {name} " + " ".join(_q(a) for a in argv))
@@ -257,9 +278,11 @@ def write_inputs(directory: Path, settings: Settings, envs: EnvironmentSet, plan
         if env.base is not None:
             text = f"-c /venvship/out/{env.base}.pins\n" + text
         (directory / f"{name}.in").write_text(text)
-    for name in plan.existing:
+    for name in plan.constraints_only:
         src = settings.lock_path(name)
         (directory / "existing" / f"{name}.txt").write_text(src.read_text(encoding="utf-8"))
+    for name, prefs in plan.preferences.items():
+        (directory / "existing" / f"{name}.txt").write_text(prefs.text())
 
 
 def ca_secrets(settings: Settings) -> tuple[Secret, ...]:
@@ -351,6 +374,26 @@ def _layer_conflict(env: str, envs: EnvironmentSet, outdir: Path, plan: LockPlan
     return None
 
 
+_VIA_PATH = re.compile(
+    r"(?m)^([ \t]*#[ \t]*(?:via[ \t]+)?)(-r|-c) (?:/venvship/)?(in|out)/([A-Za-z0-9._-]+)\.(in|pins)[ \t]*$"
+)
+
+
+def user_paths(body: str, envs: EnvironmentSet, settings: Settings) -> str:
+    """'# via' comments name the user's files, not the lock stage's: ``-r in/main.in`` becomes
+    ``-r requirements/main.in`` or ``pyproject.toml [project.dependencies]``, ``-c out/main.pins``
+    becomes ``-c requirements/main.txt``."""
+
+    def repl(m: re.Match[str]) -> str:
+        lead, _flag, _dir, env, suffix = m.groups()
+        if suffix == "pins":
+            return f"{lead}-c {settings.requirements_dir}/{env}.txt"
+        source = envs.envs[env].source if env in envs.envs else f"{env}.in"
+        return f"{lead}-r {source}" if source.endswith(".in") else f"{lead}{source}"
+
+    return _VIA_PATH.sub(repl, body)
+
+
 def _header(env: str, envs: EnvironmentSet, settings: Settings, target: Mapping[str, Any]) -> dict[str, str]:
     environment = envs.get(env)
     return {
@@ -384,12 +427,15 @@ def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Pa
             raise _failure(env, log, envs, plan, outdir)
         body = (outdir / f"{env}.txt").read_text()
         body = "".join(ln for ln in body.splitlines(keepends=True) if not ln.startswith("#"))
+        body = user_paths(body, envs, settings)
         text = lockfile.render(env, _header(env, envs, settings, target), body.lstrip("\n"))
         lock = lockfile.parse(text, env, f"new {env} lock")
         new_locks[env] = lock
         old = plan.existing.get(env)
+        prefs = plan.preferences.get(env)
+        adoption = preferences.compare(prefs, lock.versions) if prefs is not None and prefs.adopted else None
         results.append(EnvResult(env, text, lock, lockfile.diff(old.versions if old else {}, lock.versions),
-                                 old is None or settings.lock_path(env).read_text() != text))
+                                 old is None or settings.lock_path(env).read_text() != text, adoption))
     for env in plan.compile:  # never write a layered lock whose shared pins differ
         base = envs.get(env).base
         if base is None:
@@ -484,6 +530,10 @@ def check(settings: Settings, envs: EnvironmentSet, names: Sequence[str],
     for env in envs.order(list(names) or None):
         path = settings.lock_path(env)
         rel = f"{settings.requirements_dir}/{env}.txt"
+        adopt = _adoption_problem(settings, env)
+        if adopt is not None:
+            problems.append(adopt)
+            continue
         try:
             lock_ = lockfile.read(path, env)
         except LockIntegrityError as exc:
@@ -503,7 +553,9 @@ def check(settings: Settings, envs: EnvironmentSet, names: Sequence[str],
             problems.append(f"{env}: inputs changed since {rel} was compiled")
         if h.get("base-image") != settings.base_image:
             problems.append(
-                f"{env}: compiled for base image {h.get('base-image')}, settings say {settings.base_image}"
+                f"{env}: compiled for base image {h.get('base-image')} (lock --base-image), settings say "
+                f"{settings.base_image}: to keep these locks, set base-image = \"{h.get('base-image')}\" "
+                f"in [tool.venvship]; to compile for {settings.base_image}, run 'venvship lock'"
             )
         if target is not None:
             want_py = lockfile.python_series(f"{target['implementation']} {target['python']}")
@@ -519,3 +571,20 @@ def check(settings: Settings, envs: EnvironmentSet, names: Sequence[str],
                 if other is not None and other.version != pin.version:
                     problems.append(f"{env}: pins {name}=={pin.version} but {base} pins {other.version}")
     return problems
+
+
+def _adoption_problem(settings: Settings, env: str) -> str | None:
+    """What ``lock --check`` says when an environment's pins are to be adopted, not checked."""
+    rel = f"{settings.requirements_dir}/{env}.txt"
+    try:
+        prefs = preferences.for_env(settings.project_dir, settings.requirements_dir, env,
+                                    first_lock_sources=env != BUILD_ENV)
+    except VenvshipError as exc:
+        return f"{env}: {exc.message}"
+    if prefs is None or not prefs.adopted:
+        return None
+    if prefs.source == rel:
+        return (f"{env}: {rel} was not written by venvship ({prefs.kind}): run 'venvship lock' to "
+                f"adopt its {len(prefs.pins)} pin(s) as they are and add hashes")
+    return (f"{env}: {rel} is missing: run 'venvship lock' to create it from {prefs.source}'s pins "
+            "(kept as they are, hashes added)")
