@@ -211,16 +211,22 @@ def missing_by_reading(path, info, dirs):
 
 
 NOT_FOUND = re.compile(r"^\s*(\S+) => not found")
+LOAD_ERROR = re.compile(r"error while loading shared libraries: ([^:\s]+): cannot open")
 VERSION_NOT_FOUND = re.compile(r"(version `[^']+' not found)")
 
 
 def missing_by_loader(loader, path):
-    """The loader's own answer (what ldd runs): 'NAME => not found', 'version `X' not found'."""
-    proc = subprocess.run([loader, "--list", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    """The loader's own answer, as ldd asks it (LD_TRACE_LOADED_OBJECTS, no shell): each
+    'NAME => not found' and 'version `X' not found'."""
+    env = dict(os.environ, LD_TRACE_LOADED_OBJECTS="1")
+    proc = subprocess.run([loader, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                           universal_newlines=True, errors="replace", timeout=60)
     out = [m.group(1) for m in map(NOT_FOUND.match, proc.stdout.splitlines()) if m]
-    out += [m.group(1) for m in map(VERSION_NOT_FOUND.search, proc.stderr.splitlines()) if m]
-    return out
+    for line in proc.stderr.splitlines():
+        m = VERSION_NOT_FOUND.search(line) or LOAD_ERROR.search(line)
+        if m and m.group(1) not in out:
+            out.append(m.group(1))
+    return list(dict.fromkeys(out))
 
 
 def elf_files(prefix):

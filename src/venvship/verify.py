@@ -167,18 +167,16 @@ def image_argv(attrs: Mapping[str, Any]) -> list[str]:
 
 
 def expected_lock(settings: Settings, envs: EnvironmentSet | None, env: str = "main") -> lockfile.Lock:
-    """The image's environment's lock merged with the locks of every environment it is layered on
-    (bottom first; the interpreter recorded is the image environment's)."""
-    chain = envs.chain(env) if envs is not None and env in envs.envs else [env]
-    pins: dict[str, lockfile.Pin] = {}
-    header: Mapping[str, str] = {}
+    """The image's environment's lock combined with the locks of every environment it is layered on
+    (bases first; the header, and so the interpreter, is the image environment's)."""
+    chain = envs.closure(env) if envs is not None and env in envs.envs else [env]
+    locks: list[lockfile.Lock] = []
     for name in chain:
         lock = lockfile.read(settings.lock_path(name), name)
         if lock is None:
             raise VerifyError(f"{settings.requirements_dir}/{name}.txt is missing: nothing to verify against")
-        pins.update(lock.pins)
-        header = lock.header
-    return lockfile.Lock(env, header, pins, "")
+        locks.append(lock)
+    return lockfile.combine(locks)
 
 
 def probe_config(settings: Settings, argv: Sequence[str], elf: str = "auto") -> dict[str, Any]:

@@ -56,6 +56,8 @@ def test_image_has_what_main_is_layered_on(project: Path, engine) -> None:  # ty
         assert code == 0 and out.split() == [base.pins["flask"].version, main.pins["six"].version], out
         code, out = engine.run(tag, ["-c", "import layered_app"], entrypoint=["/app/bin/python"])
         assert code == 0, out
+        verified = run_cli("verify", tag, cwd=project)  # compared with base.txt + main.txt (issue 14)
+        assert verified.returncode == 0, verified.stderr
     finally:
         engine.remove_image(tag)
 

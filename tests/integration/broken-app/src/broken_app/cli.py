@@ -1,0 +1,3 @@
+def main() -> int:
+    print("broken-app works")
+    return 0
