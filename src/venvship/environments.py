@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,11 +109,38 @@ def parse_requirement(text: str, origin: str) -> InputLine:
         req = Requirement(text)
     except InvalidRequirement as exc:
         raise InputError(f"{origin}: malformed requirement {text!r}: {exc}") from None
-    if req.url:
-        raise InputError(
-            f"{origin}: {text!r} is a direct URL reference; locks need index packages with hashes"
-        )
+    # A direct reference (git, URL) is kept here: discover() replaces it by the override setting
+    # or refuses it, naming it (apply_overrides).
     return InputLine(str(req), origin)
+
+
+def apply_overrides(env: Environment, overrides: Sequence[str]) -> Environment:
+    """``[tool.venvship] override``: each requirement replaces every line naming its package
+    (uv's override-dependencies), keeping the line's extras and, if it has none, its marker.
+    A direct reference left over is refused: these machines reach package registries only, and
+    a lock needs index releases with hashes."""
+    by_name = {canonicalize_name(Requirement(o).name): Requirement(o) for o in overrides}
+    lines: list[InputLine] = []
+    for line in env.lines:
+        req = Requirement(line.requirement)
+        name = canonicalize_name(req.name)
+        new = by_name.get(name)
+        if new is not None:
+            merged = Requirement(str(new))
+            merged.extras = set(new.extras) | set(req.extras)
+            if merged.marker is None:
+                merged.marker = req.marker
+            lines.append(InputLine(str(merged), f"{line.origin}, replaced by [tool.venvship] override"))
+        elif req.url:
+            raise InputError(
+                f"{line.origin}: {req.name} is a direct URL reference ({req.url}); locks need "
+                "index releases with hashes, and builds reach package registries only",
+                hint=f"replace it by an index release: [tool.venvship] override = "
+                f"[\"{req.name}>=VERSION\"]",
+            )
+        else:
+            lines.append(line)
+    return Environment(env.name, tuple(lines), env.source, env.base)
 
 
 def _parse_in_file(path: Path, rel: str, seen: tuple[Path, ...] = ()) -> tuple[list[InputLine], str | None]:
@@ -299,4 +327,4 @@ def discover(settings: Settings, *, include_build: bool = True) -> EnvironmentSe
             below = envs[below].base
     if include_build:
         envs[BUILD_ENV] = build_requirements(settings, data)
-    return EnvironmentSet(envs)
+    return EnvironmentSet({name: apply_overrides(e, settings.override) for name, e in envs.items()})

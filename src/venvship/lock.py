@@ -117,6 +117,8 @@ def _resolver_argv(settings: Settings, infile: str, outfile: str, plan: LockPlan
                 "--no-header", "--python", "/opt/venvship/tools/bin/python", *binary, *index]
         if settings.index_strategy:
             argv += ["--index-strategy", settings.index_strategy]
+        if settings.override:  # transitive requirements too (pip-tools: direct lines only)
+            argv += ["--override", "$IN/overrides.txt"]
     else:
         argv = ["/opt/venvship/tools/bin/pip-compile", "--quiet", "--generate-hashes",
                 "--no-header", "--allow-unsafe", "--strip-extras", "--resolver=backtracking",
@@ -265,6 +267,8 @@ def write_inputs(directory: Path, settings: Settings, envs: EnvironmentSet, plan
     (directory / "existing").mkdir(parents=True)
     (directory / "target.py").write_text(TARGET_PY)
     (directory / "lock.sh").write_text(lock_script(settings, envs, plan))
+    if settings.override:
+        (directory / "overrides.txt").write_text("".join(f"{o}\n" for o in settings.override))
     if BUILD_ENV in plan.compile:
         project = directory / "project"
         project.mkdir()

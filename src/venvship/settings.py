@@ -16,6 +16,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -57,6 +60,9 @@ class Settings:
     runtime_packages: tuple[str, ...] = ()
     build_requires: tuple[str, ...] = ()
     allow_sdist: tuple[str, ...] = ()
+    # requirements that replace every requirement on the same package (uv's override-dependencies):
+    # the way out for direct references (git, URLs), which cannot be fetched or hashed here
+    override: tuple[str, ...] = ()
     entrypoint: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
     user: str = "app"
@@ -115,6 +121,8 @@ class Settings:
             "extra_index_urls": list(self.extra_index_urls),
             "index_strategy": self.index_strategy,
             "allow_sdist": sorted(self.allow_sdist),
+            # only when set: locks made before the setting existed stay fresh
+            **({"override": sorted(self.override)} if self.override else {}),
         }
 
 
@@ -136,6 +144,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "runtime-packages": ("runtime_packages", "list"),
     "build-requires": ("build_requires", "list"),
     "allow-sdist": ("allow_sdist", "list"),
+    "override": ("override", "list"),
     "entrypoint": ("entrypoint", "list"),
     "command": ("command", "list"),
     "user": ("user", "str"),
@@ -248,6 +257,18 @@ def _validate(values: dict[str, Any]) -> None:
     for name in values.get("allow_sdist", ()):
         if not _PKG_NAME.match(name):
             raise ConfigError(f"allow-sdist: {name!r} is not a package name")
+    overridden: set[str] = set()
+    for text in values.get("override", ()):
+        try:
+            req = Requirement(text)
+        except InvalidRequirement as exc:
+            raise ConfigError(f"override: {text!r} is not a requirement: {exc}") from None
+        if req.url:
+            raise ConfigError(f"override: {text!r} is a direct reference; name an index release, "
+                              f"like '{req.name}>=1.0'")
+        if canonicalize_name(req.name) in overridden:
+            raise ConfigError(f"override: {req.name} is named twice")
+        overridden.add(canonicalize_name(req.name))
     if values.get("extra_index_urls") and values.get("index_url") and strategy is None:
         raise ConfigError(
             "index-url and extra-index-urls are both set but no index-strategy is chosen",
