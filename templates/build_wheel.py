@@ -35,4 +35,13 @@ if missing:
         + "; add them to [tool.venvship] build-requires and run venvship lock"
     )
 os.makedirs(outdir, exist_ok=True)
-print("venvship-built:" + build(outdir))
+try:
+    built = build(outdir)
+except LookupError as exc:  # setuptools-scm / hatch-vcs: no version without .git
+    if version or "version" not in str(exc).lower():
+        raise
+    sys.exit(
+        "venvship: error: the version comes from git tags and .git is not in the build (" + str(exc)
+        + "); pass --build-arg VENVSHIP_APP_VERSION=X.Y.Z (venvship build does)"
+    )
+print("venvship-built:" + built)

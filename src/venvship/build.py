@@ -18,7 +18,7 @@ from . import lockfile
 from .engine import BuildRequest, Engine, Secret, validate_reference
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import ConfigError, StaleLockError
-from .render import render_dockerfile
+from .render import render_dockerfile, uses_scm_version
 from .settings import Settings, read_pyproject
 from .verify import VerifyOptions as VerifyOptions  # re-exported: build runs verify
 from .verify import verify as verify
@@ -40,7 +40,6 @@ venv
 build
 dist
 """
-SCM_BACKENDS = ("setuptools-scm", "setuptools_scm", "hatch-vcs", "hatch_vcs")
 
 
 @dataclass(frozen=True)
@@ -89,8 +88,7 @@ def _git(project: Path, *args: str) -> str | None:
 
 def scm_version(settings: Settings, data: Mapping[str, Any]) -> str | None:
     """The version a VCS-tag backend would compute, determined on the host (.git is not sent)."""
-    requires = " ".join(data.get("build-system", {}).get("requires", [])).lower()
-    if not any(b in requires for b in SCM_BACKENDS):
+    if not uses_scm_version(dict(data)):
         return None
     forced = os.environ.get("SETUPTOOLS_SCM_PRETEND_VERSION")
     if forced:

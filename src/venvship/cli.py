@@ -278,6 +278,9 @@ def envs(ctx: typer.Context) -> None:
         layered = f" (layered on {e.base})" if e.base else ""
         typer.echo(f"{name}{layered}: {len(e.lines)} direct requirement(s) from {e.source}"
                    + _pins_from(settings, name))
+        for line in e.lines:  # the override setting's replacements, with what they replace
+            if line.origin.endswith("replaced by [tool.venvship] override"):
+                typer.echo(f"    {line.requirement} ({line.origin})")
 
 
 def _pins_from(settings: Any, env: str) -> str:

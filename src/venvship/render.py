@@ -89,6 +89,15 @@ def build_backend(data: dict[str, Any]) -> tuple[str, str]:
     return backend, ":".join(path) if path else "-"
 
 
+SCM_BACKENDS = ("setuptools-scm", "setuptools_scm", "hatch-vcs", "hatch_vcs")
+
+
+def uses_scm_version(data: dict[str, Any]) -> bool:
+    """The build backend takes the version from VCS tags (setuptools-scm, hatch-vcs)."""
+    requires = " ".join(str(r) for r in data.get("build-system", {}).get("requires", [])).lower()
+    return any(b in requires for b in SCM_BACKENDS)
+
+
 def default_command(settings: Settings, data: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(entrypoint, command): the settings, else the project's first console script."""
     if settings.entrypoint or settings.command:
@@ -138,6 +147,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "tools_lock": tools_lock_text(settings.resolver),
         "build_wheel_py": (builtin / "build_wheel.py").read_text(encoding="utf-8"),
         "build_backend": backend,
+        "scm_version": uses_scm_version(data),
         "backend_path": backend_path,
         "build_env": BUILD_ENV,
         "test_envs": test_envs or ["main"],

@@ -123,7 +123,16 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
         '        + "; add them to [tool.venvship] build-requires and run venvship lock"' \
         '    )' \
         'os.makedirs(outdir, exist_ok=True)' \
-        'print("venvship-built:" + build(outdir))' \
+        'try:' \
+        '    built = build(outdir)' \
+        'except LookupError as exc:  # setuptools-scm / hatch-vcs: no version without .git' \
+        '    if version or "version" not in str(exc).lower():' \
+        '        raise' \
+        '    sys.exit(' \
+        '        "venvship: error: the version comes from git tags and .git is not in the build (" + str(exc)' \
+        '        + "); pass --build-arg VENVSHIP_APP_VERSION=X.Y.Z (venvship build does)"' \
+        '    )' \
+        'print("venvship-built:" + built)' \
         > /opt/venvship/build-env/venvship_build_wheel.py \
  && /opt/venvship/tools/bin/uv pip install --python /opt/venvship/build-env/bin/python --require-hashes \
         --no-deps --compile-bytecode --only-binary :all: --build-constraint /opt/venvship/locks/build.txt \

@@ -66,3 +66,13 @@ def test_override_reaches_the_resolver_and_the_input_hash(tmp_path: Path) -> Non
 def test_bad_override_values(tmp_path: Path, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(project(tmp_path, ["flask"], f"override = {value}\n"), environ={})
+
+
+def test_envs_shows_what_the_override_replaced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from venvship.__main__ import main
+
+    project(tmp_path, ["flask", GIT], 'override = ["poetry-core==2.1.3"]\n')
+    assert main(["--project", str(tmp_path), "envs"]) == 0
+    out = capsys.readouterr().out
+    assert ("    poetry-core==2.1.3 (pyproject.toml [project.dependencies][1], "
+            "replaced by [tool.venvship] override)") in out
