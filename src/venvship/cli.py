@@ -136,7 +136,8 @@ def lock(
     plan = locking.make_plan(envs, env, settings, upgrade=upgrade, upgrade_packages=upgrade_package)
     typer.echo(f"locking {', '.join(plan.compile)} in {settings.base_image} with {settings.resolver}", err=True)
     _say_adopting(plan)
-    results = locking.lock(settings, envs, plan, engine, stream=state.stream(), dry_run=dry_run)
+    results = locking.lock(settings, envs, plan, engine, stream=state.stream(), dry_run=dry_run,
+                           warn=lambda message: typer.echo(f"venvship: warning: {message}", err=True))
     for r in results:
         rel = f"{settings.requirements_dir}/{r.env}.txt"
         verb = ("would write" if dry_run else "wrote") if r.changed else "unchanged"

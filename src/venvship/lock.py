@@ -15,7 +15,7 @@ import re
 import secrets
 import shlex
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -35,8 +35,8 @@ from .errors import (
     VenvshipError,
 )
 from .lockfile import Diff, Lock
-from .render import render_dockerfile
-from .settings import Settings
+from .render import build_backend, builtin_template_dir, render_dockerfile
+from .settings import Settings, read_pyproject
 
 _NOT_FOUND = re.compile(r"(was not found in the package registry|No matching distribution found"
                         r"|not found in the provided package locations)", re.IGNORECASE)
@@ -131,6 +131,12 @@ def _resolver_argv(settings: Settings, infile: str, outfile: str, plan: LockPlan
     return argv
 
 
+def compile_order(plan: LockPlan) -> list[str]:
+    """The plan's environments in the order the lock stage compiles them: the build environment
+    last, since what it must hold can depend on the other locks (allowed sdists)."""
+    return sorted(plan.compile, key=lambda name: name == BUILD_ENV)
+
+
 # Host variables the resolver in the lock stage gets too: how long to wait for the index and
 # how often to retry. They change how a lock run fails, never what it resolves.
 RESOLVER_ENV = ("UV_HTTP_TIMEOUT", "UV_HTTP_CONNECT_TIMEOUT", "UV_HTTP_RETRIES",
@@ -144,6 +150,8 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
     ``environ`` (default: this process's) supplies the RESOLVER_ENV variables that are set.
     """
     environ = os.environ if environ is None else environ
+    data = read_pyproject(settings.project_dir)
+    backend = build_backend(data) if has_backend(settings, data) else None
     passed = [f"export {name}={shlex.quote(environ[name])}" for name in RESOLVER_ENV if environ.get(name)]
     out = [
         "#!/bin/sh",
@@ -174,15 +182,16 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
     ]
     for name in plan.constraints_only:
         out.append(f'pins "$IN/existing/{name}.txt" "$OUT/{name}.pins"')
-    for name in plan.compile:
+    for name in compile_order(plan):
         if name in plan.preferences and not plan.upgrade_all:
             # The resolver prefers the pins already in its output file: stable locks, and
             # adopted pins (un-hashed locks, uv.lock, poetry.lock, pylock.toml) kept.
             out.append(f'cp "$IN/existing/{name}.txt" "$OUT/{name}.txt"')
         argv = _resolver_argv(settings, f"$IN/{name}.in", f"$OUT/{name}.txt", plan)
         out.append(f"compile_env {name} " + " ".join(_q(a) for a in argv))
-        if name == BUILD_ENV:
-            out += _build_hook_lines(argv)
+        if name == BUILD_ENV and backend is not None:
+            out += ['if [ "$(cat "$OUT/build.rc")" = 0 ]; then',
+                    *("  " + line for line in _build_hook_lines(argv, backend)), "fi"]
         if settings.pylock and settings.resolver == "uv" and name != BUILD_ENV:
             py = ["/opt/venvship/tools/bin/uv", "pip", "compile", "--quiet", "--no-header",
                   "--python", "/opt/venvship/tools/bin/python", "-c", f"$OUT/{name}.pins",
@@ -193,57 +202,40 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
     return "\n".join(out) + "\n"
 
 
-def _build_hook_lines(argv: list[str]) -> list[str]:
+def _build_hook_lines(argv: list[str], backend: tuple[str, str]) -> list[str]:
     """Ask the backend what else it needs (get_requires_for_build_wheel) and lock that too.
 
-    Best effort: the hook runs from a hash-checked install of the build lock in a throwaway
-    venv; if it cannot run here, the build stage still refuses a wheel build with a clear
+    The hook (templates/requires_hook.py) runs in the project's source tree, bind-mounted at
+    /venvship/project, from a hash-checked install of the build lock in a throwaway venv, and
+    writes its answer to a file: whatever the backend prints is only logged. Best effort: if it
+    cannot run here, 'venvship lock' warns and the build stage refuses a wheel build with a clear
     message naming what is missing.
     """
+    hook = ["/tmp/venvship-hook/bin/python", "$IN/requires_hook.py", backend[0], backend[1],
+            "$OUT/build.dynamic", "requires"]
     return [
-        'if [ -f "$IN/project/pyproject.toml" ]; then',
-        "  /opt/venvship/tools/bin/python -m venv --without-pip /tmp/venvship-hook",
-        "  if /opt/venvship/tools/bin/uv pip install --quiet --python /tmp/venvship-hook/bin/python "
+        "/opt/venvship/tools/bin/python -m venv --without-pip /tmp/venvship-hook",
+        "if /opt/venvship/tools/bin/uv pip install --quiet --python /tmp/venvship-hook/bin/python "
         '--require-hashes --no-deps --only-binary :all: -r "$OUT/build.txt" > "$OUT/build-hook.log" 2>&1 \\',
-        '     && (cd "$IN/project" && /tmp/venvship-hook/bin/python "$IN/requires_hook.py") '
-        '> "$OUT/build.dynamic" 2>> "$OUT/build-hook.log"; then',
-        '    if [ -s "$OUT/build.dynamic" ]; then',
-        '      cat "$OUT/build.dynamic" >> "$IN/build.in"',
-        "      compile_env build " + " ".join(_q(a) for a in argv),
-        "    fi",
-        "  else",
-        '    echo failed > "$OUT/build.dynamic.failed"',
+        '   && (cd /venvship/project && ' + " ".join(_q(a) for a in hook) + ') >> "$OUT/build-hook.log" 2>&1; then',
+        '  if [ -s "$OUT/build.dynamic" ]; then',
+        '    cat "$OUT/build.dynamic" >> "$IN/build.in"',
+        "    compile_env build " + " ".join(_q(a) for a in argv),
         "  fi",
+        "else",
+        '  echo failed > "$OUT/build.dynamic.failed"',
         "fi",
     ]
 
 
-REQUIRES_HOOK = r"""
-import importlib, os, sys
-try:
-    import tomllib
-except ImportError:  # Python < 3.11: the one key we need, read by hand
-    tomllib = None
-backend_name, paths = "setuptools.build_meta:__legacy__", []
-if tomllib is not None:
-    with open("pyproject.toml", "rb") as fh:
-        system = tomllib.load(fh).get("build-system", {})
-    backend_name = system.get("build-backend", backend_name)
-    paths = system.get("backend-path", [])
-else:
-    for line in open("pyproject.toml"):
-        key, _, value = line.partition("=")
-        if key.strip() == "build-backend":
-            backend_name = value.strip().strip("'" + '"')
-sys.path[:0] = [os.path.abspath(p) for p in paths]
-module, _, attr = backend_name.partition(":")
-backend = importlib.import_module(module)
-for part in filter(None, attr.split(".")):
-    backend = getattr(backend, part)
-hook = getattr(backend, "get_requires_for_build_wheel", None)
-for req in (hook() if hook else []):
-    print(req)
-"""
+def has_backend(settings: Settings, data: Mapping[str, Any]) -> bool:
+    """Whether the project is built by a PEP 517 backend whose hooks venvship may ask."""
+    return ("build-system" in data or (settings.project_dir / "setup.py").is_file()
+            or (settings.project_dir / "setup.cfg").is_file())
+
+
+def hook_script() -> str:
+    return (builtin_template_dir() / "requires_hook.py").read_text(encoding="utf-8")
 
 
 def _q(arg: str) -> str:
@@ -270,12 +262,7 @@ def write_inputs(directory: Path, settings: Settings, envs: EnvironmentSet, plan
     if settings.override:
         (directory / "overrides.txt").write_text("".join(f"{o}\n" for o in settings.override))
     if BUILD_ENV in plan.compile:
-        project = directory / "project"
-        project.mkdir()
-        (directory / "requires_hook.py").write_text(REQUIRES_HOOK)
-        for name in ("pyproject.toml", "setup.py", "setup.cfg"):
-            if (settings.project_dir / name).is_file():
-                (project / name).write_bytes((settings.project_dir / name).read_bytes())
+        (directory / "requires_hook.py").write_text(hook_script())
     for name in plan.compile:
         env = envs.get(name)
         text = env.input_text()
@@ -287,6 +274,11 @@ def write_inputs(directory: Path, settings: Settings, envs: EnvironmentSet, plan
         (directory / "existing" / f"{name}.txt").write_text(src.read_text(encoding="utf-8"))
     for name, prefs in plan.preferences.items():
         (directory / "existing" / f"{name}.txt").write_text(prefs.text())
+
+
+def needs_project_tree(plan: LockPlan) -> bool:
+    """Whether the lock stage runs the build backend's hooks in the project's source tree."""
+    return BUILD_ENV in plan.compile
 
 
 def ca_secrets(settings: Settings) -> tuple[Secret, ...]:
@@ -311,10 +303,19 @@ def run_compile(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine
     write_inputs(inputs, settings, envs, plan)
     dockerfile = workdir / "Dockerfile"
     dockerfile.write_text(render_dockerfile(settings, envs))
+    context = inputs
+    if needs_project_tree(plan):
+        # The backend's hooks run in the project's tree (bind-mounted in the lock stage), sent
+        # as the build context: .dockerignore, else venvship's default ignores, apply as in build.
+        context = settings.project_dir
+        from .build import DEFAULT_DOCKERIGNORE  # build imports this module
+
+        if not (settings.project_dir / ".dockerignore").exists():
+            (workdir / "Dockerfile.dockerignore").write_text(DEFAULT_DOCKERIGNORE)
     run_id = secrets.token_hex(16)
     engine.build(
         BuildRequest(
-            context=inputs, dockerfile=dockerfile, target="lock-export",
+            context=context, dockerfile=dockerfile, target="lock-export",
             output=f"type=local,dest={outdir}", build_contexts={"lock-inputs": inputs},
             secrets=ca_secrets(settings), no_cache_filter=("lock",),
             build_args={"VENVSHIP_LOCK_RUN": run_id},
@@ -423,7 +424,7 @@ def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Pa
     """Turn the exported outputs into validated lock texts (pure apart from reading outdir)."""
     results: list[EnvResult] = []
     new_locks: dict[str, Lock] = {}
-    for env in plan.compile:
+    for env in compile_order(plan):
         rc_file = outdir / f"{env}.rc"
         rc = rc_file.read_text().strip() if rc_file.exists() else None
         if rc != "0":
@@ -454,12 +455,27 @@ def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Pa
     return results
 
 
+def hook_warnings(outdir: Path) -> list[str]:
+    """What the build backend's hooks could not answer in the lock stage (best effort)."""
+    if not (outdir / "build.dynamic.failed").exists():
+        return []
+    log = (outdir / "build-hook.log").read_text(errors="replace") if (outdir / "build-hook.log").exists() else ""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    why = lines[-1][:300] if lines else "no output"
+    return [f"the build backend's get_requires_for_build_wheel failed in the lock stage ({why}); "
+            "requirements/build.txt holds [build-system] requires and build-requires only"]
+
+
 def lock(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine: Engine, *,
-         stream: IO[str] | None = None, dry_run: bool = False) -> list[EnvResult]:
+         stream: IO[str] | None = None, dry_run: bool = False,
+         warn: Callable[[str], None] | None = None) -> list[EnvResult]:
     """Compile and, unless ``dry_run``, write every lock of the plan, all or nothing."""
     with tempfile.TemporaryDirectory(prefix="venvship-lock-") as tmp:
         outdir, target = run_compile(settings, envs, plan, engine, Path(tmp), stream)
         results = collect(settings, envs, plan, outdir, target)
+        for message in hook_warnings(outdir):
+            if warn is not None:
+                warn(message)
         files = {settings.lock_path(r.env): r.text for r in results}
         if settings.pylock:
             for r in results:
