@@ -1,23 +1,11 @@
-<<<<<<< HEAD
 """Adopting existing pins (issue 13 items 1 and 5): real locks in the base image, real PyPI.
 
 Every project pins deliberately old releases (click 8.1.3, idna 3.4, iniconfig 1.1.1) that a
 fresh resolve would move: a kept pin is the preference at work, not a coincidence.
-=======
-"""Adopting projects as they are laid out: the build backend's hooks in the lock stage.
-
-Small fixtures, each reduced from a corpus app (../shared/corpus), locked for real in the base
-image against PyPI.
->>>>>>> 74b6859 (lock: the build backend's requires hook is templates/requires_hook.py, runs in the project's tree (the build context, ignores applied, bind-mounted in the lock stage) and answers through a file: 'running egg_info' no longer becomes a requirement, setup_requires of a setup.py reading its own files is locked; the build env is compiled last; lock warns when the hook fails)
 """
 
 from __future__ import annotations
 
-<<<<<<< HEAD
-=======
-import subprocess
-import textwrap
->>>>>>> 74b6859 (lock: the build backend's requires hook is templates/requires_hook.py, runs in the project's tree (the build context, ignores applied, bind-mounted in the lock stage) and answers through a file: 'running egg_info' no longer becomes a requirement, setup_requires of a setup.py reading its own files is locked; the build env is compiled last; lock warns when the hook fails)
 from pathlib import Path
 
 import pytest
@@ -27,7 +15,6 @@ from venvship import lockfile
 
 pytestmark = pytest.mark.docker
 
-<<<<<<< HEAD
 PYPROJECT = f"""\
 [build-system]
 requires = ["setuptools>=69"]
@@ -84,17 +71,12 @@ source = { registry = "https://pypi.org/simple" }
 
 
 def lock(project: Path, *args: str):  # type: ignore[no-untyped-def]
-=======
-
-def lock(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
->>>>>>> 74b6859 (lock: the build backend's requires hook is templates/requires_hook.py, runs in the project's tree (the build context, ignores applied, bind-mounted in the lock stage) and answers through a file: 'running egg_info' no longer becomes a requirement, setup_requires of a setup.py reading its own files is locked; the build env is compiled last; lock warns when the hook fails)
     return run_cli("--progress", "quiet", "lock", *args, cwd=project)
 
 
 def versions(project: Path, env: str) -> dict[str, str]:
     parsed = lockfile.read(project / "requirements" / f"{env}.txt", env)
     assert parsed is not None
-<<<<<<< HEAD
     lockfile.check_integrity(parsed, env)  # a venvship lock: header, hashes
     assert all(pin.hashes for pin in parsed.pins.values())
     return parsed.versions
@@ -167,84 +149,3 @@ def test_uv_lock_pins_are_kept_on_the_first_lock(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     after = versions(tmp_path, "main")
     assert after["idna"] == "3.4" and after["click"] != "8.1.3", after
-=======
-    return parsed.versions
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
-
-
-def test_flat_setuptools_project_locks_setup_requires_from_its_own_tree(tmp_path: Path) -> None:
-    """Radicale's layout (setuptools, metadata in pyproject, flat) printed 'running egg_info' into
-    build.in (exit 5); a setup.py reading a file of its tree lost its setup_requires."""
-    project = write(tmp_path / "flatapp", {
-        "pyproject.toml": f"""\
-            [build-system]
-            requires = ["setuptools>=61"]
-            build-backend = "setuptools.build_meta"
-
-            [project]
-            name = "flatapp"
-            version = "1.0"
-            dependencies = ["six"]
-
-            [tool.setuptools]
-            packages = ["flatapp"]
-
-            [tool.venvship]
-            base-image = "{PY311}"
-            """,
-        "setup.py": """\
-            import os
-            from setuptools import setup
-
-            if os.path.exists("build/marker"):  # venvship's default ignores keep build/ out
-                raise SystemExit("an ignored file reached the lock stage")
-            with open("flatapp/build-requires.txt") as fh:
-                setup(setup_requires=fh.read().split())
-            """,
-        "flatapp/__init__.py": "",
-        "flatapp/build-requires.txt": "tomli-w\n",
-        "build/marker": "stale build output\n",
-    })
-    result = lock(project)
-    assert result.returncode == 0, result.stderr
-    assert "warning" not in result.stderr, result.stderr
-    build = versions(project, "build")
-    assert "tomli-w" in build and "setuptools" in build, build
-    assert set(versions(project, "main")) == {"six"}
-    check = run_cli("lock", "--check", cwd=project)
-    assert check.returncode == 0, check.stderr
-
-
-def test_a_backend_printing_to_stdout_does_not_reach_the_build_lock(tmp_path: Path) -> None:
-    """setuptools prints 'running egg_info' from get_requires_for_build_wheel: that was read as a
-    requirement ("Couldn't parse requirement in in/build.in", exit 5)."""
-    project = write(tmp_path / "radicale-like", {
-        "pyproject.toml": f"""\
-            [build-system]
-            requires = ["setuptools>=61"]
-            build-backend = "setuptools.build_meta"
-
-            [project]
-            name = "radicale-like"
-            version = "1.0"
-            dependencies = ["six"]
-
-            [tool.setuptools.packages.find]
-            exclude = ["tests"]
-
-            [tool.venvship]
-            base-image = "{PY311}"
-            """,
-        "radicale_like/__init__.py": "",
-    })
-    result = lock(project)
-    assert result.returncode == 0, result.stderr
-    assert set(versions(project, "build")) == {"setuptools"}
->>>>>>> 74b6859 (lock: the build backend's requires hook is templates/requires_hook.py, runs in the project's tree (the build context, ignores applied, bind-mounted in the lock stage) and answers through a file: 'running egg_info' no longer becomes a requirement, setup_requires of a setup.py reading its own files is locked; the build env is compiled last; lock warns when the hook fails)
