@@ -27,6 +27,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite golden files")
     parser.addoption("--require-docker-tests", action="store_true",
                      help="fail the run if Docker tests were skipped or none passed (CI)")
+    parser.addoption("--run-corpus", action="store_true",
+                     help="run the real-app corpus tier (tests/corpus; archives in ../shared/corpus)")
+    parser.addoption("--corpus-apps", default="",
+                     help="comma-separated corpus apps to run (default: all nine; 'ci': the CI subset)")
+    parser.addoption("--corpus-results", default="",
+                     help="JSON file the corpus tier merges its results into (default docs/corpus-results.json;"
+                          " docs/corpus.md is regenerated beside it)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

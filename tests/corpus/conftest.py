@@ -1,0 +1,63 @@
+"""The corpus tier runs only with --run-corpus (options in tests/conftest.py). At the end of the
+session, this run's per-app records are merged into --corpus-results (default
+docs/corpus-results.json) and docs/corpus.md is regenerated from them."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.corpus.apps import APPS
+from tests.corpus.record import RESULTS
+
+
+def selected_apps(config: pytest.Config) -> list[str]:
+    raw = config.getoption("--corpus-apps") or ""
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    if raw.strip() == "ci":
+        return [a.name for a in APPS.values() if a.ci]
+    unknown = [n for n in names if n not in APPS]
+    if unknown:
+        raise pytest.UsageError(f"--corpus-apps: unknown app(s) {', '.join(unknown)}; known: {', '.join(APPS)}, or 'ci'")
+    return names or list(APPS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    chosen = set(selected_apps(config)) if config.getoption("--run-corpus") else set()
+    keep, drop = [], []
+    for item in items:
+        if "corpus" not in item.keywords:
+            keep.append(item)
+            continue
+        if not config.getoption("--run-corpus"):
+            item.add_marker(pytest.mark.skip(reason="needs --run-corpus (the real-app corpus tier)"))
+            keep.append(item)
+        elif item.callspec.params.get("name") in chosen:  # type: ignore[attr-defined]
+            keep.append(item)
+        else:
+            drop.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not RESULTS:
+        return
+    path = Path(session.config.getoption("--corpus-results") or ROOT / "docs" / "corpus-results.json")
+    data = json.loads(path.read_text()) if path.exists() else {"apps": {}}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    for name, record in RESULTS.items():
+        data["apps"][name] = {**record, "commit": commit, "when": when}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    from tests.corpus import report
+
+    report.write(path, path.parent / "corpus.md")
