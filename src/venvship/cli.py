@@ -157,7 +157,8 @@ def _say_adopting(plan: Any) -> None:
         if not prefs.adopted:
             continue
         how = "all may move (--upgrade)" if plan.upgrade_all else "kept unless --upgrade/--upgrade-package"
-        typer.echo(f"{env}: adopting {len(prefs.pins)} pin(s) from {prefs.source} ({prefs.kind}) as "
+        kind = f" ({prefs.kind})" if prefs.kind != prefs.source else ""
+        typer.echo(f"{env}: adopting {len(prefs.pins)} pin(s) from {prefs.source}{kind} as "
                    f"preferences, {how}", err=True)
         for note in prefs.notes:
             typer.echo(f"  note: {note}", err=True)
