@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -17,7 +19,7 @@ from . import lock as locking
 from . import lockfile
 from .engine import BuildRequest, Engine, Secret, validate_reference
 from .environments import BUILD_ENV, EnvironmentSet
-from .errors import ConfigError, StaleLockError
+from .errors import ConfigError, StaleLockError, VerifyError
 from .render import render_dockerfile, uses_scm_version
 from .settings import Settings, read_pyproject
 from .verify import VerifyOptions as VerifyOptions  # re-exported: build runs verify
@@ -195,20 +197,82 @@ class BuildSummary:
     target: str
     verified: bool = False
     verify_seconds: float | None = None
+    pushed: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
             "image_id": self.image_id, "tags": list(self.tags), "digest": self.digest,
             "size": self.size, "target": self.target, "verified": self.verified,
+            "pushed": list(self.pushed),
             "timings": {"build_seconds": round(self.seconds, 3),
                         "verify_seconds": None if self.verify_seconds is None else round(self.verify_seconds, 3)},
         }
 
 
+# ---- safe tags: build to a scratch tag, verify, then move the requested tags and push ------------
+SCRATCH_REPOSITORY = "venvship-unverified"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One effect of a build, in the order :func:`build` carries them out."""
+
+    action: str  # build | verify | tag | push | untag
+    ref: str
+
+
+def scratch_tag(settings: Settings) -> str:
+    """A tag of this build alone: the image is built and verified under it, then it is removed."""
+    slug = re.sub(r"[^a-z0-9]+", "-", settings.project_name.lower()).strip("-") or "app"
+    return f"{SCRATCH_REPOSITORY}/{slug}:{uuid.uuid4().hex[:16]}"
+
+
+def direct_push(opts: BuildOptions) -> bool:
+    """A multi-platform push cannot be loaded into the engine first: BuildKit pushes it itself
+    (only with --no-verify, see :func:`build`)."""
+    return opts.push and "," in (opts.platform or "")
+
+
+def publish_plan(opts: BuildOptions, scratch: str, *, verify: bool) -> list[Step]:
+    """What ``build`` does, in order (pure). The requested tags are touched, and anything pushed,
+    only after the image built under ``scratch`` passed verification."""
+    if direct_push(opts):
+        return [Step("build", t) for t in opts.images[:1]]
+    steps = [Step("build", scratch)]
+    if verify:
+        steps.append(Step("verify", scratch))
+    steps += [Step("tag", t) for t in opts.images]
+    if opts.push:
+        steps += [Step("push", t) for t in opts.images]
+    steps.append(Step("untag", scratch))
+    return steps
+
+
+def _tags_before(engine: Engine, refs: Sequence[str]) -> dict[str, str | None]:
+    before: dict[str, str | None] = {}
+    for ref in refs:
+        attrs = engine.image(ref)
+        before[ref] = str(attrs["Id"]) if attrs else None
+    return before
+
+
+def _unchanged(before: Mapping[str, str | None]) -> str:
+    return "; ".join(f"{ref} still names {old[:19]}" if old else f"{ref} was not created"
+                     for ref, old in before.items())
+
+
 def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildOptions, *,
-          stream: IO[str] | None) -> BuildSummary:
+          stream: IO[str] | None, check: Callable[[str], float] | None = None) -> BuildSummary:
+    """Build; with ``check`` (verify), run it on the new image before any requested tag moves or
+    anything is pushed. A failed check leaves every tag as it was and says so (VerifyError)."""
     for ref in opts.images:  # what needs no engine first: a typo fails fast, daemon or not
         validate_reference(ref)
+    if direct_push(opts) and check is not None:
+        raise ConfigError(
+            f"--platform {opts.platform}: a multi-platform image cannot be loaded into the local "
+            "engine, so it cannot be verified before it is pushed",
+            hint="build and verify one platform at a time, or pass --no-verify to push it unverified",
+        )
     check_locks_intact(settings, envs, opts.target)
     engine.client()
     engine.frontend()
@@ -217,15 +281,47 @@ def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildO
         engine.require_image(settings.effective_runtime_image, "runtime image")
     if not opts.allow_stale:
         ensure_fresh(settings, envs, engine, opts.target)
-    with tempfile.TemporaryDirectory(prefix="venvship-") as tmp:
-        dockerfile = prepare_context(settings, envs, Path(tmp))
-        req = build_request(settings, envs, opts, dockerfile)
-        result = engine.build(req, stream=stream)
+    scratch = scratch_tag(settings)
+    plan = publish_plan(opts, scratch, verify=check is not None)
+    before = _tags_before(engine, opts.images) if not direct_push(opts) else {}
+    verify_seconds: float | None = None
+    result = None
+    pushed: list[str] = []
+    try:
+        for step in plan:
+            if step.action == "build":
+                built = opts if direct_push(opts) else replace(opts, images=(step.ref,), push=False)
+                with tempfile.TemporaryDirectory(prefix="venvship-") as tmp:
+                    dockerfile = prepare_context(settings, envs, Path(tmp))
+                    result = engine.build(build_request(settings, envs, built, dockerfile), stream=stream)
+            elif step.action == "verify":
+                assert check is not None
+                try:
+                    verify_seconds = check(step.ref)
+                except VerifyError as exc:
+                    reason = exc.message.replace(f"{step.ref}: ", "", 1).replace(step.ref, "the new image")
+                    image = (result.image_id or "")[:19] if result else ""
+                    raise VerifyError(
+                        f"the new image {image} failed verification, no tag moved: {reason}",
+                        hint=f"{_unchanged(before)}; fix the image and build again "
+                             "(--no-verify and another tag let you look inside it)",
+                    ) from None
+            elif step.action == "tag":
+                engine.tag(scratch, step.ref)
+            elif step.action == "push":
+                engine.push(step.ref, stream=stream)
+                pushed.append(step.ref)
+    finally:
+        if not direct_push(opts):
+            engine.remove_image(scratch)  # only the scratch tag when the image has others
+    assert result is not None
     size = digest = None
-    if result.image_id and not opts.push:
+    if result.image_id and not direct_push(opts):
         attrs = engine.image(result.image_id)
         if attrs:
             size = int(attrs.get("Size", 0))
             digest = (attrs.get("RepoDigests") or [None])[0]
     digest = digest or result.metadata.get("containerimage.digest")
-    return BuildSummary(result.image_id, opts.images, digest, size, result.seconds, opts.target)
+    return BuildSummary(result.image_id, opts.images, digest, size, result.seconds, opts.target,
+                        verified=verify_seconds is not None, verify_seconds=verify_seconds,
+                        pushed=tuple(pushed) if not direct_push(opts) else opts.images)

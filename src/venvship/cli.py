@@ -198,7 +198,7 @@ def build(
     runtime_image: Optional[str] = typer.Option(None, "--runtime-image", help=RUNTIME_IMAGE_HELP),
     no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
     platform: Optional[str] = typer.Option(None, "--platform", help="Target platform, e.g. linux/amd64."),
-    push: bool = typer.Option(False, "--push", help="Push instead of loading into the local engine."),
+    push: bool = typer.Option(False, "--push", help="Push the tags after the image passed verify."),
     builder: Optional[str] = typer.Option(None, "--builder", help="buildx builder instance."),
     cache_from: list[str] = typer.Option([], "--cache-from", help="BuildKit cache source (repeatable)."),
     cache_to: list[str] = typer.Option([], "--cache-to", help="BuildKit cache destination (repeatable)."),
@@ -228,19 +228,21 @@ def build(
     )
     engine = _engine()
     envs = _envs(settings)
-    summary = building.build(settings, envs, engine, opts, stream=state.stream(quiet or as_json))
-    if verify and target == "runtime" and not push:
-        seconds = building.verify(settings, engine, images[0], envs=envs, options=building.VerifyOptions(
-            env_vars=parse_env_vars(env_var)))
-        from dataclasses import replace
+    options = building.VerifyOptions(env_vars=parse_env_vars(env_var))
 
-        summary = replace(summary, verified=True, verify_seconds=seconds)
+    def check(ref: str) -> float:
+        return float(building.verify(settings, engine, ref, envs=envs, options=options))
+
+    # verify runs on the new image before any tag moves or anything is pushed (build.publish_plan)
+    summary = building.build(settings, envs, engine, opts, stream=state.stream(quiet or as_json),
+                             check=check if verify and target == "runtime" else None)
     if as_json:
         typer.echo(json.dumps(summary.as_json(), indent=2))
     else:
         size = f", {summary.size / 1e6:.1f} MB" if summary.size else ""
         typer.echo(f"built {', '.join(images)} ({summary.image_id}{size}) in {summary.seconds:.1f} s"
-                   + ("; verified" if summary.verified else ""))
+                   + ("; verified" if summary.verified else "")
+                   + (f"; pushed {', '.join(summary.pushed)}" if summary.pushed else ""))
 
 
 @app.command()

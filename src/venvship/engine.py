@@ -29,6 +29,7 @@ from .errors import (
     DockerUnavailableError,
     ImageError,
     IndexUnavailableError,
+    PushError,
 )
 from .proc import run_streaming
 
@@ -260,6 +261,26 @@ class Engine:
         finally:
             container.remove(force=True)
 
+    def tag(self, image: str, ref: str) -> None:
+        """Point the tag ``ref`` at ``image`` (an id or another reference), as 'docker tag' does."""
+        import docker.errors
+
+        repository, tag = split_tag(validate_reference(ref))
+        try:
+            if not self.client().images.get(image).tag(repository, tag):
+                raise ImageError(f"cannot tag {image} as {ref}")
+        except docker.errors.APIError as exc:
+            raise ImageError(f"cannot tag {image} as {ref}: {_short(exc)}") from None
+
+    def push(self, ref: str, *, stream: IO[str] | None = None) -> str:
+        """'docker push ref'; returns its output. PushError (exit 18) when it fails."""
+        rc, log = run_streaming([self.docker_bin, "push", validate_reference(ref)], stream=stream)
+        if rc != 0:
+            lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+            raise PushError(f"docker push {ref} failed: {(lines or ['no output'])[-1][:300]}",
+                            hint="check the registry name and your login ('docker login REGISTRY')")
+        return log
+
     def remove_image(self, ref: str) -> None:
         import docker.errors
 
@@ -272,6 +293,18 @@ SYSTEM_PLUGIN_DIRS = (
     "/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
     "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins",
 )
+
+
+def split_tag(ref: str) -> tuple[str, str]:
+    """('registry:5000/app', '1.2') from 'registry:5000/app:1.2'; the tag defaults to 'latest'."""
+    name, _, digest = ref.partition("@")
+    if digest:
+        raise ImageError(f"{ref!r} names a digest, not a tag")
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        return name[:colon], name[colon + 1:]
+    return name, "latest"
 
 
 def buildx_plugin_file() -> Path | None:

@@ -121,6 +121,12 @@ class ExportError(VenvshipError):
     exit_code = 17
 
 
+class PushError(VenvshipError):
+    """Pushing a verified image to its registry failed."""
+
+    exit_code = 18
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "other error",
@@ -142,6 +148,7 @@ EXIT_CODES: dict[int, str] = {
             VenvError,
             IndexUnavailableError,
             ExportError,
+            PushError,
         )
     },
     130: "interrupted",
