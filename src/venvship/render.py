@@ -108,6 +108,12 @@ def default_command(settings: Settings, data: dict[str, Any]) -> tuple[tuple[str
     return (), ("python",)
 
 
+def env_value(value: str) -> str:
+    """A Dockerfile ENV value, double-quoted: no word splitting, no $-expansion."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'
+
+
 def index_flags(settings: Settings, installer: str) -> str:
     """Index options for uv or pip, each followed by a space (empty for PyPI's default)."""
     flags: list[str] = []
@@ -158,6 +164,9 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "user": settings.user,
         "workdir": settings.workdir,
         "expose": list(settings.expose),
+        "runtime_env": [f"{key}={env_value(value)}" for key, value in sorted(settings.env.items())],
+        "healthcheck": settings.healthcheck.argv(settings.venv_path) if settings.healthcheck else None,
+        "stop_signal": settings.stop_signal,
         "entrypoint": list(entrypoint),
         "command": list(command),
     }

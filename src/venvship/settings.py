@@ -32,7 +32,26 @@ INDEX_STRATEGIES = ("first-index", "unsafe-first-match", "unsafe-best-match")
 SOURCES = ("auto", "requirements", "pyproject")
 SYSTEM_CA_CANDIDATES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HTTP_CHECK = re.compile(r"^\s*[0-9]{1,5}(/[^\s\"'\\]*)?\s*$")
+_STOP_SIGNAL = re.compile(r"^(SIG[A-Z0-9+-]+|[0-9]{1,2})$")
 _PKG_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    """The ``healthcheck`` setting: a command (exec form), or ``{http = "PORT/PATH"}``."""
+
+    command: tuple[str, ...] = ()
+    http: str | None = None  # "PORT/PATH", fetched with the venv's python (no curl needed)
+
+    def argv(self, venv_path: str) -> list[str]:
+        if self.http is None:
+            return list(self.command)
+        port, _, path = self.http.partition("/")
+        url = f"http://127.0.0.1:{port}/{path}"
+        code = f'import urllib.request as u; u.urlopen("{url}", timeout=4)'
+        return [f"{venv_path.rstrip('/')}/bin/python", "-c", code]
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,11 @@ class Settings:
     pylock: bool = False
     template_dir: str = ".venvship/templates"
     images: tuple[str, ...] = ()
+    # --- runtime settings (issue 14: verify) ---
+    env: Mapping[str, str] = field(default_factory=dict)  # ENV in the runtime stage
+    healthcheck: Healthcheck | None = None
+    stop_signal: str | None = None
+    # --- end runtime settings ---
     # --- export settings (venvship export) ---
     deb_name: str | None = None  # default: the project name, Debian-style
     deb_version: str | None = None  # default: the app's version in the venv, Debian-style
@@ -157,6 +181,11 @@ _KEYS: dict[str, tuple[str, str]] = {
     "pylock": ("pylock", "bool"),
     "template-dir": ("template_dir", "str"),
     "images": ("images", "list"),
+    # --- runtime keys ---
+    "env": ("env", "table"),
+    "healthcheck": ("healthcheck", "healthcheck"),
+    "stop-signal": ("stop_signal", "str"),
+    # --- end runtime keys ---
     # --- export keys ---
     "deb-name": ("deb_name", "str"),
     "deb-version": ("deb_version", "str"),
@@ -221,6 +250,30 @@ def _coerce(key: str, kind: str, value: Any, where: str, from_env: bool = False)
         if not value:
             raise bad("a command")
         return tuple(value)
+    if kind == "table":
+        if isinstance(value, str) and from_env:  # KEY=VALUE, comma- or space-separated
+            pairs = [v.partition("=") for v in re.split(r"[\s,]+", value) if v]
+            if not all(sep for _, sep, _ in pairs):
+                raise bad("KEY=VALUE pairs")
+            value = {k: v for k, _, v in pairs}
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise bad("a table of strings")
+        for name, text in value.items():
+            if not _ENV_VAR.match(name) or "\n" in text:
+                raise bad(f"a table of KEY = 'value' (variable names, one-line values; {name!r} is not)")
+        return dict(value)
+    if kind == "healthcheck":
+        if isinstance(value, str) and from_env and value.startswith("http="):
+            value = {"http": value[5:]}
+        if isinstance(value, dict):
+            if set(value) != {"http"} or not isinstance(value["http"], str) or not _HTTP_CHECK.match(value["http"]):
+                raise bad('a command, or a table {http = "PORT/PATH"}')
+            return Healthcheck(http=value["http"].strip())
+        if isinstance(value, str):
+            value = shlex.split(value)
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise bad('a command, or a table {http = "PORT/PATH"}')
+        return Healthcheck(command=tuple(value))
     if kind == "strlist" and isinstance(value, str):  # one name, or a list of them
         value = [v for v in re.split(r"[\s,]+", value) if v]
     if kind in ("list", "intlist", "strlist"):
@@ -285,6 +338,9 @@ def _validate(values: dict[str, Any]) -> None:
                 "an index URL contains credentials; they would end up in the Dockerfile and the image history",
                 hint="put them in a netrc file and set netrc = '~/.netrc' (passed as a BuildKit secret)",
             )
+    signal = values.get("stop_signal")
+    if signal is not None and not _STOP_SIGNAL.match(signal):
+        raise ConfigError(f"stop-signal must be a signal name such as SIGQUIT or a number, got {signal!r}")
     uid = values.get("uid", 10001)
     if not 0 < uid < 2**31:
         raise ConfigError(f"uid must be a positive integer, got {uid}")

@@ -319,39 +319,50 @@ def verify(settings: Settings, engine: Engine, image: str, *, envs: EnvironmentS
 
 
 def start_check(engine: Engine, image: str, attrs: Mapping[str, Any], env_vars: Mapping[str, str],
-                timeout: float) -> str:
+                timeout: float) -> None:
     """Run the image with its own command: it must become healthy (with a health check), or stay
     up a few seconds or exit 0 (without). The container is always removed."""
     test = ((attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
     healthcheck = bool(test) and test[0] != "NONE"
-    begun = time.monotonic()
-    with engine.started(image, environment=dict(env_vars)) as container:
-        reason = None
-        while True:
-            container.reload()
-            state = container.attrs.get("State") or {}
-            elapsed = time.monotonic() - begun
-            if state.get("Status") in ("exited", "dead"):
-                code = int(state.get("ExitCode", 1))
-                if code == 0 and not healthcheck:
-                    return "exited 0"
-                reason = (f"the container exited with code {code}"
-                          + (" before its health check passed" if healthcheck else ""))
-                break
-            if healthcheck:
-                status = (state.get("Health") or {}).get("Status")
-                if status == "healthy":
-                    return f"healthy in {elapsed:.1f} s"
-                if status == "unhealthy":
-                    reason = "its health check failed"
-                    break
-            elif elapsed >= STAYS_UP_SECONDS:
-                return f"up for {elapsed:.1f} s"
-            if elapsed > timeout:
-                reason = f"not healthy after {timeout:.0f} s"
-                break
-            time.sleep(0.2)
+    client = engine.client()
+    container = client.containers.create(image, environment=dict(env_vars), detach=True)
+    try:
+        begun = time.monotonic()
+        try:
+            container.start()
+        except Exception as exc:  # docker.errors.APIError: the runtime could not start the command
+            raise VerifyError(f"{image} --start: the container does not start: {str(exc).strip()[-300:]}") from None
+        reason = _wait_until_up(container, healthcheck, timeout, begun)
+        if reason is None:
+            return
         logs = container.logs(stdout=True, stderr=True, tail=LOG_LINES).decode("utf-8", "replace")
+    finally:
+        container.remove(force=True)
     tail = "\n".join(f"  | {line}" for line in logs.rstrip().splitlines()[-LOG_LINES:]) or "  | (no output)"
-    raise VerifyError(f"{image} --start: {reason}; the container's last log lines:\n{tail}",
-                      hint="run it with 'docker run' to see it start; --start-timeout gives it longer")
+    hint = "--start-timeout gives it longer" if reason.startswith("not healthy") else None
+    raise VerifyError(f"{image} --start: {reason}; the container's last log lines:\n{tail}", hint=hint)
+
+
+def _wait_until_up(container: Any, healthcheck: bool, timeout: float, begun: float) -> str | None:
+    """None once the container is up (healthy; or, without a health check, running for a few
+    seconds or exited 0), else why it is not."""
+    while True:
+        container.reload()
+        state = container.attrs.get("State") or {}
+        elapsed = time.monotonic() - begun
+        if state.get("Status") in ("exited", "dead"):
+            code = int(state.get("ExitCode", 1))
+            if code == 0 and not healthcheck:
+                return None
+            return f"the container exited with code {code}" + (" before its health check passed" if healthcheck else "")
+        if healthcheck:
+            status = (state.get("Health") or {}).get("Status")
+            if status == "healthy":
+                return None
+            if status == "unhealthy":
+                return "its health check failed"
+        elif elapsed >= min(STAYS_UP_SECONDS, timeout):
+            return None
+        if elapsed > timeout:
+            return f"not healthy after {timeout:.0f} s"
+        time.sleep(0.2)

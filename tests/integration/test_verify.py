@@ -82,3 +82,70 @@ def test_libraries_are_found_without_the_loader_too(broken: dict[str, Any], engi
         data = run_probe(engine, broken["tag"], settings, {"app": "broken-app", "modules": [], "elf": method}, {})
         assert data["elf"]["method"] == ("loader" if method == "auto" else "python")
         assert data["elf"]["missing"] == [{"file": SO, "library": "libyaml-0.so.2"}], data["elf"]
+
+
+# ---- verify --start: the image starts and serves --------------------------------------------------
+@pytest.fixture(scope="module")
+def hello(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Iterator[dict[str, Any]]:
+    """examples/hello-app built twice: as it is (no health check), and with a health check,
+    a stop signal and an env setting (only the runtime stage's settings differ: one cached build)."""
+    root = tmp_path_factory.mktemp("start")
+    plain, checked = root / "plain" / "hello-app", root / "checked" / "hello-app"
+    for project in (plain, checked):
+        shutil.copytree(HERE.parents[1] / "examples" / "hello-app", project,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    with (checked / "pyproject.toml").open("a") as fh:
+        fh.write('healthcheck = {http = "8000/healthz"}\nstop-signal = "SIGINT"\n'
+                 '[tool.venvship.env]\nHELLO_MODE = "production"\n')
+    tags = {name: f"venvship-test/hello-start:{name}-{uuid.uuid4().hex[:8]}" for name in ("plain", "checked")}
+    try:
+        for name, project in (("plain", plain), ("checked", checked)):
+            result = run_cli("--progress", "quiet", "build", "--image", tags[name], cwd=project)
+            assert result.returncode == 0, result.stderr[-3000:]
+        yield {"plain": plain, "checked": checked, "tags": tags}
+    finally:
+        for tag in tags.values():
+            engine.remove_image(tag)
+
+
+def _no_containers_left(engine: Engine, tag: str) -> None:
+    left = engine.client().containers.list(all=True, filters={"ancestor": tag})
+    assert left == [], [c.name for c in left]
+
+
+def test_healthcheck_stop_signal_and_env_are_in_the_image(hello: dict[str, Any], engine: Engine) -> None:
+    config = (engine.image(hello["tags"]["checked"]) or {})["Config"]
+    assert config["StopSignal"] == "SIGINT"
+    assert "HELLO_MODE=production" in config["Env"]
+    assert config["Healthcheck"]["Test"][0] == "CMD" and "http://127.0.0.1:8000/healthz" in config["Healthcheck"]["Test"][-1]
+    assert config["Healthcheck"]["StartInterval"] == 1_000_000_000
+
+
+def test_start_waits_for_the_health_check(hello: dict[str, Any], engine: Engine) -> None:
+    import time
+
+    started = time.monotonic()
+    result = run_cli("verify", hello["tags"]["checked"], "--start", cwd=hello["checked"])
+    seconds = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+    assert seconds < 15, f"healthy only after {seconds:.1f} s: the start interval did not apply"
+    _no_containers_left(engine, hello["tags"]["checked"])
+
+
+def test_start_without_a_health_check_stays_up(hello: dict[str, Any], engine: Engine) -> None:
+    result = run_cli("verify", hello["tags"]["plain"], "--start", cwd=hello["plain"])
+    assert result.returncode == 0, result.stderr
+    _no_containers_left(engine, hello["tags"]["plain"])
+
+
+@pytest.mark.parametrize("which", ["plain", "checked"])
+def test_start_shows_the_crash(hello: dict[str, Any], engine: Engine, which: str) -> None:
+    """The server crashes at start (PORT is read at start, not at import: the other checks pass)."""
+    result = run_cli("verify", hello["tags"][which], "--start", "--env-var", "PORT=not-a-port",
+                     "--start-timeout", "20", cwd=hello[which])
+    assert result.returncode == 14, result.stderr
+    assert "--start: the container exited with code 1" in result.stderr, result.stderr
+    assert "the container's last log lines:" in result.stderr
+    assert "  | ValueError: invalid literal for int() with base 10: 'not-a-port'" in result.stderr, result.stderr
+    _no_containers_left(engine, hello["tags"][which])

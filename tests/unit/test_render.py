@@ -13,7 +13,7 @@ import pytest
 from venvship.environments import discover
 from venvship.errors import ConfigError
 from venvship.render import one_line_requirements, printf_file, render_dockerfile
-from venvship.settings import load_settings
+from venvship.settings import Healthcheck, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
@@ -25,6 +25,8 @@ CONFIGS = {
                            "runtime_packages": ("libpq5",), "command": ("hello-app", "--port", "9000")},
     "hello-app-pip-tools": {"resolver": "pip-tools", "base_image": "venvship-local/python:3.9-bullseye"},
     "hello-app-no-test-env": {"test_envs": ()},
+    "hello-app-healthcheck": {"healthcheck": Healthcheck(http="8000/healthz"), "stop_signal": "SIGINT",
+                              "env": {"APP_MODE": "production", "GREETING": 'say "hi" to $USER'}},
 }
 
 

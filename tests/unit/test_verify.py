@@ -4,6 +4,7 @@ ELF reader and package map (the probe itself runs in images: tests/integration/t
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -242,3 +243,54 @@ def test_probe_source_is_the_packaged_template() -> None:
     text = probe_source()
     assert text.startswith("# venvship: the in-image half of 'venvship verify'")
     assert "def main():" in text and "venvship-verify: " in text
+
+
+# ---- runtime settings: env, healthcheck, stop-signal -------------------------------------------
+def test_runtime_settings_parse_and_render(tmp_path: Path) -> None:
+    from venvship.render import render_dockerfile
+    from venvship.settings import Healthcheck
+
+    settings = _settings(tmp_path, '\nstop-signal = "SIGQUIT"\nhealthcheck = {http = "8000/healthz"}\n'
+                                   '[tool.venvship.env]\nAPP_MODE = "production"\nQUOTED = \'a "b" $c\'\n')
+    assert settings.env == {"APP_MODE": "production", "QUOTED": 'a "b" $c'}
+    assert settings.healthcheck == Healthcheck(http="8000/healthz")
+    text = render_dockerfile(settings, discover(settings))
+    assert 'ENV APP_MODE="production" \\\n    QUOTED="a \\"b\\" \\$c"\n' in text
+    assert "STOPSIGNAL SIGQUIT\n" in text
+    assert ("HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --start-interval=1s --retries=3 \\\n"
+            '    CMD ["/app/bin/python", "-c", "import urllib.request as u; '
+            'u.urlopen(\\"http://127.0.0.1:8000/healthz\\", timeout=4)"]\n') in text
+
+
+@pytest.mark.parametrize(("value", "argv"), [
+    ('"pg_isready -q"', ["pg_isready", "-q"]),
+    ('["/app/bin/hello-app", "--once"]', ["/app/bin/hello-app", "--once"]),
+    ('{http = "9000"}', ["/app/bin/python", "-c", 'import urllib.request as u; u.urlopen("http://127.0.0.1:9000/", timeout=4)']),
+])
+def test_healthcheck_forms(tmp_path: Path, value: str, argv: list[str]) -> None:
+    settings = _settings(tmp_path, f"\nhealthcheck = {value}\n")
+    assert settings.healthcheck is not None and settings.healthcheck.argv(settings.venv_path) == argv
+
+
+def test_runtime_settings_from_the_environment(tmp_path: Path) -> None:
+    from venvship.settings import Healthcheck
+
+    project = _settings(tmp_path).project_dir
+    settings = load_settings(project, environ={"VENVSHIP_ENV": "A=1,B=two", "VENVSHIP_HEALTHCHECK": "http=80/up",
+                                               "VENVSHIP_STOP_SIGNAL": "SIGTERM"})
+    assert settings.env == {"A": "1", "B": "two"}
+    assert settings.healthcheck == Healthcheck(http="80/up")
+    assert settings.stop_signal == "SIGTERM"
+
+
+@pytest.mark.parametrize(("tool", "message"), [
+    ('healthcheck = {http = "port/x"}', 'healthcheck must be a command, or a table {http = "PORT/PATH"}'),
+    ('healthcheck = {url = "8000/"}', 'healthcheck must be a command, or a table {http = "PORT/PATH"}'),
+    ("healthcheck = []", 'healthcheck must be a command, or a table {http = "PORT/PATH"}'),
+    ('stop-signal = "QUIT NOW"', "stop-signal must be a signal name such as SIGQUIT"),
+    ('env = {"BAD-NAME" = "x"}', "env must be a table of KEY = 'value'"),
+    ("env = {A = 1}", "env must be a table of strings"),
+])
+def test_runtime_settings_are_validated(tmp_path: Path, tool: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _settings(tmp_path, f"\n{tool}\n")
