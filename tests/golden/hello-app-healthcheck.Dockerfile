@@ -31,6 +31,9 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
 # Inputs come from the named context 'lock-inputs'; outputs leave through 'lock-export'.
 # VENVSHIP_LOCK_RUN is new for every run and comes back in out/run-id: BuildKit can then never
 # hand 'venvship lock' the output of an earlier run from its cache (it did, for lock-export).
+# The build context (the project, minus .dockerignore's or venvship's default ignores) is
+# bind-mounted, writable and discarded, where the build backend's hooks run: a setup.py reads
+# what it reads in a real build.
 FROM tools AS lock
 WORKDIR /venvship
 # 'lock-inputs' is a named build context (--build-context), not a stage: DL3022 is off.
@@ -39,6 +42,7 @@ COPY --from=lock-inputs . /venvship/in/
 ARG VENVSHIP_LOCK_RUN=""
 RUN --mount=type=secret,id=venvship_ca,required=false \
     --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
+    --mount=type=bind,target=/venvship/project,rw \
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
     if [ -f /run/secrets/venvship_ca ]; then \
         export SSL_CERT_FILE=/run/secrets/venvship_ca PIP_CERT=/run/secrets/venvship_ca; \
@@ -106,7 +110,16 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
         '        + "; add them to [tool.venvship] build-requires and run venvship lock"' \
         '    )' \
         'os.makedirs(outdir, exist_ok=True)' \
-        'print("venvship-built:" + build(outdir))' \
+        'try:' \
+        '    built = build(outdir)' \
+        'except LookupError as exc:  # setuptools-scm / hatch-vcs: no version without .git' \
+        '    if version or "version" not in str(exc).lower():' \
+        '        raise' \
+        '    sys.exit(' \
+        '        "venvship: error: the version comes from git tags and .git is not in the build (" + str(exc)' \
+        '        + "); pass --build-arg VENVSHIP_APP_VERSION=X.Y.Z (venvship build does)"' \
+        '    )' \
+        'print("venvship-built:" + built)' \
         > /opt/venvship/build-env/venvship_build_wheel.py \
  && /opt/venvship/tools/bin/uv pip install --python /opt/venvship/build-env/bin/python --require-hashes \
         --no-deps --compile-bytecode --only-binary :all: --build-constraint /opt/venvship/locks/build.txt \
