@@ -153,6 +153,7 @@ def lock(
 
 def _say_adopting(plan: Any) -> None:
     """Which pins an adopting lock keeps (stderr), and what it skipped from them."""
+    noted: set[str] = set()
     for env, prefs in plan.preferences.items():
         if not prefs.adopted:
             continue
@@ -160,8 +161,9 @@ def _say_adopting(plan: Any) -> None:
         kind = f" ({prefs.kind})" if prefs.kind != prefs.source else ""
         typer.echo(f"{env}: adopting {len(prefs.pins)} pin(s) from {prefs.source}{kind} as "
                    f"preferences, {how}", err=True)
-        for note in prefs.notes:
+        for note in () if prefs.source in noted else prefs.notes:  # once per file
             typer.echo(f"  note: {note}", err=True)
+        noted.add(prefs.source)
 
 
 # ---- dockerfile -------------------------------------------------------------------------

@@ -235,6 +235,7 @@ def _from_pyproject(settings: Settings, data: dict[str, Any]) -> dict[str, Envir
             f"pyproject.toml [dependency-groups] {name}", "main",
         )
     _add_uv_dev_dependencies(envs, data)
+    _add_poetry_groups(envs, data)
     extras = project.get("optional-dependencies", {})
     self_name = canonicalize_name(str(project.get("name", "")))
 
@@ -282,6 +283,21 @@ def _add_uv_dev_dependencies(envs: dict[str, Environment], data: dict[str, Any])
         envs["dev"] = Environment("dev", old.lines + lines, f"{old.source} + {where}", old.base)
     else:
         envs["dev"] = Environment("dev", lines, where, "main")
+
+
+def _add_poetry_groups(envs: dict[str, Environment], data: dict[str, Any]) -> None:
+    """Poetry's ``[tool.poetry.group.<name>.dependencies]`` (and ``dev-dependencies``): an
+    environment each, layered on main; merged into a ``[dependency-groups]`` group of the same name."""
+    from .poetry_groups import groups
+
+    for name, (where, reqs) in groups(data).items():
+        env = canonicalize_name(name)
+        lines = tuple(parse_requirement(req, origin) for req, origin in reqs)
+        if env in envs:
+            old = envs[env]
+            envs[env] = Environment(env, old.lines + lines, f"{old.source} + {where}", old.base)
+        else:
+            envs[env] = Environment(env, lines, where, "main")
 
 
 def build_requirements(settings: Settings, data: dict[str, Any] | None = None) -> Environment:

@@ -340,3 +340,37 @@ def test_envs_says_where_pins_come_from(tmp_path: Path, capsys: pytest.CaptureFi
     assert ("main: 1 direct requirement(s) from pyproject.toml [project.dependencies]; "
             "not locked yet: the first lock keeps the 4 pin(s) of uv.lock") in out
     assert "build: 1 direct requirement(s) from pyproject.toml [build-system] requires; not locked yet" in out
+
+
+@pytest.mark.parametrize(("constraint", "expected"), [
+    ("^1.2.3", ">=1.2.3,<2"), ("^0.2.3", ">=0.2.3,<0.3"), ("^0.0.3", ">=0.0.3,<0.0.4"), ("^0", ">=0,<1"),
+    ("~1.2.3", ">=1.2.3,<1.3"), ("~1.2", ">=1.2,<1.3"), ("~1", ">=1,<2"), ("~=1.2", "~=1.2"),
+    ("1.2.3", "==1.2.3"), ("1.2.*", "==1.2.*"), ("*", ""), (">=1.2, <2.0", ">=1.2,<2.0"),
+    (">= 1.2 <2.0", ">=1.2,<2.0"), ("!=1.5", "!=1.5"),
+])
+def test_poetry_constraints_become_pep440(constraint: str, expected: str) -> None:
+    from venvship.poetry_groups import specifier
+
+    assert specifier(constraint, "x") == expected
+
+
+def test_poetry_groups_are_environments_on_main(tmp_path: Path) -> None:
+    from venvship.errors import InputError
+
+    pyproject = (
+        '[project]\nname = "demo"\nversion = "1"\ndependencies = ["click"]\n'
+        '[tool.poetry.group.test.dependencies]\npytest = "^8.0"\n'
+        'pytest-xdist = { version = ">=3.1", extras = ["psutil"] }\n'
+        'tomli = { version = "^2", python = "<3.11" }\n'
+        '[tool.poetry.group.dev.dependencies]\npre-commit = ">=2.10"\n'
+        '[tool.poetry.dev-dependencies]\nblack = "*"\n'
+    )
+    envs = discover(load_settings(_project(tmp_path, pyproject, {}), environ={}))
+    assert envs.envs["test"].base == "main"
+    assert envs.envs["test"].source == "pyproject.toml [tool.poetry.group.test.dependencies]"
+    assert [ln.requirement for ln in envs.envs["test"].lines] == [
+        "pytest<9,>=8.0", "pytest-xdist[psutil]>=3.1", 'tomli<3,>=2; python_version < "3.11"']
+    assert [ln.requirement for ln in envs.envs["dev"].lines] == ["black", "pre-commit>=2.10"]
+    git = pyproject + 'lib = { git = "https://github.com/x/lib.git" }\n'
+    with pytest.raises(InputError, match="lib is a git reference"):
+        discover(load_settings(_project(tmp_path / "git", git, {}), environ={}))
