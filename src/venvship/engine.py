@@ -26,6 +26,7 @@ from .errors import (
     INDEX_UNREACHABLE,
     BuildError,
     BuildKitUnavailableError,
+    ConfigError,
     DockerUnavailableError,
     ImageError,
     IndexUnavailableError,
@@ -260,6 +261,18 @@ class Engine:
             yield container
         finally:
             container.remove(force=True)
+
+    def require_network(self, name: str) -> None:
+        """ConfigError when the engine has no network ``name`` (before anything is built)."""
+        import docker.errors
+
+        try:
+            self.client().networks.get(name)
+        except docker.errors.NotFound:
+            raise ConfigError(f"--network {name}: the engine has no network of that name",
+                              hint="'docker network ls' lists them; 'docker network create NAME' makes one") from None
+        except docker.errors.APIError as exc:
+            raise ConfigError(f"--network {name}: {_short(exc)}") from None
 
     def tag(self, image: str, ref: str) -> None:
         """Point the tag ``ref`` at ``image`` (an id or another reference), as 'docker tag' does."""

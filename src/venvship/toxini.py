@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import lockfile
+from . import lockfile, testenvs
 from .environments import EnvironmentSet
 from .errors import ConfigError
 from .install import lock_target
@@ -38,6 +38,7 @@ _KEY = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)\s*[=:]")
 class ToxSection:
     name: str
     values: Mapping[str, str]  # key -> value text (multi-line values start with "\n")
+    warning: str | None = None  # said on stderr, never written
 
     def text(self) -> str:
         return f"[{self.name}]\n{COMMENT}\n" + "".join(_entry(k, v) for k, v in self.values.items())
@@ -52,17 +53,16 @@ def _entry(key: str, value: str) -> str:
 
 def locks_for_tests(settings: Settings, envs: EnvironmentSet,
                     selected: Sequence[str] = ()) -> list[str]:
-    """The locks a test environment installs: main plus the test environments' chains."""
-    wanted = [e for e in (selected or settings.test_envs) if e in envs.envs] or ["main"]
-    if selected:
-        for env in selected:
-            envs.get(env)  # unknown names are an error when asked for explicitly
-    return envs.closure("main", *wanted)
+    """The locks a test environment installs: main plus the test environments' closures, as
+    :func:`venvship.testenvs.select` (the rule ``venvship test`` follows too) picks them."""
+    return list(testenvs.select(settings, envs, selected).locks)
 
 
 def section(settings: Settings, envs: EnvironmentSet, name: str = "testenv",
             selected: Sequence[str] = ()) -> ToxSection:
-    locks = locks_for_tests(settings, envs, selected)
+    """The section; InputError when a test environment does not exist or lacks the test tool."""
+    chosen = testenvs.select(settings, envs, selected)
+    locks = chosen.locks
     values: dict[str, str] = {}
     main = lockfile.read(settings.lock_path("main"), "main")
     target = lock_target(main) if main is not None else None
@@ -72,7 +72,7 @@ def section(settings: Settings, envs: EnvironmentSet, name: str = "testenv",
     values["deps"] = "\n" + "\n".join(f"-r {settings.requirements_dir}/{n}.txt" for n in locks)
     values["package"] = "wheel"
     values["commands"] = " ".join(_quote(a) for a in settings.test_command) + " {posargs}"
-    return ToxSection(name, values)
+    return ToxSection(name, values, chosen.warning)
 
 
 def _quote(arg: str) -> str:

@@ -109,6 +109,8 @@ def register(app: typer.Typer) -> None:
 
         settings = ctx.obj.settings()
         sec = make_section(settings, discover(settings), section, env)
+        if sec.warning:
+            _say(f"venvship: warning: {sec.warning}")
         if not write:
             sys.stdout.write(sec.text())
             return
@@ -120,7 +122,13 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         args: Optional[list[str]] = typer.Argument(
             None, help="Extra arguments for the test command: venvship test -- -k slow"),
-        env: list[str] = _env_opt("Test environments (default: test-envs)."),
+        env: list[str] = _env_opt("Test environment (repeatable; default: the test-envs setting)."),
+        env_var: list[str] = typer.Option(
+            [], "--env-var", help="KEY=VALUE set in the test container (repeatable)."),
+        network: Optional[str] = typer.Option(
+            None, "--network", help="Run the test container on this docker network (e.g. a database's)."),
+        keep_image: bool = typer.Option(
+            False, "--keep-image", help="Keep the test image (removed after the run by default)."),
         base_image: Optional[str] = typer.Option(
             None, "--base-image", help="Use this base image instead of the base-image setting."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Build every step again (BuildKit's --no-cache)."),
@@ -132,15 +140,19 @@ def register(app: typer.Typer) -> None:
         from ..engine import Engine
         from ..environments import discover
         from ..testrun import run_tests
+        from ..verify import parse_env_vars
 
         state = ctx.obj
-        settings = state.settings(test_envs=tuple(env), base_image=base_image)
+        settings = state.settings(base_image=base_image)
+        env_vars = parse_env_vars(env_var)
         _say(f"building the test stage of {settings.project_name} in {settings.base_image}")
-        result = run_tests(settings, discover(settings), Engine(), args=list(args or []),
+        result = run_tests(settings, discover(settings), Engine(), args=list(args or []), requested=env,
+                           env_vars=env_vars, network=network, keep_image=keep_image,
                            no_cache=no_cache, allow_stale=allow_stale,
-                           build_stream=state.stream(quiet), out=sys.stdout)
+                           build_stream=state.stream(quiet), out=sys.stdout, say=_say)
         verdict = "passed" if result.exit_code == 0 else f"failed (exit {result.exit_code})"
-        _say(f"tests {verdict} in {result.image} "
+        where = result.image if result.kept else "the test image (removed; --keep-image keeps it)"
+        _say(f"tests {verdict} with {' + '.join(('main', *result.envs))} in {where} "
              f"(build {result.build_seconds:.1f} s, run {result.run_seconds:.1f} s)")
         if result.exit_code:
             raise typer.Exit(result.exit_code)
