@@ -188,6 +188,8 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
             # adopted pins (un-hashed locks, uv.lock, poetry.lock, pylock.toml) kept.
             out.append(f'cp "$IN/existing/{name}.txt" "$OUT/{name}.txt"')
         argv = _resolver_argv(settings, f"$IN/{name}.in", f"$OUT/{name}.txt", plan)
+        if name == BUILD_ENV and settings.allow_sdist:
+            out += _sdist_requires_lines(settings)
         out.append(f"compile_env {name} " + " ".join(_q(a) for a in argv))
         if name == BUILD_ENV and backend is not None:
             out += ['if [ "$(cat "$OUT/build.rc")" = 0 ]; then',
@@ -228,6 +230,26 @@ def _build_hook_lines(argv: list[str], backend: tuple[str, str]) -> list[str]:
     ]
 
 
+def _sdist_requires_lines(settings: Settings) -> list[str]:
+    """The build requirements of every allowed sdist pinned by the other locks, added to the
+    build lock's inputs (templates/sdist_requires.py): the build stage builds those sdists
+    against build.txt with --require-build-hashes. Best effort, like the backend's own hook."""
+    index = []
+    if settings.index_url:
+        index.append(f"PIP_INDEX_URL={shlex.quote(settings.index_url)}")
+    if settings.extra_index_urls:
+        index.append(f"PIP_EXTRA_INDEX_URL={shlex.quote(' '.join(settings.extra_index_urls))}")
+    names = " ".join(shlex.quote(n) for n in sorted(settings.allow_sdist))
+    return [
+        f'if {" ".join(index)}{" " if index else ""}/opt/venvship/tools/bin/python "$IN/sdist_requires.py" '
+        f'"$OUT/sdist-build.in" "$OUT/sdist-build.log" {names} >> "$OUT/sdist-build.log" 2>&1; then',
+        '  cat "$OUT/sdist-build.in" >> "$IN/build.in"',
+        "else",
+        '  echo failed > "$OUT/sdist-build.failed"',
+        "fi",
+    ]
+
+
 def has_backend(settings: Settings, data: Mapping[str, Any]) -> bool:
     """Whether the project is built by a PEP 517 backend whose hooks venvship may ask."""
     return ("build-system" in data or (settings.project_dir / "setup.py").is_file()
@@ -263,6 +285,8 @@ def write_inputs(directory: Path, settings: Settings, envs: EnvironmentSet, plan
         (directory / "overrides.txt").write_text("".join(f"{o}\n" for o in settings.override))
     if BUILD_ENV in plan.compile:
         (directory / "requires_hook.py").write_text(hook_script())
+        (directory / "sdist_requires.py").write_text(
+            (builtin_template_dir() / "sdist_requires.py").read_text(encoding="utf-8"))
     for name in plan.compile:
         env = envs.get(name)
         text = env.input_text()
@@ -341,6 +365,15 @@ def _failure(env: str, log: str, envs: EnvironmentSet, plan: LockPlan, outdir: P
     text = re.sub(r"\s+", " ", text).strip() or "the resolver failed without a message"
     if INDEX_UNREACHABLE.search(text):
         return IndexUnavailableError(f"locking {env!r} failed: the package index is unavailable ({text[:400]})")
+    sdist_only = sdist_only_package(text)
+    if sdist_only is not None:
+        return ResolutionError(
+            f"locking {env!r} failed: {sdist_only} has no usable wheel for this interpreter and "
+            "platform, only an sdist, and venvship installs wheels unless a package is allowed by name",
+            hint=f'allow it to be built from source in [tool.venvship]: allow-sdist = ["{sdist_only}"]; '
+            "when it compiles C code, add a compiler and headers too: "
+            'build-packages = ["gcc", "libc6-dev", "python3-dev"] (and the library headers it needs)',
+        )
     environment = envs.get(env)
     if environment.base is not None:
         conflict = _layer_conflict(env, envs, outdir, plan)
@@ -353,6 +386,23 @@ def _failure(env: str, log: str, envs: EnvironmentSet, plan: LockPlan, outdir: P
     if _NOT_FOUND.search(text):
         return ResolutionError(f"locking {env!r} failed: unknown package: {text[:400]}")
     return ResolutionError(f"locking {env!r} failed: {text[:500]}")
+
+
+_NO_WHEELS = (
+    re.compile(r"Wheels are required for `([A-Za-z0-9._-]+)`"),
+    re.compile(r"versions of `?([A-Za-z0-9._-]+)`? have no usable wheels"),
+    re.compile(r"`?([A-Za-z0-9._-]+)`?(?:==\S+)? has no usable wheels"),
+    re.compile(r"only an sdist is available for `?([A-Za-z0-9._-]+)", re.IGNORECASE),
+)
+
+
+def sdist_only_package(text: str) -> str | None:
+    """The package the resolver found no usable wheel for (uv's wording), or None."""
+    for pattern in _NO_WHEELS:
+        m = pattern.search(text)
+        if m:
+            return m.group(1).rstrip(".,")
+    return None
 
 
 def _layer_conflict(env: str, envs: EnvironmentSet, outdir: Path, plan: LockPlan) -> Exception | None:
@@ -455,15 +505,24 @@ def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Pa
     return results
 
 
+def _last_line(path: Path) -> str:
+    text = path.read_text(errors="replace") if path.exists() else ""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
 def hook_warnings(outdir: Path) -> list[str]:
     """What the build backend's hooks could not answer in the lock stage (best effort)."""
-    if not (outdir / "build.dynamic.failed").exists():
-        return []
-    log = (outdir / "build-hook.log").read_text(errors="replace") if (outdir / "build-hook.log").exists() else ""
-    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
-    why = lines[-1][:300] if lines else "no output"
-    return [f"the build backend's get_requires_for_build_wheel failed in the lock stage ({why}); "
-            "requirements/build.txt holds [build-system] requires and build-requires only"]
+    out = []
+    if (outdir / "build.dynamic.failed").exists():
+        out.append(f"the build backend's get_requires_for_build_wheel failed in the lock stage "
+                   f"({_last_line(outdir / 'build-hook.log')}); requirements/build.txt holds "
+                   "[build-system] requires and build-requires only")
+    if (outdir / "sdist-build.failed").exists():
+        out.append(f"the build requirements of the allowed sdists were not found "
+                   f"({_last_line(outdir / 'sdist-build.log')}); add them to build-requires, "
+                   "or the build stage refuses their unhashed build dependencies")
+    return out
 
 
 def lock(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine: Engine, *,

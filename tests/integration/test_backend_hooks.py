@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PY311, run_cli
+from tests.conftest import PY311, one_error, run_cli
 from venvship import lockfile
 
 pytestmark = pytest.mark.docker
@@ -104,3 +105,58 @@ def test_a_backend_printing_to_stdout_does_not_reach_the_build_lock(tmp_path: Pa
     result = lock(project)
     assert result.returncode == 0, result.stderr
     assert set(versions(project, "build")) == {"setuptools"}
+
+
+def hatch_app(root: Path, dependencies: list[str], settings: str = "") -> Path:
+    deps = ", ".join(f'"{d}"' for d in dependencies)
+    return write(root, {
+        "pyproject.toml": f"""\
+            [build-system]
+            requires = ["hatchling"]
+            build-backend = "hatchling.build"
+
+            [project]
+            name = "hatch-app"
+            version = "1.0"
+            dependencies = [{deps}]
+
+            [project.optional-dependencies]
+            server = ["uwsgi"]
+
+            [tool.venvship]
+            base-image = "{PY311}"
+            {settings}
+            """,
+        "src/hatch_app/__init__.py": "",
+    })
+
+
+def test_an_sdist_only_package_is_named_with_the_setting_that_allows_it(tmp_path: Path) -> None:
+    """uwsgi publishes no wheel: the layered 'server' env failed with exit 6 (a layering conflict)
+    and uv's text; it is a resolution error naming allow-sdist."""
+    project = hatch_app(tmp_path / "app", ["six"])
+    result = lock(project)
+    assert result.returncode == 5, result.stderr
+    error = one_error(result.stderr)
+    assert "'server'" in error and "uwsgi has no usable wheel" in error, error
+    assert 'allow-sdist = ["uwsgi"]' in result.stderr and "build-packages" in result.stderr
+    assert not (project / "requirements").exists()
+
+
+def test_the_build_requirements_of_an_allowed_sdist_are_locked_and_the_image_builds(
+        tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    """A hatchling app depending on docopt (an sdist built by setuptools): build.txt lacked
+    setuptools and the build stage failed on its missing hash."""
+    project = hatch_app(tmp_path / "app", ["docopt"], 'allow-sdist = ["docopt"]')
+    result = lock(project, "--env", "main", "--env", "build")
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr, result.stderr
+    assert {"hatchling", "setuptools"} <= set(versions(project, "build"))
+    tag = f"venvship-test/sdist-build-requires:{uuid.uuid4().hex[:8]}"
+    try:
+        built = run_cli("--progress", "plain", "build", "--image", tag, "--no-verify", cwd=project)
+        assert built.returncode == 0, built.stderr[-3000:]
+        code, out = engine.run(tag, ["python", "-c", "import docopt; print(docopt.__version__)"])
+        assert code == 0 and out.strip(), out
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
