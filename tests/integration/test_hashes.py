@@ -82,9 +82,18 @@ def test_an_sdist_build_dependency_outside_the_build_lock_fails_the_build(
 ) -> None:
     project = sdist_app(tmp_path, private_index, private_bundle, private_netrc, one_off_sdist, "")
     build_lock = lockfile.read(project / "requirements/build.txt", "build")
+    assert build_lock is not None and "vsp-backend" in build_lock.pins  # lock found it
+    # A build lock without it (compiled while the sdist was not allowed), built --allow-stale:
+    # the build stage must refuse the sdist's unhashed build dependency.
+    pyproject = (project / "pyproject.toml").read_text()
+    (project / "pyproject.toml").write_text(pyproject.replace(f'allow-sdist = ["{one_off_sdist}"]\n', ""))
+    relock = run_cli("--progress", "quiet", "lock", "--env", "build", cwd=project)
+    assert relock.returncode == 0, relock.stderr[-2000:]
+    (project / "pyproject.toml").write_text(pyproject)
+    build_lock = lockfile.read(project / "requirements/build.txt", "build")
     assert build_lock is not None and "vsp-backend" not in build_lock.pins
     tag = "venvship-test/sdist-unhashed:it"
-    result = run_cli("--progress", "quiet", "build", "--image", tag, cwd=project)
+    result = run_cli("--progress", "quiet", "build", "--image", tag, "--allow-stale", cwd=project)
     assert result.returncode == 13, result.stderr[-2000:]
     line = one_error(result.stderr)
     assert f"Failed to download and build `{one_off_sdist}==1.0`" in line, line
