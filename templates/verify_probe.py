@@ -303,6 +303,9 @@ def main():
                 scripts.setdefault(ep.name, (name, ep.value))
         if app is None and canonical(name) == canonical(config.get("app", "")):
             app = d
+    # Before any app import: an import may monkey-patch threads or subprocess (gevent, eventlet).
+    elf = check_elf(prefix, config.get("elf", "auto")) if config.get("elf", "auto") != "off" else None
+    compilers = sorted({c for c in COMPILERS if shutil.which(c)})
     site_dirs = {os.path.realpath(p) for p in sys.path if p and os.path.realpath(p).startswith(prefix + os.sep)}
     bindir = os.path.join(sys.prefix, "bin")
 
@@ -338,8 +341,6 @@ def main():
             error = runnable(t["spec"])
         targets.append(dict(t, error=error))
 
-    elf = check_elf(prefix, config.get("elf", "auto")) if config.get("elf", "auto") != "off" else None
-    compilers = sorted({c for c in COMPILERS if shutil.which(c)})
     print(MARKER + json.dumps({
         "prefix": sys.prefix, "executable": sys.executable, "python": platform.python_version(),
         "uid": os.getuid(), "dists": dists, "requires": requires, "markers": markers(),
@@ -353,4 +354,7 @@ if __name__ == "__main__":
         main()
     except Exception:  # noqa: BLE001 - say what broke the probe itself, on the marker line
         print(MARKER + json.dumps({"probe_error": traceback.format_exc()[-2000:]}))
-        sys.exit(3)
+        sys.stdout.flush()
+        os._exit(3)
+    sys.stdout.flush()
+    os._exit(0)  # threads an imported module started must not keep the probe waiting

@@ -82,6 +82,9 @@ LIBRARY_PACKAGES: dict[str, str] = {
     "libcap.so.2": "libcap2",
     "libsystemd.so.0": "libsystemd0",
 }
+# Libraries the container runtime provides when the container runs (the GPU driver's, mounted by
+# the NVIDIA runtime): not a runtime-image package, so not a problem.
+RUNTIME_PROVIDED = frozenset({"libcuda.so.1", "libnvidia-ml.so.1", "libnvcuvid.so.1", "libnvidia-encode.so.1"})
 _LIBPYTHON = re.compile(r"^libpython(\d+\.\d+)\.so(\.[\d.]+)?$")
 
 
@@ -248,6 +251,8 @@ def verify_report(data: Mapping[str, Any], settings: Settings, lock: lockfile.Lo
     elf = data.get("elf") or {}
     for item in elf.get("missing") or []:
         library = item["library"]
+        if library in RUNTIME_PROVIDED:
+            continue
         if " not found" in library:  # the loader's "version `GLIBC_2.38' not found"
             problems.append(f"{item['file']}: {library} in the runtime image")
             continue

@@ -140,7 +140,8 @@ def test_each_new_failure_is_named(tmp_path: Path) -> None:
             {"file": "lib/python3.11/site-packages/x.so", "library": "libyaml-0.so.2"},
             {"file": "bin/uwsgi", "library": "libpython3.11.so.1.0"},
             {"file": "lib/y.so", "library": "libodd.so.1"},
-            {"file": "lib/z.so", "library": "version `GLIBC_2.99' not found"}]},
+            {"file": "lib/z.so", "library": "version `GLIBC_2.99' not found"},
+            {"file": "lib/gpu.so", "library": "libcuda.so.1"}]},  # the NVIDIA runtime mounts it
     )
     problems = verify_report(data, settings, lock)
     assert problems == [
