@@ -297,7 +297,7 @@ def write_inputs(directory: Path, settings: Settings, envs: EnvironmentSet, plan
         src = settings.lock_path(name)
         (directory / "existing" / f"{name}.txt").write_text(src.read_text(encoding="utf-8"))
     for name, prefs in plan.preferences.items():
-        (directory / "existing" / f"{name}.txt").write_text(prefs.text())
+        (directory / "existing" / f"{name}.txt").write_text(prefs.text(settings.resolver))
 
 
 def needs_project_tree(plan: LockPlan) -> bool:

@@ -72,12 +72,21 @@ class Preferences:
         """Pins from a file venvship did not write (the summary says kept vs moved)."""
         return self.kind != VENVSHIP_LOCK
 
-    def text(self) -> str:
-        """What the resolver's output file holds before it runs."""
+    def text(self, resolver: str = "uv") -> str:
+        """What the resolver's output file holds before it runs.
+
+        uv evaluates each preference's markers in the target interpreter and keeps the ones that
+        fit, so a package split by markers is passed as every version with its markers.
+        pip-compile keeps one existing pin per name (the last) and drops it when its markers do
+        not fit: it gets the highest version of each name, without markers.
+        """
         if self.raw is not None:
             return self.raw
         head = f"# venvship: preferences from {self.source}\n"
-        return head + "".join(p.line() for p in sorted(self.pins, key=lambda p: (p.name, p.version)))
+        pins = sorted(self.pins, key=lambda p: (p.name, p.version))
+        if resolver == "pip-tools":
+            pins = [PreferredPin(n, _highest(vs)) for n, vs in sorted(self.versions().items())]
+        return head + "".join(p.line() for p in pins)
 
     def versions(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}

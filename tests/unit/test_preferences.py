@@ -188,6 +188,9 @@ def test_uv_lock_takes_registry_packages_without_the_project() -> None:
         ("numpy", "2.3.1", 'python_full_version >= "3.12"'),
     }
     assert prefs.notes == ("uv.lock: some-lib comes from a git source, not an index; not a preference",)
+    assert "numpy==2.0.2 ; python_full_version < \"3.12\"\nnumpy==2.3.1 ; python_full_version >= " in prefs.text()
+    # pip-compile keeps one pin per name and drops it when its markers do not fit: the highest
+    assert "numpy==2.3.1\n" in prefs.text("pip-tools") and "2.0.2" not in prefs.text("pip-tools")
     adoption = preferences.compare(prefs, {"click": "8.3.0", "numpy": "2.3.1", "fastapi": "0.1"})
     assert adoption.summary() == "2 kept from uv.lock, 0 moved" and adoption.new == {"fastapi": "0.1"}
 
