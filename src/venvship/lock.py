@@ -413,7 +413,8 @@ def _layer_conflict(env: str, envs: EnvironmentSet, outdir: Path, plan: LockPlan
     base = environment.base
     assert base is not None
     path = outdir / f"{base}.txt"
-    base_lock = (lockfile.parse(path.read_text(), base) if path.exists() else plan.existing.get(base))
+    base_lock = (lockfile.parse(user_paths(path.read_text(), envs), base) if path.exists()
+                 else plan.existing.get(base))
     if base_lock is None:
         return None
     for line in environment.lines:
@@ -434,7 +435,7 @@ _VIA_PATH = re.compile(
 )
 
 
-def user_paths(body: str, envs: EnvironmentSet, settings: Settings) -> str:
+def user_paths(body: str, envs: EnvironmentSet, settings: Settings | None = None) -> str:
     """'# via' comments name the user's files, not the lock stage's: ``-r in/main.in`` becomes
     ``-r requirements/main.in`` or ``pyproject.toml [project.dependencies]``, ``-c out/main.pins``
     becomes ``-c requirements/main.txt``."""
@@ -442,7 +443,7 @@ def user_paths(body: str, envs: EnvironmentSet, settings: Settings) -> str:
     def repl(m: re.Match[str]) -> str:
         lead, _flag, _dir, env, suffix = m.groups()
         if suffix == "pins":
-            return f"{lead}-c {settings.requirements_dir}/{env}.txt"
+            return f"{lead}-c {settings.requirements_dir if settings else 'requirements'}/{env}.txt"
         source = envs.envs[env].source if env in envs.envs else f"{env}.in"
         return f"{lead}-r {source}" if source.endswith(".in") else f"{lead}{source}"
 

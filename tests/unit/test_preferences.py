@@ -377,3 +377,19 @@ def test_poetry_groups_are_environments_on_main(tmp_path: Path) -> None:
     git = pyproject + 'lib = { git = "https://github.com/x/lib.git" }\n'
     with pytest.raises(InputError, match="lib is a git reference"):
         discover(load_settings(_project(tmp_path / "git", git, {}), environ={}))
+
+
+def test_layering_conflict_names_the_users_file_in_via(tmp_path: Path) -> None:
+    """Was: "'main' pins click==8.5.1 (requirements/main.txt, via -r in/main.in)" (mkdocs)."""
+    from venvship import lock
+    from venvship.environments import Environment, EnvironmentSet, InputLine
+
+    envs = EnvironmentSet({
+        "main": Environment("main", (InputLine("click", "pyproject.toml [project.dependencies][0]"),),
+                            "pyproject.toml [project.dependencies]"),
+        "min-versions": Environment("min-versions", (InputLine("click==7.0", "x[0]"),), "x", "main"),
+    })
+    (tmp_path / "main.txt").write_text("click==8.5.1 \\\n    --hash=sha256:" + "0" * 64 + "\n    # via -r in/main.in\n")
+    plan = lock.LockPlan(compile=("main", "min-versions"), constraints_only=())
+    error = lock._failure("min-versions", "unsatisfiable", envs, plan, tmp_path)
+    assert "(requirements/main.txt, via pyproject.toml [project.dependencies])" in error.args[0]
