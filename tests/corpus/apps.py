@@ -161,6 +161,7 @@ APPS: dict[str, App] = {a.name: a for a in [
         layout="Flask app tree, no package; requirements.txt is a full freeze (no hashes)",
         settings=(
             f'base-image = "{PY311}"\n'
+            'allow-sdist = ["flask-mail", "langdetect"]   # no wheels for these pins\n'
             'entrypoint = ["sh", "-c", "flask db upgrade && exec gunicorn -b :5000 microblog:app"]\n'
             "expose = [5000]\n"
         ),
@@ -184,9 +185,7 @@ APPS: dict[str, App] = {a.name: a for a in [
         layout="Django project tree, no package; requirements.txt (direct == pins), requirements-dev.txt; pycurl from source",
         settings=(
             f'base-image = "{PY313}"\n'
-            'allow-sdist = ["pycurl"]\n'
-            'build-packages = ["gcc", "libcurl4-openssl-dev", "libssl-dev"]\n'
-            'runtime-packages = ["libcurl4"]\n'
+            'allow-sdist = ["oncalendar"]   # no wheel (pycurl 7.47.0 has one, libcurl bundled)\n'
             'entrypoint = ["sh", "-c", "python manage.py migrate && exec python manage.py runserver 0.0.0.0:8000"]\n'
             "expose = [8000]\n"
         ),

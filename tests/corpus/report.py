@@ -99,8 +99,38 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def write(results: Path, output: Path) -> None:
-    output.write_text(render(json.loads(results.read_text())))
+def status_table(data: dict[str, Any]) -> str:
+    """README's short table (between the corpus-status markers): result and why, per app."""
+    from tests.corpus.apps import APPS
+
+    rows = ["| app | result | why |", "|---|---|---|"]
+    for name in APPS:
+        r = data.get("apps", {}).get(name)
+        if r is None:
+            rows.append(f"| {name} | not run | |")
+            continue
+        result = r.get("result", "?") + (" (CI)" if APPS[name].ci else "")
+        pins = r.get("pins")
+        kept = (f"`{r['app_lock']}`: {pins['kept']} pins kept, {len(pins['moved'])} moved"
+                if pins and r.get("app_lock") else "")
+        if r.get("result") == "pass":
+            why = kept
+        else:
+            why = (r.get("failure") or "").replace("venvship: error: ", "").replace("|", "\\|")
+            why = (why[:200] + "…" if len(why) > 200 else why) + (f" ({kept})" if kept else "")
+        rows.append(f"| {name} | {result} | {why} |")
+    return "\n".join(rows) + "\n"
+
+
+def write(results: Path, output: Path, readme: Path | None = None) -> None:
+    data = json.loads(results.read_text())
+    output.write_text(render(data))
+    if readme is not None and readme.exists():
+        text = readme.read_text()
+        start, end = "<!-- corpus-status -->\n", "<!-- /corpus-status -->"
+        if start in text and end in text:
+            a, b = text.index(start) + len(start), text.index(end)
+            readme.write_text(text[:a] + status_table(data) + text[b:])
 
 
 if __name__ == "__main__":
@@ -108,5 +138,5 @@ if __name__ == "__main__":
     sys.path.insert(0, str(root))
     res = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "docs" / "corpus-results.json"
     md = Path(sys.argv[2]) if len(sys.argv) > 2 else res.parent / "corpus.md"
-    write(res, md)
+    write(res, md, root / "README.md" if md.parent == root / "docs" else None)
     print(f"wrote {md}")
