@@ -336,6 +336,10 @@ def main():
     imports = {m: resolve(m) for m in modules}
     targets = []
     for t in config.get("targets") or []:
+        if t.get("file"):  # a source tree's script: it must be there; running it is --start's job
+            path = os.path.join(os.getcwd(), t["spec"])
+            targets.append(dict(t, error=None if os.path.isfile(path) else "no such file: %s" % path))
+            continue
         error = resolve(t["spec"])
         if error is None and t.get("main"):
             error = runnable(t["spec"])

@@ -107,9 +107,10 @@ class Target:
     spec: str
     label: str
     main: bool = False  # 'python -m MODULE': a package needs a __main__
+    file: bool = False  # 'python FILE.py': a file (relative to the image's working directory)
 
     def as_json(self) -> dict[str, Any]:
-        return {"spec": self.spec, "label": self.label, "main": self.main}
+        return {"spec": self.spec, "label": self.label, "main": self.main, "file": self.file}
 
 
 def _app_spec(args: Sequence[str]) -> str | None:
@@ -142,6 +143,10 @@ def command_plan(argv: Sequence[str]) -> tuple[list[str], list[Target]]:
             inner = inner[1:]
         more_exe, more_targets = command_plan(inner)
         return executables + more_exe, more_targets
+    script = next((a for a in args[1:] if not a.startswith("-")), None) if _PYTHON.match(base) else None
+    if script is not None and script.endswith(".py") and "-m" not in args[1:args.index(script)] \
+            and "-c" not in args[1:args.index(script)]:
+        targets.append(Target(script, f"python {script}", file=True))
     if _PYTHON.match(base) and "-m" in args[1:-1]:
         at = args.index("-m")
         module = args[at + 1]

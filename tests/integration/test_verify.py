@@ -71,6 +71,7 @@ def test_build_exits_14_naming_the_causes(broken: dict[str, Any], engine: Engine
         for cause in (BROKEN_SCRIPT, MISSING_PROGRAM, MISSING_LIBRARY):
             assert cause in error, error
         assert IMPORT_FAILS not in error  # --env-var reached the verification build ran
+        assert engine.image(tag) is None  # the rejected image got no tag (safe tags)
     finally:
         engine.remove_image(tag)
 
@@ -149,3 +150,22 @@ def test_start_shows_the_crash(hello: dict[str, Any], engine: Engine, which: str
     assert "the container's last log lines:" in result.stderr
     assert "  | ValueError: invalid literal for int() with base 10: 'not-a-port'" in result.stderr, result.stderr
     _no_containers_left(engine, hello["tags"][which])
+
+
+def test_command_targets_in_the_image(broken: dict[str, Any], engine: Engine) -> None:
+    """What a command names, checked where it runs: 'python FILE' in the working directory,
+    'python -m PKG' needs PKG.__main__, a factory is looked up and not called."""
+    from venvship.verify import command_plan
+
+    settings = load_settings(broken["project"])
+    argvs = [["python", "manage.py", "runserver"], ["python", "-m", "broken_app"],
+             ["gunicorn", "broken_app.cli:main()"], ["uvicorn", "broken_app.cli:nothere"]]
+    targets = [t.as_json() for argv in argvs for t in command_plan(argv)[1]]
+    data = run_probe(engine, broken["tag"], settings, {"app": "broken-app", "modules": [], "elf": "off",
+                                                       "targets": targets}, {})
+    assert [(t["label"], t["error"]) for t in data["targets"]] == [
+        ("python manage.py", "no such file: /home/app/manage.py"),
+        ("python -m broken_app", "'broken_app' is a package without __main__: 'python -m' cannot run it"),
+        ("gunicorn broken_app.cli:main()", None),
+        ("uvicorn broken_app.cli:nothere", "module 'broken_app.cli' has no attribute 'nothere'"),
+    ]

@@ -57,6 +57,8 @@ def probe_module() -> ModuleType:
     (["/app/bin/python3.11", "-m", "gunicorn", "a:b"], ["/app/bin/python3.11"],
      [Target("gunicorn", "python -m gunicorn", main=True), Target("a:b", "gunicorn a:b")]),
     (["/bin/sh", "-c", "exec PORT=1 gunicorn app:app"], ["/bin/sh", "gunicorn"], [Target("app:app", "gunicorn app:app")]),
+    (["python", "manage.py", "runserver"], ["python"], [Target("manage.py", "python manage.py", file=True)]),
+    (["python", "-u", "bin/serve.py"], ["python"], [Target("bin/serve.py", "python bin/serve.py", file=True)]),
     ([], [], []),
 ])
 def test_command_plan_names_executables_and_app_modules(argv: list[str], executables: list[str],
@@ -200,7 +202,7 @@ def test_app_module_is_a_string_or_a_list(tmp_path: Path) -> None:
     config = probe_config(many, ["gunicorn", "hello_app:create_app()"])
     assert config["modules"] == ["hello_app", "hello_app.__main__"]
     assert config["targets"] == [{"spec": "hello_app:create_app()", "label": "gunicorn hello_app:create_app()",
-                                  "main": False}]
+                                  "main": False, "file": False}]
     (project / "pyproject.toml").write_text(text.replace('app-module = "hello_app"\n', ""))
     assert probe_config(load_settings(project, environ={}), [])["modules"] is None  # the probe's default
 
