@@ -149,7 +149,11 @@ def parse(text: str, env: str, path: str = "") -> Lock:
             )
         name = canonicalize_name(match["name"])
         if not hashes:
-            raise LockIntegrityError(f"{where}:{number}: {name}=={match['version']} has no hash")
+            raise LockIntegrityError(
+                f"{where}:{number}: {name}=={match['version']} has no hash",
+                hint=None if header else "this file was not written by venvship (no venvship header): "
+                "'venvship lock' adopts its pins as they are and adds hashes",
+            )
         marker = match["marker"].strip() if match["marker"] else None
         if marker:
             try:

@@ -393,3 +393,14 @@ def test_layering_conflict_names_the_users_file_in_via(tmp_path: Path) -> None:
     plan = lock.LockPlan(compile=("main", "min-versions"), constraints_only=())
     error = lock._failure("min-versions", "unsatisfiable", envs, plan, tmp_path)
     assert "(requirements/main.txt, via pyproject.toml [project.dependencies])" in error.args[0]
+
+
+def test_reading_an_unhashed_lock_elsewhere_says_lock_adopts_it() -> None:
+    """install/export/verify read locks directly: their error says how to get out."""
+    from venvship import lockfile
+    from venvship.errors import LockIntegrityError
+
+    with pytest.raises(LockIntegrityError) as info:
+        lockfile.parse("click==8.1.3\n", "main", "requirements/main.txt")
+    assert info.value.message == "requirements/main.txt:1: click==8.1.3 has no hash"
+    assert info.value.hint is not None and "'venvship lock' adopts its pins" in info.value.hint
