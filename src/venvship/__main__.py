@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import VenvshipError
 
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args or os.environ.get("VENVSHIP_DEBUG", "") not in ("", "0")
+    own = args[:args.index("--")] if "--" in args else args  # after '--': the test command's
+    debug = "--debug" in own or os.environ.get("VENVSHIP_DEBUG", "") not in ("", "0")
     from .cli import app
 
     try:

@@ -230,6 +230,12 @@ def build(
     )
     engine = _engine()
     envs = _envs(settings)
+    if target in ("test", "test-deps"):  # the test stages: the same test environments as 'venvship test'
+        from dataclasses import replace
+
+        from .testenvs import select
+
+        settings = replace(settings, test_envs=select(settings, envs, flag=None).envs)
     options = building.VerifyOptions(env_vars=parse_env_vars(env_var))
 
     def check(ref: str) -> float:

@@ -65,12 +65,15 @@ def pinned(settings: Settings, envs: EnvironmentSet, names: Sequence[str]) -> se
     return out
 
 
-def _setting_hint(env: str) -> str:
-    return f"pass --env {env}, or set test-envs = [\"{env}\"] in [tool.venvship]"
+def _setting_hint(env: str, flag: str | None) -> str:
+    setting = f"set test-envs = [\"{env}\"] in [tool.venvship]"
+    return f"pass {flag} {env}, or {setting}" if flag else setting
 
 
-def select(settings: Settings, envs: EnvironmentSet, requested: Sequence[str] = ()) -> Selection:
-    """The test environments for ``venvship test`` and ``venvship tox`` (the one place)."""
+def select(settings: Settings, envs: EnvironmentSet, requested: Sequence[str] = (),
+           flag: str | None = "--env") -> Selection:
+    """The test environments for ``venvship test``, ``venvship tox`` and builds of the test
+    stages (the one place). ``flag``: the command's option that names them, for the hints."""
     wanted = list(dict.fromkeys(requested or settings.test_envs))
     where = "--env" if requested else "test-envs"
     tool = tool_of(settings.test_command)
@@ -80,9 +83,9 @@ def select(settings: Settings, envs: EnvironmentSet, requested: Sequence[str] = 
     if missing:
         known = ", ".join(sorted(n for n in envs.envs if n != BUILD_ENV)) or "none"
         if len(holders) == 1:
-            hint = f"{holders[0]!r} holds {tool}: {_setting_hint(holders[0])}"
+            hint = f"{holders[0]!r} holds {tool}: {_setting_hint(holders[0], flag)}"
         elif holders:
-            hint = f"these hold {tool}: {', '.join(holders)}; {_setting_hint(holders[0])}"
+            hint = f"these hold {tool}: {', '.join(holders)}; {_setting_hint(holders[0], flag)}"
         else:
             hint = ("declare the test tools in an environment (requirements/dev.in, a 'dev' "
                     "dependency group or extra) or name yours with test-envs")
@@ -94,8 +97,8 @@ def select(settings: Settings, envs: EnvironmentSet, requested: Sequence[str] = 
         if holders:
             raise InputError(
                 f"the test command runs {tool}, but the test environments ({chosen}) do not hold it",
-                hint=f"{holders[0]!r} does: {_setting_hint(holders[0])}" if len(holders) == 1
-                else f"these hold it: {', '.join(holders)}; {_setting_hint(holders[0])}",
+                hint=f"{holders[0]!r} does: {_setting_hint(holders[0], flag)}" if len(holders) == 1
+                else f"these hold it: {', '.join(holders)}; {_setting_hint(holders[0], flag)}",
             )
         warning = (f"the test command runs {tool}, which no environment pins (test environments: "
                    f"{chosen}); it must come from the project or the image")

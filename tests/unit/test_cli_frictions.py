@@ -125,3 +125,10 @@ def test_test_command_from_the_environment_is_split_like_a_shell(project: Path) 
 def test_a_bad_test_command_is_a_config_error(project: Path, value: str) -> None:
     with pytest.raises(ConfigError, match="test-command"):
         _settings(project, f"test-command = {value}\n")
+
+
+def test_debug_after_the_separator_is_the_test_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["-C", str(tmp_path), "test", "--", "--debug"]) == 3  # one line, not a traceback
+    assert "no pyproject.toml" in capsys.readouterr().err
+    with pytest.raises(ConfigError):
+        main(["test", "-C", str(tmp_path), "--debug"])

@@ -128,3 +128,11 @@ def test_no_dockerignore_keeps_nothing_out(tmp_path: Path) -> None:
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_a.py").write_text("")
     assert ignored_test_dirs(tmp_path) == []
+
+
+def test_build_of_the_test_stage_takes_the_same_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from venvship.__main__ import main
+
+    root = project(tmp_path, 'test = ["pytest"]')
+    assert main(["-C", str(root), "build", "--target", "test"]) == 4
+    assert "'test' holds pytest: set test-envs = [\"test\"]" in capsys.readouterr().err
