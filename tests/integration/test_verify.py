@@ -91,19 +91,21 @@ def hello(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Iterator[
     """examples/hello-app built twice: as it is (no health check), and with a health check,
     a stop signal and an env setting (only the runtime stage's settings differ: one cached build)."""
     root = tmp_path_factory.mktemp("start")
-    plain, checked = root / "plain" / "hello-app", root / "checked" / "hello-app"
-    for project in (plain, checked):
+    projects = {name: root / name / "hello-app" for name in ("plain", "checked", "cli")}
+    for project in projects.values():
         shutil.copytree(HERE.parents[1] / "examples" / "hello-app", project,
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
-    with (checked / "pyproject.toml").open("a") as fh:
+    with (projects["checked"] / "pyproject.toml").open("a") as fh:
         fh.write('healthcheck = {http = "8000/healthz"}\nstop-signal = "SIGINT"\n'
                  '[tool.venvship.env]\nHELLO_MODE = "production"\n')
-    tags = {name: f"venvship-test/hello-start:{name}-{uuid.uuid4().hex[:8]}" for name in ("plain", "checked")}
+    with (projects["cli"] / "pyproject.toml").open("a") as fh:  # prints one response and exits 0
+        fh.write('command = ["hello-app", "--once"]\n')
+    tags = {name: f"venvship-test/hello-start:{name}-{uuid.uuid4().hex[:8]}" for name in projects}
     try:
-        for name, project in (("plain", plain), ("checked", checked)):
+        for name, project in projects.items():
             result = run_cli("--progress", "quiet", "build", "--image", tags[name], cwd=project)
             assert result.returncode == 0, result.stderr[-3000:]
-        yield {"plain": plain, "checked": checked, "tags": tags}
+        yield {**projects, "tags": tags}
     finally:
         for tag in tags.values():
             engine.remove_image(tag)
@@ -134,10 +136,11 @@ def test_start_waits_for_the_health_check(hello: dict[str, Any], engine: Engine)
     _no_containers_left(engine, hello["tags"]["checked"])
 
 
-def test_start_without_a_health_check_stays_up(hello: dict[str, Any], engine: Engine) -> None:
-    result = run_cli("verify", hello["tags"]["plain"], "--start", cwd=hello["plain"])
+@pytest.mark.parametrize("which", ["plain", "cli"])
+def test_start_without_a_health_check_stays_up_or_exits_0(hello: dict[str, Any], engine: Engine, which: str) -> None:
+    result = run_cli("verify", hello["tags"][which], "--start", cwd=hello[which])
     assert result.returncode == 0, result.stderr
-    _no_containers_left(engine, hello["tags"]["plain"])
+    _no_containers_left(engine, hello["tags"][which])
 
 
 @pytest.mark.parametrize("which", ["plain", "checked"])
