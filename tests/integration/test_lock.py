@@ -191,3 +191,12 @@ def test_pylock_toml_next_to_the_requirements_lock(copy_example) -> None:  # typ
     data = tomllib.loads((project / "requirements/pylock.main.toml").read_text())
     assert data["lock-version"] == "1.0"
     assert {p["name"]: p["version"] for p in data["packages"]} == versions(project, "main")
+
+
+def test_check_after_lock_for_another_base_image_names_the_setting(locked_39: Path) -> None:
+    """Issue 13 item 9: 'lock --base-image X' then 'lock --check' says how to make X the setting."""
+    result = lock(locked_39, "--check")
+    assert result.returncode == 7
+    assert f'compiled for base image {PY39} (lock --base-image), settings say {PY311}: to keep these ' \
+        f'locks, set base-image = "{PY39}" in [tool.venvship]' in result.stderr, result.stderr
+    assert lock(locked_39, "--check", "--base-image", PY39).returncode == 0
