@@ -27,6 +27,7 @@ METAVARS = {
     "secret": "id=NAME,src=PATH", "env": "ENV", "upgrade_package": "NAME", "cache_from": "SRC",
     "cache_to": "DST", "output": "PATH", "venv": "DIR", "venv_path": "PATH", "fmt": "FORMAT",
     "python": "PYTHON", "network": "NETWORK", "args": "ARGS", "builder": "NAME",
+    "start_timeout": "SECONDS", "section": "NAME", "resolver": "uv|pip-tools", "target": "STAGE",
 }
 
 
