@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import tempfile
 import uuid
@@ -21,7 +22,7 @@ from .engine import BuildRequest, Engine, Secret, validate_reference
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import ConfigError, StaleLockError, VerifyError
 from .render import render_dockerfile, uses_scm_version
-from .settings import Settings, read_pyproject
+from .settings import Settings, build_command_values, read_pyproject
 from .verify import VerifyOptions as VerifyOptions  # re-exported: build runs verify
 from .verify import verify as verify
 
@@ -178,10 +179,18 @@ def build_request(settings: Settings, envs: EnvironmentSet, opts: BuildOptions, 
         args["VENVSHIP_APP_VERSION"] = version
         args.setdefault("VENVSHIP_VERSION", version)
     args.update(opts.build_args)
+    extra_secrets: tuple[Secret, ...] = ()
+    if settings.build_command_env and not settings.package:
+        # build-command-env: a secret file the build-commands step sources; never a build arg
+        env_file = dockerfile.parent / "venvship-build-env"
+        env_file.touch(mode=0o600)
+        values = sorted(build_command_values(settings).items())
+        env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in values))
+        extra_secrets = (Secret("venvship_build_env", env_file),)
     return BuildRequest(
         context=settings.project_dir, dockerfile=dockerfile, target=opts.target, tags=opts.images,
         output=opts.output, build_args=args,
-        secrets=locking.ca_secrets(settings) + tuple(parse_secret(s) for s in opts.secrets),
+        secrets=locking.ca_secrets(settings) + extra_secrets + tuple(parse_secret(s) for s in opts.secrets),
         no_cache=opts.no_cache, platform=opts.platform, push=opts.push, builder=opts.builder,
         cache_from=opts.cache_from, cache_to=opts.cache_to,
     )

@@ -285,6 +285,14 @@ def envs(ctx: typer.Context) -> None:
     """List environments, what each is layered on, and where it is declared."""
     settings = ctx.obj.settings()
     found = _envs(settings)
+    named = {"setting": "from the name setting", "pyproject": "from pyproject.toml [project]",
+             "directory": "taken from the directory; set name = \"...\" in [tool.venvship]"}
+    built = ("built as a package" if settings.package
+             else f"a source tree copied to {settings.app_dir}")
+    typer.echo(f"app: {settings.project_name} ({named.get(settings.name_source, settings.name_source)});"
+               f" {built}: {settings.package_reason}")
+    if settings.source == "requirements-txt":
+        typer.echo(f"inputs: requirements.txt layout; locks in {settings.requirements_dir}/")
     for name in found.order():
         e = found.envs[name]
         layered = f" (layered on {e.base})" if e.base else ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from .errors import ConfigError, InputError
-from .settings import Settings, read_pyproject
+from .settings import Settings, read_pyproject, txt_inputs
 
 BUILD_ENV = "build"  # the reserved environment that locks the app's build backend
 _LAYER_LINE = re.compile(r"^(?:-c|--constraint)[ =]\s*(\S+)$")
@@ -143,8 +143,27 @@ def apply_overrides(env: Environment, overrides: Sequence[str]) -> Environment:
     return Environment(env.name, tuple(lines), env.source, env.base)
 
 
-def _parse_in_file(path: Path, rel: str, seen: tuple[Path, ...] = ()) -> tuple[list[InputLine], str | None]:
-    """Lines of a ``.in`` file and the environment it is layered on (from ``-c x.txt``)."""
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first line number, text) with backslash continuations joined and ``--hash`` options
+    dropped: a hashed requirements.txt used as an input reads as its requirements."""
+    out: list[tuple[int, str]] = []
+    pending: tuple[int, str] | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        start, acc = pending if pending is not None else (number, "")
+        if raw.rstrip().endswith("\\") and not raw.lstrip().startswith("#"):
+            pending = (start, acc + raw.rstrip()[:-1] + " ")
+            continue
+        pending = None
+        out.append((start, re.sub(r"\s--hash[ =]\S+", "", " " + acc + raw).strip()))
+    if pending is not None:
+        out.append((pending[0], pending[1].strip()))
+    return out
+
+
+def _parse_in_file(path: Path, rel: str, seen: tuple[Path, ...] = (),
+                   layer_of: Callable[[Path], str | None] | None = None) -> tuple[list[InputLine], str | None]:
+    """Lines of a ``.in`` file and the environment it is layered on (from ``-c x.txt``).
+    ``layer_of`` (the requirements.txt layout) names the environment an included file is."""
     if path in seen:
         raise InputError(f"{rel}: -r include cycle")
     try:
@@ -155,11 +174,20 @@ def _parse_in_file(path: Path, rel: str, seen: tuple[Path, ...] = ()) -> tuple[l
         raise InputError(f"{rel} is not UTF-8 text") from None
     lines: list[InputLine] = []
     base: str | None = None
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in _logical_lines(text):
         line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
         if not line:
             continue
         origin = f"{rel}:{number}"
+        included = _INCLUDE_LINE.match(line) or _LAYER_LINE.match(line)
+        if layer_of is not None and included:
+            below = layer_of((path.parent / included.group(1)).resolve())
+            if below is None:
+                raise InputError(f"{origin}: {included.group(1)} is not one of the requirement files")
+            if base is not None and base != below:
+                raise InputError(f"{origin}: an environment can be layered on one other only")
+            base = below
+            continue
         if m := _LAYER_LINE.match(line):
             target = Path(m.group(1))
             if target.suffix not in (".txt", ".in") or target.parent != Path("."):
@@ -199,6 +227,44 @@ def _from_requirements(settings: Settings) -> dict[str, Environment]:
             raise InputError(f"{rel}: 'build' is reserved for the app's build requirements")
         lines, base = _parse_in_file(path, rel)
         envs[name] = Environment(name, tuple(lines), rel, base)
+    return envs
+
+
+def txt_env_name(project_dir: Path, path: Path) -> str:
+    """requirements.txt -> main; requirements-NAME.txt -> NAME; requirements/NAME.txt -> NAME."""
+    if path.parent == project_dir:
+        rest = path.stem[len("requirements"):].lstrip("-_.")
+        return canonicalize_name(rest) if rest else "main"
+    return canonicalize_name(path.stem)
+
+
+def _from_txt(settings: Settings) -> dict[str, Environment]:
+    """The requirements.txt layout: the user's files are inputs, read and never written."""
+    root = settings.project_dir
+    files: dict[str, Path] = {}
+    for path in txt_inputs(root):
+        name = txt_env_name(root, path)
+        rel = str(path.relative_to(root))
+        if name == BUILD_ENV:
+            raise InputError(f"{rel}: 'build' is reserved for the app's build requirements")
+        if name in files:
+            raise InputError(f"{rel} and {files[name].relative_to(root)} would both be the "
+                             f"environment {name!r}")
+        files[name] = path
+    by_path = {p.resolve(): n for n, p in files.items()}
+    envs: dict[str, Environment] = {}
+    for name, path in files.items():
+        rel = str(path.relative_to(root))
+        lines, base = _parse_in_file(path, rel, layer_of=by_path.get)
+        if base is None and name != "main" and path.parent == root:
+            base = "main"  # requirements-dev.txt: layered on requirements.txt
+        envs[name] = Environment(name, tuple(lines), rel, base)
+    if "main" not in envs:
+        raise InputError(
+            "no main environment: the requirements.txt layout needs requirements.txt "
+            f"or requirements/main.txt (found: {', '.join(sorted(envs)) or 'none'})",
+            hint="add a requirements.txt that says '-r requirements/NAME.txt' for the file the image installs",
+        )
     return envs
 
 
@@ -320,9 +386,18 @@ def discover(settings: Settings, *, include_build: bool = True) -> EnvironmentSe
     source = settings.source
     if source == "auto":
         source = "requirements" if any(settings.requirements_path.glob("*.in")) else "pyproject"
-    envs = _from_requirements(settings) if source == "requirements" else _from_pyproject(settings, data)
+    if source == "requirements-txt":
+        envs = _from_txt(settings)
+    else:
+        envs = _from_requirements(settings) if source == "requirements" else _from_pyproject(settings, data)
     if not envs:
         raise InputError(f"no environments: {settings.requirements_dir}/*.in has no files")
+    for env, extra in settings.env_extras.items():  # [tool.venvship.environments.NAME] extra
+        if env not in envs:
+            raise ConfigError(f"[tool.venvship.environments.{env}] extra: no environment named {env!r}")
+        where = f"[tool.venvship.environments.{env}] extra"
+        added = tuple(parse_requirement(r, f"{where}[{i}]") for i, r in enumerate(extra))
+        envs[env] = Environment(env, envs[env].lines + added, envs[env].source, envs[env].base)
     for layered, on in settings.layers.items():
         if layered not in envs:
             raise ConfigError(f"[tool.venvship.environments.{layered}]: no environment named {layered!r}")

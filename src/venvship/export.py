@@ -229,6 +229,12 @@ def export(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: Expor
            stream: IO[str] | None) -> ExportResult:
     if opts.fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {opts.fmt!r}")
+    if not settings.package:
+        raise ConfigError(
+            f"export ships the app's venv, but {settings.project_name} is a source tree "
+            f"({settings.package_reason}), which export does not package",
+            hint="ship the image (venvship build), or make the app a package",
+        )
     spec = deb_spec(settings, read_pyproject(settings.project_dir))
     if opts.fmt == "deb":
         problems = check_deb_spec(spec)

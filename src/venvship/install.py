@@ -534,12 +534,13 @@ def install(settings: Settings, envs: EnvironmentSet, opts: InstallOptions, *,
             say(f"installing {len(plan.install)} locked package(s) from {', '.join(names)}")
         install_pins(python, settings, plan.install, work, stream,
                      what=f"installing {', '.join(names)} into {venv}")
-        say(f"building {settings.project_name}" + (" (editable)" if opts.editable else ""))
-        wheel = build_project(settings, python, locks[BUILD_ENV], work, opts.editable, stream,
-                              venv)
-        run([python, "-m", "pip", "install", "--no-deps", "--no-index", "--force-reinstall",
-             "--disable-pip-version-check", str(wheel)],
-            f"installing {wheel.name}", stream=stream)
+        if settings.package:  # nothing to build: the venv gets the locks, the app stays a tree
+            say(f"building {settings.project_name}" + (" (editable)" if opts.editable else ""))
+            wheel = build_project(settings, python, locks[BUILD_ENV], work, opts.editable, stream,
+                                  venv)
+            run([python, "-m", "pip", "install", "--no-deps", "--no-index", "--force-reinstall",
+                 "--disable-pip-version-check", str(wheel)],
+                f"installing {wheel.name}", stream=stream)
 
     after = probe(python)
     if after is None:
@@ -548,6 +549,9 @@ def install(settings: Settings, envs: EnvironmentSet, opts: InstallOptions, *,
     if leftover:
         raise VenvError(f"{venv} does not match the locks after installing: "
                         + "; ".join(leftover.lines(after.dists))[:500])
+    if not settings.package:
+        return InstallResult(venv, after, tuple(names), plan, None, time.monotonic() - started,
+                             installed_before, warnings)
     if project not in after.dists:
         raise VenvError(f"{settings.project_name} is not installed in {venv} after installing it")
     label = f"{settings.project_name} {after.dists[project]}"

@@ -251,8 +251,9 @@ def _sdist_requires_lines(settings: Settings) -> list[str]:
 
 
 def has_backend(settings: Settings, data: Mapping[str, Any]) -> bool:
-    """Whether the project is built by a PEP 517 backend whose hooks venvship may ask."""
-    return ("build-system" in data or (settings.project_dir / "setup.py").is_file()
+    """Whether the project is built by a PEP 517 backend whose hooks venvship may ask (an app
+    with nothing to build, settings.package false, has none)."""
+    return settings.package and ("build-system" in data or (settings.project_dir / "setup.py").is_file()
             or (settings.project_dir / "setup.cfg").is_file())
 
 

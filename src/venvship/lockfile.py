@@ -180,13 +180,14 @@ def combine(locks: list[Lock]) -> Lock:
 
 def venv_mismatches(lock: Lock, dists: Mapping[str, str], project_name: str,
                     markers: Mapping[str, str], python: str | None, where: str) -> list[str]:
-    """How a venv's distributions (and interpreter) differ from ``lock`` plus the app. Pure.
+    """How a venv's distributions (and interpreter) differ from ``lock`` plus the app (none
+    expected when ``project_name`` is empty: an app copied as a source tree). Pure.
 
     ``where`` words the finding: "installed" (an image) or "in the venv" (an export).
     """
     problems: list[str] = []
     installed = {canonicalize_name(k): str(v) for k, v in dists.items()}
-    if installed.pop(canonicalize_name(project_name), None) is None:
+    if project_name and installed.pop(canonicalize_name(project_name), None) is None:
         problems.append(f"the app {project_name} is not {where}")
     env = {**markers, "extra": ""}
     expected: dict[str, str] = {}

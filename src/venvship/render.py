@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ def environment(settings: Settings | None = None) -> jinja2.Environment:
         autoescape=False,  # noqa: S701
     )
     env.filters["printf_file"] = printf_file
+    env.filters["shquote"] = shlex.quote
     return env
 
 
@@ -169,6 +171,14 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "stop_signal": settings.stop_signal,
         "entrypoint": list(entrypoint),
         "command": list(command),
+        # --- apps: non-packaged apps, env, build-commands ---
+        "package": settings.package,
+        "package_reason": settings.package_reason,
+        "app_dir": settings.app_dir.rstrip("/"),
+        "home": settings.workdir if settings.package else f"/home/{settings.user}",
+        "env": sorted(settings.env.items()),
+        "build_commands": list(settings.build_commands),
+        # --- end apps ---
     }
 
 

@@ -232,7 +232,8 @@ def verify_report(data: Mapping[str, Any], settings: Settings, lock: lockfile.Lo
     venv = settings.venv_path.rstrip("/")
     if os.path.normpath(data["prefix"]) != venv:
         problems.append(f"the interpreter's prefix is {data['prefix']}, expected {venv}")
-    problems += lockfile.venv_mismatches(lock, data["dists"], settings.project_name, data["markers"],
+    app = settings.project_name if settings.package else ""  # a source-tree app is no distribution
+    problems += lockfile.venv_mismatches(lock, data["dists"], app, data["markers"],
                                          data["python"], "installed")
     problems += _requirement_problems(data)
     broken_scripts: set[str] = set()

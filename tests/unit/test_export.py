@@ -28,6 +28,7 @@ HASH = "--hash=sha256:" + "0" * 64
 
 def _project(tmp_path: Path, extra: str = "", project: str = "") -> Path:
     (tmp_path / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["flit_core"]\nbuild-backend = "flit_core.buildapi"\n'
         '[project]\nname = "My_App"\nversion = "2.0rc1"\n'
         'description = "Does things.\\nSecond line."\n' + project
         + '[project.scripts]\nmy-app = "my_app:main"\nmy-admin = "my_app:admin"\n'
