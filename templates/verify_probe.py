@@ -272,7 +272,7 @@ def check_elf(prefix, method):
         return path, missing_by_reading(path, info, dirs)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for path, libs in pool.map(one, files):
+        for path, libs in pool.map(one, sorted(files)):
             for lib in libs:
                 result["missing"].append({"file": os.path.relpath(path, prefix), "library": lib})
     return result

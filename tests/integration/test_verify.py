@@ -23,7 +23,10 @@ SO = "lib/python3.11/site-packages/broken_app/_yamlver.cpython-311-x86_64-linux-
 BROKEN_SCRIPT = "console script broken-tool = broken_app.nothere:main: ModuleNotFoundError: No module named 'broken_app.nothere'"
 MISSING_PROGRAM = "the image's command runs 'no-such-server', which is not in the image"
 IMPORT_FAILS = "'import broken_app.settings' fails: RuntimeError: BROKEN_APP_SECRET is not set"
+EMBEDDED = "lib/python3.11/site-packages/broken_app/_embedded.cpython-311-x86_64-linux-gnu.so"
 MISSING_LIBRARY = f"{SO} needs libyaml-0.so.2, which is not in the runtime image (add libyaml-0-2 to runtime-packages)"
+MISSING_LIBPYTHON = (f"{EMBEDDED} needs libpython3.11.so.1.0, which is not in the runtime image "
+                     "(add libpython3.11 to runtime-packages)")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +48,7 @@ def test_verify_names_each_failure(broken: dict[str, Any]) -> None:
     result = run_cli("verify", broken["tag"], cwd=broken["project"])
     assert result.returncode == 14, result.stderr
     error = one_error(result.stderr)
-    for cause in (BROKEN_SCRIPT, MISSING_PROGRAM, IMPORT_FAILS, MISSING_LIBRARY):
+    for cause in (BROKEN_SCRIPT, MISSING_PROGRAM, IMPORT_FAILS, MISSING_LIBRARY, MISSING_LIBPYTHON):
         assert cause in error, error
     assert "broken-app =" not in error  # the working console script
     assert "needs_pytest" not in error and "broken-plugin" not in error  # plugin groups are not checked
@@ -82,7 +85,8 @@ def test_libraries_are_found_without_the_loader_too(broken: dict[str, Any], engi
     for method in ("auto", "python"):
         data = run_probe(engine, broken["tag"], settings, {"app": "broken-app", "modules": [], "elf": method}, {})
         assert data["elf"]["method"] == ("loader" if method == "auto" else "python")
-        assert data["elf"]["missing"] == [{"file": SO, "library": "libyaml-0.so.2"}], data["elf"]
+        assert data["elf"]["missing"] == [{"file": EMBEDDED, "library": "libpython3.11.so.1.0"},
+                                          {"file": SO, "library": "libyaml-0.so.2"}], data["elf"]
 
 
 # ---- verify --start: the image starts and serves --------------------------------------------------
