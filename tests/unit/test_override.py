@@ -61,7 +61,7 @@ def test_override_reaches_the_resolver_and_the_input_hash(tmp_path: Path) -> Non
 @pytest.mark.parametrize(("value", "message"), [
     ('["pc @ git+https://x/pc.git"]', "is a direct reference"),
     ('["flask", "Flask>=2"]', "Flask is named twice"),
-    ('["flask ==="]', "is not a requirement"),
+    ('["flask["]', "is not a requirement"),
 ])
 def test_bad_override_values(tmp_path: Path, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -176,7 +176,7 @@ def test_unhashed_requirements_are_preferences_with_notes() -> None:
 
 
 def test_uv_lock_takes_registry_packages_without_the_project() -> None:
-    import tomllib
+    from venvship.settings import tomllib
 
     prefs = preferences.from_uv_lock(tomllib.loads(UV_LOCK))
     got = {(p.name, p.version, p.marker) for p in prefs.pins}
@@ -196,7 +196,7 @@ def test_uv_lock_takes_registry_packages_without_the_project() -> None:
 
 
 def test_poetry_lock_skips_the_git_package_with_a_note() -> None:
-    import tomllib
+    from venvship.settings import tomllib
 
     prefs = preferences.from_poetry_lock(tomllib.loads(POETRY_LOCK))
     assert {p.name: p.version for p in prefs.pins} == {"backports-tarfile": "1.2.0", "idna": "3.13"}
@@ -208,7 +208,7 @@ def test_poetry_lock_skips_the_git_package_with_a_note() -> None:
 
 
 def test_pylock_toml() -> None:
-    import tomllib
+    from venvship.settings import tomllib
 
     prefs = preferences.from_pylock(tomllib.loads(PYLOCK))
     assert {(p.name, p.version, p.marker) for p in prefs.pins} == {
