@@ -127,10 +127,31 @@ def _app_spec(args: Sequence[str]) -> str | None:
     return None
 
 
+_SHELL_BUILTINS = frozenset({
+    ".", ":", "alias", "break", "case", "cd", "continue", "do", "done", "elif", "else", "esac", "eval",
+    "export", "fi", "for", "if", "read", "readonly", "return", "set", "shift", "source", "then", "trap",
+    "ulimit", "umask", "unset", "until", "wait", "while", "{", "}", "!",
+})
+
+
+def _shell_commands(script: str) -> list[list[str]]:
+    """The simple commands of a ``sh -c`` script ('a && b; c | d' gives a, b, c, d), each without
+    a leading 'exec', 'env' or VAR=value."""
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    for token in lexer:
+        if token and all(c in "&|;()" for c in token):
+            commands.append([])
+        elif commands[-1] or not (token in ("exec", "env") or re.match(r"^[A-Za-z_]\w*=", token)):
+            commands[-1].append(token)
+    return [c for c in commands if c]
+
+
 def command_plan(argv: Sequence[str]) -> tuple[list[str], list[Target]]:
     """(executables, targets) of an image's ENTRYPOINT + CMD: every program it starts must exist,
     and the modules of known servers (gunicorn X:app, uvicorn X:app, uwsgi --module X,
-    python -m X) must import. Pure."""
+    python -m X) must import; 'python FILE.py' needs the file. Pure."""
     args = [str(a) for a in argv]
     if not args:
         return [], []
@@ -138,21 +159,28 @@ def command_plan(argv: Sequence[str]) -> tuple[list[str], list[Target]]:
     targets: list[Target] = []
     base = os.path.basename(args[0])
     if base in ("sh", "bash", "dash") and "-c" in args[1:-1]:
-        inner = shlex.split(args[args.index("-c") + 1])
-        while inner and (inner[0] in ("exec", "env") or "=" in inner[0]):
-            inner = inner[1:]
-        more_exe, more_targets = command_plan(inner)
-        return executables + more_exe, more_targets
-    script = next((a for a in args[1:] if not a.startswith("-")), None) if _PYTHON.match(base) else None
-    if script is not None and script.endswith(".py") and "-m" not in args[1:args.index(script)] \
-            and "-c" not in args[1:args.index(script)]:
-        targets.append(Target(script, f"python {script}", file=True))
-    if _PYTHON.match(base) and "-m" in args[1:-1]:
-        at = args.index("-m")
-        module = args[at + 1]
-        targets.append(Target(module, f"python -m {module}", main=True))
-        args = [module, *args[at + 2:]]
-        base = module.split(".")[0]
+        try:
+            commands = _shell_commands(args[args.index("-c") + 1])
+        except ValueError:  # unbalanced quotes: the shell will say so when it runs
+            commands = []
+        for command in commands:
+            if command[0] in _SHELL_BUILTINS:  # not a program; a compound command is not planned
+                continue
+            more_exe, more_targets = command_plan(command)
+            executables += [e for e in more_exe if e not in executables]
+            targets += more_targets
+        return executables, targets
+    if _PYTHON.match(base):
+        at = 1
+        while at < len(args) and args[at].startswith("-") and args[at] not in ("-m", "-c"):
+            at += 2 if args[at] in ("-X", "-W") else 1
+        if at + 1 < len(args) and args[at] == "-m":
+            module = args[at + 1]
+            targets.append(Target(module, f"python -m {module}", main=True))
+            args = [module, *args[at + 2:]]
+            base = module.split(".")[0]
+        elif at < len(args) and args[at].endswith(".py"):
+            targets.append(Target(args[at], f"python {args[at]}", file=True))
     if base in APP_SERVERS:
         spec = _app_spec(args[1:])
         if spec:
