@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -312,7 +313,8 @@ def _pins_from(settings: Any, env: str) -> str:
     if prefs is None:
         return "; not locked yet"
     if prefs.kind == VENVSHIP_LOCK:
-        return f"; locked in {prefs.source}"
+        origin = re.search(r"(?m)^# venvship: first-pins-from = (.+)$", prefs.raw or "")
+        return f"; locked in {prefs.source}" + (f" (first pins from {origin.group(1)})" if origin else "")
     if prefs.whole_env:
         return (f"; {prefs.source} is not a venvship lock ({prefs.kind}): "
                 f"'venvship lock' adopts its {len(prefs.pins)} pin(s)")

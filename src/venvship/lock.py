@@ -451,6 +451,22 @@ def user_paths(body: str, envs: EnvironmentSet, settings: Settings | None = None
     return _VIA_PATH.sub(repl, body)
 
 
+def _first_pins_from(plan: LockPlan, env: str) -> dict[str, str]:
+    """The header line saying which file venvship adopted an environment's first pins from,
+    carried over by later locks."""
+    prefs = plan.preferences.get(env)
+    if prefs is not None and prefs.adopted:
+        kind = f" ({prefs.kind})" if prefs.kind != prefs.source else ""
+        return {FIRST_PINS_FROM: prefs.source + kind}
+    old = plan.existing.get(env)
+    if old is not None and FIRST_PINS_FROM in old.header:
+        return {FIRST_PINS_FROM: old.header[FIRST_PINS_FROM]}
+    return {}
+
+
+FIRST_PINS_FROM = "first-pins-from"
+
+
 def _header(env: str, envs: EnvironmentSet, settings: Settings, target: Mapping[str, Any]) -> dict[str, str]:
     environment = envs.get(env)
     return {
@@ -485,7 +501,8 @@ def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Pa
         body = (outdir / f"{env}.txt").read_text()
         body = "".join(ln for ln in body.splitlines(keepends=True) if not ln.startswith("#"))
         body = user_paths(body, envs, settings)
-        text = lockfile.render(env, _header(env, envs, settings, target), body.lstrip("\n"))
+        header = {**_header(env, envs, settings, target), **_first_pins_from(plan, env)}
+        text = lockfile.render(env, header, body.lstrip("\n"))
         lock = lockfile.parse(text, env, f"new {env} lock")
         new_locks[env] = lock
         old = plan.existing.get(env)

@@ -130,6 +130,7 @@ def test_unhashed_pip_compile_lock_is_adopted_with_hashes(tmp_path: Path) -> Non
     assert versions(tmp_path, "main") == OLD
     assert "main: 2 pinned, 2 kept from requirements/main.txt, 0 moved, wrote requirements/main.txt" \
         in result.stdout
+    assert "# venvship: first-pins-from = requirements/main.txt (un-hashed lock)\n" in (req / "main.txt").read_text()
     text = (req / "main.txt").read_text()
     assert "# via -r requirements/main.in" in text and "in/main.in" not in text
 
@@ -167,7 +168,7 @@ def test_uv_lock_pins_are_kept_on_the_first_lock(tmp_path: Path) -> None:
     assert "# via pyproject.toml [tool.uv] dev-dependencies" in dev_text
     check = lock(tmp_path, "--check")
     assert check.returncode == 0, check.stderr
-    assert "locked in requirements/main.txt" in run_cli("envs", cwd=tmp_path).stdout
+    assert "locked in requirements/main.txt (first pins from uv.lock)" in run_cli("envs", cwd=tmp_path).stdout
 
     # venvship's locks are the source of truth now: an edited uv.lock changes nothing
     (tmp_path / "uv.lock").write_text(UV_LOCK.replace('version = "3.7"', 'version = "3.6"')

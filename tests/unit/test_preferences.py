@@ -404,3 +404,32 @@ def test_reading_an_unhashed_lock_elsewhere_says_lock_adopts_it() -> None:
         lockfile.parse("click==8.1.3\n", "main", "requirements/main.txt")
     assert info.value.message == "requirements/main.txt:1: click==8.1.3 has no hash"
     assert info.value.hint is not None and "'venvship lock' adopts its pins" in info.value.hint
+
+
+def test_an_adopted_lock_records_where_its_first_pins_came_from(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from venvship import lock, lockfile
+
+    project = _project(tmp_path / "p", PYPROJECT, {"uv.lock": UV_LOCK})
+    settings = load_settings(project, environ={})
+    envs = discover(settings)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "main.rc").write_text("0\n")
+    (out / "main.txt").write_text("click==8.3.0 \\\n    --hash=sha256:" + "1" * 64 + "\n    # via -r in/main.in\n")
+    target = {"implementation": "cpython", "python": "3.11.2", "sys_platform": "linux", "machine": "x86_64",
+              "platform": "linux-x86_64", "base_image_id": "sha256:x", "resolver": "uv 0.13.9"}
+    plan = make_plan(envs, ["main"], settings)
+    [result] = lock.collect(settings, envs, plan, out, target)
+    assert result.lock.header["first-pins-from"] == "uv.lock"
+    assert result.adoption is not None and result.adoption.summary() == "1 kept from uv.lock, 0 moved"
+    (project / "requirements").mkdir()
+    (project / "requirements/main.txt").write_text(result.text)
+    # the next lock carries it over; envs says it
+    [again] = lock.collect(settings, envs, make_plan(envs, ["main"], settings), out, target)
+    assert again.adoption is None and again.lock.header["first-pins-from"] == "uv.lock"
+    assert not again.changed
+    assert main(["--project", str(project), "envs"]) == 0
+    assert "main: 1 direct requirement(s) from pyproject.toml [project.dependencies]; locked in " \
+        "requirements/main.txt (first pins from uv.lock)" in capsys.readouterr().out
+    assert lockfile.parse(result.text, "main").pins["click"].via == ("pyproject.toml [project.dependencies]",)
