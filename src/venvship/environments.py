@@ -373,7 +373,11 @@ def build_requirements(settings: Settings, data: dict[str, Any] | None = None) -
     # PEP 517's fallback when a project names no backend.
     requires = system.get("requires", ["setuptools>=40.8.0"])
     where = "pyproject.toml [build-system] requires"
+    if "requires" not in system:
+        where = "PEP 517's default backend (setuptools)"
     lines = [parse_requirement(r, f"{where}[{i}]") for i, r in enumerate(requires)]
+    if not settings.package:  # only sdists allowed by allow-sdist are built, against this lock
+        where = f"{where}, for the allowed sdists (the app itself has nothing to build)"
     lines += [
         parse_requirement(r, f"[tool.venvship] build-requires[{i}]")
         for i, r in enumerate(settings.build_requires)

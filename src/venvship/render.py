@@ -178,6 +178,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "home": settings.workdir if settings.package else f"/home/{settings.user}",
         "env": sorted(settings.env.items()),
         "build_commands": list(settings.build_commands),
+        "build_command_env": sorted(settings.build_command_env),  # names only, never values
         # --- end apps ---
     }
 

@@ -70,7 +70,10 @@ def section(settings: Settings, envs: EnvironmentSet, name: str = "testenv",
         exe = "python" if target.implementation == "cpython" else target.implementation
         values["base_python"] = f"{exe}{target.minor}"
     values["deps"] = "\n" + "\n".join(f"-r {settings.requirements_dir}/{n}.txt" for n in locks)
-    values["package"] = "wheel"
+    if settings.package:
+        values["package"] = "wheel"
+    else:  # nothing to build: the tests run against the source tree
+        values["skip_install"] = "true"
     values["commands"] = " ".join(_quote(a) for a in settings.test_command) + " {posargs}"
     return ToxSection(name, values, chosen.warning)
 

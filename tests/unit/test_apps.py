@@ -122,6 +122,16 @@ def test_build_command_env_comes_from_the_host_at_build_time_only(tmp_path: Path
         build_command_values(settings, {})
     text = render_dockerfile(settings, discover(settings))
     assert "s3cret" not in text and "DJ_KEY" not in text and "SECRET_KEY" not in text
+    assert "--secret id=venvship_build_env,src=FILE" in text.split("\nARG ", 1)[0]  # the header says how
+
+
+def test_tox_runs_a_source_tree_app_without_installing_it(tmp_path: Path) -> None:
+    from venvship.toxini import section
+
+    settings = load_settings(tree(tmp_path, {"requirements.txt": "flask\n",
+                                             "requirements-dev.txt": "pytest\n"}), environ={})
+    values = section(settings, discover(settings)).values
+    assert values["skip_install"] == "true" and "package" not in values
 
 
 def test_source_tree_dockerfile(tmp_path: Path) -> None:

@@ -342,7 +342,8 @@ def test_envs_says_where_pins_come_from(tmp_path: Path, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert ("main: 1 direct requirement(s) from pyproject.toml [project.dependencies]; "
             "not locked yet: the first lock keeps the 4 pin(s) of uv.lock") in out
-    assert "build: 1 direct requirement(s) from pyproject.toml [build-system] requires; not locked yet" in out
+    assert ("build: 1 direct requirement(s) from PEP 517's default backend (setuptools), for the allowed "
+            "sdists (the app itself has nothing to build); not locked yet") in out
 
 
 @pytest.mark.parametrize(("constraint", "expected"), [
