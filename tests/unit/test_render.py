@@ -25,6 +25,8 @@ CONFIGS = {
                            "runtime_packages": ("libpq5",), "command": ("hello-app", "--port", "9000")},
     "hello-app-pip-tools": {"resolver": "pip-tools", "base_image": "venvship-local/python:3.9-bullseye"},
     "hello-app-no-test-env": {"test_envs": ()},
+    "hello-app-source-tree": {"package": False, "command": ("gunicorn", "hello_app:app"),
+                              "build_commands": ("python -m hello_app --collect", "ls -l")},
     "hello-app-healthcheck": {"healthcheck": Healthcheck(http="8000/healthz"), "stop_signal": "SIGINT",
                               "env": {"APP_MODE": "production", "GREETING": 'say "hi" to $USER'}},
 }
