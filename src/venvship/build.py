@@ -42,6 +42,9 @@ venv
 *.egg-info
 build
 dist
+# local secrets: a source-tree app's context is copied into the image
+.env
+.env.*
 """
 
 

@@ -71,15 +71,16 @@ extra = ["gunicorn"]
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("apps") / "fixture-site"
     root.mkdir()
+    canary = f"vsp-apps-canary-{secrets.token_hex(8)}"
     (root / "app.py").write_text(APP_PY)
     (root / "manage.py").write_text(MANAGE_PY)
     (root / "requirements.txt").write_text("flask>=3\n")
     (root / "requirements-dev.txt").write_text("-r requirements.txt\niniconfig\n")
     (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / ".env").write_text(f"SECRET_KEY={canary}-dotenv\n")  # a developer's local secrets
     inputs = {p: (root / p).read_bytes() for p in ("requirements.txt", "requirements-dev.txt")}
     locked = run_cli("--progress", "quiet", "lock", cwd=root)
     assert locked.returncode == 0, locked.stderr[-3000:]
-    canary = f"vsp-apps-canary-{secrets.token_hex(8)}"
     tag = f"venvship-test/fixture-site:{uuid.uuid4().hex[:10]}"
     built = run_cli("--progress", "quiet", "build", "--image", tag, cwd=root,
                     env={"APPS_IT_SECRET": canary})
@@ -136,6 +137,10 @@ def test_the_source_tree_is_root_owned_and_read_only(site: dict[str, Any], engin
     assert lines[:3] == ["root 755", "root 644", "root 644"], out
     assert out.count("Permission denied") == 2, out
     assert "HOME=/home/app" in out and "home-writable" in out, out
+    _, out = engine.run(site["tag"], ["-c", "ls -A /srv/app"], entrypoint=["sh"])
+    assert sorted(out.split()) == ["app.py", "manage.py", "pyproject.toml", "requirements-dev.txt",
+                                   "requirements.lock", "requirements.txt", "static-collected"], out
+    # no .env (venvship's default ignores), no bytecode (PYTHONDONTWRITEBYTECODE in the build too)
 
 
 def test_the_build_only_secret_is_in_no_config_and_no_history(site: dict[str, Any], engine) -> None:  # type: ignore[no-untyped-def]
