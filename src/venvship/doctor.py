@@ -36,7 +36,9 @@ def diagnose(engine: Engine, settings: Settings | None) -> list[Finding]:
     findings: list[Finding] = []
     try:
         version = engine.ping()
-        findings.append(Finding(True, f"Docker engine answers (server {version.get('Version', '?')}, "
+        endpoint = engine.endpoint()
+        where = "" if endpoint.source == "default" else f" at {endpoint.host} ({endpoint.source})"
+        findings.append(Finding(True, f"Docker engine{where} answers (server {version.get('Version', '?')}, "
                                       f"API {version.get('ApiVersion', '?')})"))
     except VenvshipError as exc:
         findings.append(Finding(False, f"Docker engine: {exc.message}",

@@ -88,26 +88,118 @@ class BuildResult:
     metadata: Mapping[str, Any]
 
 
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the docker CLI sends its requests, resolved as the CLI does (cli/command/cli.go):
+    DOCKER_HOST (the 'default' context), else the context named by DOCKER_CONTEXT, else the
+    config file's ``currentContext``, else 'default'. The SDK client is made from this, so it
+    reaches the same daemon as ``docker buildx build`` whatever the docker SDK's version."""
+
+    host: str
+    source: str  # "default", "DOCKER_HOST", "context NAME (DOCKER_CONTEXT)", "context NAME (FILE)"
+    tls_dir: Path | None = None  # the context's ca.pem/cert.pem/key.pem, when it has them
+    skip_tls_verify: bool = False
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``docker.DockerClient``."""
+        if not self.source.startswith("context "):
+            from docker.utils import kwargs_from_env  # DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH
+
+            kwargs: dict[str, Any] = kwargs_from_env()
+            kwargs.setdefault("base_url", self.host)
+        else:
+            kwargs = {"base_url": self.host}
+            if self.tls_dir is not None:
+                from docker.tls import TLSConfig
+
+                ca, cert, key = (self.tls_dir / n for n in ("ca.pem", "cert.pem", "key.pem"))
+                kwargs["tls"] = TLSConfig(
+                    client_cert=(str(cert), str(key)) if cert.is_file() and key.is_file() else None,
+                    ca_cert=str(ca) if ca.is_file() else None, verify=not self.skip_tls_verify)
+            elif self.host.startswith("tcp://"):
+                kwargs["tls"] = False
+        if str(kwargs.get("base_url", "")).startswith("ssh://"):
+            kwargs["use_ssh_client"] = True  # the ssh binary, as the CLI does (no paramiko needed)
+        return kwargs
+
+
+def docker_config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
+def docker_endpoint(environ: Mapping[str, str] | None = None) -> Endpoint:
+    """The CLI's endpoint from the environment and the context store (file reads only: no
+    'docker context inspect', which costs a process start on every command)."""
+    import hashlib
+
+    env = os.environ if environ is None else environ
+    if env.get("DOCKER_HOST"):
+        return Endpoint(env["DOCKER_HOST"], "DOCKER_HOST")
+    config_dir = docker_config_dir(env)
+    config_file = config_dir / "config.json"
+    name, origin = env.get("DOCKER_CONTEXT", ""), "DOCKER_CONTEXT"
+    if not name:
+        try:
+            config = json.loads(config_file.read_text())
+        except FileNotFoundError:
+            config = {}
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read the docker client's config {config_file}: {_short(exc)}") from None
+        name = str(config.get("currentContext") or "") if isinstance(config, dict) else ""
+        origin = str(config_file)
+    if not name or name == "default":
+        return Endpoint(DEFAULT_HOST, "default")
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta_file = config_dir / "contexts" / "meta" / digest / "meta.json"
+    try:
+        meta = json.loads(meta_file.read_text())
+        docker_ep = meta["Endpoints"]["docker"]
+        host = str(docker_ep["Host"])
+    except FileNotFoundError:
+        raise ConfigError(f"docker context {name!r} (from {origin}) does not exist",
+                          hint="'docker context ls' lists the contexts; 'docker context use default' "
+                               "goes back to the local engine") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"docker context {name!r} (from {origin}): cannot read {meta_file}: {_short(exc)}") from None
+    tls_dir = config_dir / "contexts" / "tls" / digest / "docker"
+    return Endpoint(host, f"context {name} ({origin})", tls_dir if tls_dir.is_dir() else None,
+                    bool(docker_ep.get("SkipTLSVerify", False)))
+
+
 class Engine:
     """The Docker engine: availability, BuildKit builds, and SDK access."""
 
     def __init__(self, docker_bin: str | None = None) -> None:
         self.docker_bin = docker_bin or os.environ.get("VENVSHIP_DOCKER") or "docker"
         self._client: Any = None
+        self._endpoint: Endpoint | None = None
         self._frontend: str | None = None
 
     # ---- availability -----------------------------------------------------------------
+    def endpoint(self) -> Endpoint:
+        """The daemon the docker CLI talks to (DOCKER_HOST, else the current docker context)."""
+        if self._endpoint is None:
+            self._endpoint = docker_endpoint()
+        return self._endpoint
+
     def client(self) -> Any:
         if self._client is None:
             import docker  # local import: `venvship --help` should not pay for it
 
+            endpoint = self.endpoint()
             try:
-                client = docker.from_env(timeout=120)
+                client = docker.DockerClient(timeout=120, **endpoint.client_kwargs())
                 client.ping()
             except Exception as exc:  # docker raises several unrelated types here
+                where = "" if endpoint.source == "default" else f" at {endpoint.host} ({endpoint.source})"
                 raise DockerUnavailableError(
-                    f"the Docker engine does not answer ({_short(exc)})",
-                    hint="start it (scripts/setup-docker does, on Debian) or set DOCKER_HOST",
+                    f"the Docker engine does not answer{where}: {_short(exc)}",
+                    hint="start it (scripts/setup-docker does, on Debian), or choose another engine "
+                         "with DOCKER_HOST or 'docker context use'",
                 ) from None
             self._client = client
         return self._client

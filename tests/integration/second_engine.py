@@ -1,0 +1,151 @@
+"""A second Docker engine beside the first, as a remote engine would be: its own socket, data
+root, exec root, pid file and bridge, started in its own mount namespace with a private /tmp
+(so it cannot see the host's temporary files: a command that bind-mounts a host path, or hands
+the engine a host file name, fails against it).
+
+The bridge is this module's own (BRIDGE_NET, used for nothing else) with iptables rules of its
+own for it (masquerade out, replies in); the second dockerd runs with --iptables=false so it
+never touches the first engine's chains. When it stops, :func:`first_engine_works` checks that
+the first engine still has its docker0 bridge and still runs a container (issue 18: once, after
+a second dockerd ran and stopped, the first engine's docker0 was gone).
+
+Needs root, dockerd, unshare, ip and iptables (scripts/setup-docker's machine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+BRIDGE_NET = "10.213.77"  # 10.213.77.0/24: this fixture's bridge only
+DOCKERD = "/usr/sbin/dockerd"
+
+
+@dataclass(frozen=True)
+class SecondEngine:
+    host: str  # unix:///run/venvship-e2-XXXX/docker.sock
+    pid: int
+    root: Path  # data root
+    bridge: str
+
+    def env(self) -> dict[str, str]:
+        return {"DOCKER_HOST": self.host}
+
+    def docker(self, *args: str, check: bool = True, timeout: float = 300,
+               input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["docker", *args], env={**os.environ, "DOCKER_HOST": self.host},
+                              capture_output=True, check=check, timeout=timeout, input=input)
+
+    def sees(self, path: Path) -> bool:
+        """Whether ``path`` exists in the engine's own mount namespace."""
+        probe = subprocess.run(["nsenter", f"--mount=/proc/{self.pid}/ns/mnt", "test", "-e", str(path)])
+        return probe.returncode == 0
+
+
+def unavailable() -> str | None:
+    """Why a second engine cannot run here (None: it can)."""
+    if os.geteuid() != 0:
+        return "a second dockerd needs root"
+    for tool in (DOCKERD, "unshare", "nsenter", "ip", "iptables"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    if f"{BRIDGE_NET}." in routes:
+        return f"{BRIDGE_NET}.0/24 is in use (another second engine is running?)"
+    return None
+
+
+def _sh(*argv: str) -> None:
+    subprocess.run(list(argv), check=True, capture_output=True)
+
+
+def _iptables_rules(bridge: str) -> list[tuple[str, ...]]:
+    """(table, chain, rule...) for the bridge: NAT out, forwarding out and replies back."""
+    net = f"{BRIDGE_NET}.0/24"
+    return [
+        ("nat", "POSTROUTING", "-s", net, "!", "-o", bridge, "-j", "MASQUERADE"),
+        ("filter", "FORWARD", "-i", bridge, "!", "-o", bridge, "-j", "ACCEPT"),
+        ("filter", "FORWARD", "-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"),
+    ]
+
+
+@contextlib.contextmanager
+def running(images: Sequence[str] = (), *, start_timeout: float = 60) -> Iterator[SecondEngine]:
+    """Start the second engine, load ``images`` into it from the first (docker save | docker load),
+    yield it; stop it and remove everything it made, then check the first engine still works."""
+    token = uuid.uuid4().hex[:6]
+    bridge = f"vse2br{token}"
+    run_dir = Path(f"/run/venvship-e2-{token}")
+    data_root = Path(f"/var/tmp/venvship-e2-{token}")
+    sock = run_dir / "docker.sock"
+    log_file = data_root.with_suffix(".log")
+    run_dir.mkdir(mode=0o700)
+    data_root.mkdir(mode=0o700)
+    rules = _iptables_rules(bridge)
+    added: list[tuple[str, ...]] = []
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        _sh("ip", "link", "add", bridge, "type", "bridge")
+        _sh("ip", "addr", "add", f"{BRIDGE_NET}.1/24", "dev", bridge)
+        _sh("ip", "link", "set", bridge, "up")
+        for table, chain, *rule in rules:
+            _sh("iptables", "-t", table, "-I", chain, "1", *rule)
+            added.append((table, chain, *rule))
+        dockerd = [
+            DOCKERD, "--host", f"unix://{sock}", "--data-root", str(data_root / "data"),
+            "--exec-root", str(run_dir / "exec"), "--pidfile", str(run_dir / "docker.pid"),
+            "--bridge", bridge, "--iptables=false", "--ip6tables=false", "--ip-forward=false",
+            "--containerd-namespace", f"vse2-{token}", "--containerd-plugins-namespace", f"vse2p-{token}",
+        ]
+        script = 'mount -t tmpfs -o mode=1777 venvship-e2-tmp /tmp && exec "$@"'
+        with log_file.open("wb") as log:
+            proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "--",
+                                     "sh", "-c", script, "sh", *dockerd],
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        engine = SecondEngine(f"unix://{sock}", proc.pid, data_root / "data", bridge)
+        deadline = time.monotonic() + start_timeout
+        while engine.docker("version", check=False, timeout=10).returncode != 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the second dockerd did not start:\n{log_file.read_text()[-3000:]}")
+            time.sleep(0.5)
+        for image in images:
+            saved = subprocess.run(["docker", "save", image], capture_output=True, check=True, timeout=300)
+            engine.docker("load", input=saved.stdout)
+        yield engine
+    finally:
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for table, chain, *rule in reversed(added):
+            subprocess.run(["iptables", "-t", table, "-D", chain, *rule], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(data_root, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            log_file.unlink()
+    first_engine_works()
+
+
+def first_engine_works(image: str = "venvship-local/debian:bookworm") -> None:
+    """The first engine still has its docker0 bridge and still runs a container on it."""
+    link = subprocess.run(["ip", "-4", "-br", "addr", "show", "docker0"], capture_output=True, text=True)
+    assert link.returncode == 0, f"the first engine's docker0 bridge is gone: {link.stderr.strip()}"
+    assert "docker0" in link.stdout and "/" in link.stdout, f"docker0 has no address: {link.stdout}"
+    run = subprocess.run(["docker", "run", "--rm", "--network", "bridge", image, "cat", "/proc/net/route"],
+                         env={k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")},
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, f"the first engine cannot run a container after the second stopped: {run.stderr}"
+    assert "eth0" in run.stdout, run.stdout
