@@ -153,7 +153,7 @@ APPS: dict[str, App] = {a.name: a for a in [
         app_lock="poetry.lock",
         allowed_moves=("poetry-core",),
         host_check=(("poetry", "--version"), r"Poetry \(version \d"),
-        notes="poetry-core is a git reference in pyproject.toml; it is replaced by an index release",
+        notes="poetry-core is a git reference in pyproject.toml; it is replaced by an index release.",
         ci=True,
     ),
     App(

@@ -202,8 +202,11 @@ def test_app(name: str, tmp_path: Path) -> None:
             proc = _venvship(*args, cwd=project)
             if proc.returncode != 0:
                 raise StepFailed(f"exit {proc.returncode}: {_tail(proc.stderr)}")
-            last = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
-            return last[-1].strip()[:300] if last else ""
+            # the command's own summary: stdout's unindented lines (not '  + pkg' nor progress)
+            summary = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip() and not ln[0].isspace()]
+            if not summary:
+                summary = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()][-1:]
+            return "; ".join(summary)[:400]
         return run
 
     def lock() -> str:
