@@ -48,6 +48,7 @@ class App:
     allowed_moves: tuple[str, ...] = ()   # pins that may differ from app_lock, and why (in `why`)
     host_check: tuple[tuple[str, ...], str] | None = None  # (argv in the venv's bin/, regex) after install
     ci: bool = False                      # part of the CI subset (.ci/run)
+    source_tree: bool = False             # nothing to build: export refuses it (README), by design
     notes: str = ""
 
     @property
@@ -162,11 +163,14 @@ APPS: dict[str, App] = {a.name: a for a in [
         settings=(
             f'base-image = "{PY311}"\n'
             'allow-sdist = ["flask-mail", "langdetect"]   # no wheels for these pins\n'
-            'entrypoint = ["sh", "-c", "flask db upgrade && exec gunicorn -b :5000 microblog:app"]\n'
+            'build-commands = ["flask translate compile"]   # .po -> .mo\n'
+            'env = {FLASK_APP = "microblog.py", LOG_TO_STDOUT = "1", DATABASE_URL = "sqlite:////home/app/app.db"}\n'
+            'command = ["sh", "-c", "flask db upgrade && exec gunicorn -b :5000 --access-logfile - microblog:app"]\n'
             "expose = [5000]\n"
         ),
         check=Http(port=5000, path="/auth/login"),
         app_lock="requirements.txt",
+        source_tree=True,
     ),
     App(
         name="CTFd",
@@ -174,22 +178,35 @@ APPS: dict[str, App] = {a.name: a for a in [
         settings=(
             f'base-image = "{PY311}"\n'
             'allow-sdist = ["flask-script", "maxminddb"]   # no wheels for these pins\n'
+            'env = {DATABASE_URL = "sqlite:////home/app/ctfd.db", LOG_FOLDER = "/home/app/logs",'
+            ' UPLOAD_FOLDER = "/home/app/uploads"}   # the tree is read-only\n'
+            'build-commands = ["mkdir -p .data && chown 10001:10001 .data"]   # its cache dir is in the tree\n'
             'command = ["gunicorn", "--bind", "0.0.0.0:8000", "CTFd:create_app()"]\n'
             "expose = [8000]\n"
         ),
         check=Http(port=8000, path="/setup"),
         app_lock="uv.lock",
+        source_tree=True,
     ),
     App(
         name="healthchecks",
-        layout="Django project tree, no package; requirements.txt (direct == pins), requirements-dev.txt; pycurl from source",
+        layout="Django project tree, no package; requirements.txt (direct == pins), requirements-dev.txt; no WSGI server in it",
         settings=(
             f'base-image = "{PY313}"\n'
-            'allow-sdist = ["oncalendar"]   # no wheel (pycurl 7.47.0 has one, libcurl bundled)\n'
-            'entrypoint = ["sh", "-c", "python manage.py migrate && exec python manage.py runserver 0.0.0.0:8000"]\n'
+            'allow-sdist = ["oncalendar", "mysqlclient"]   # no wheels (mysqlclient: requirements-dev.txt)\n'
+            'build-packages = ["gcc", "libc6-dev", "python3-dev", "libmariadb-dev", "pkg-config"]\n'
+            'build-commands = ["python manage.py collectstatic --noinput", "python manage.py compress"]\n'
+            'env = {DEBUG = "False", ALLOWED_HOSTS = "*", DB_NAME = "/home/app/hc.sqlite"}\n'
+            'command = ["sh", "-c", "python manage.py migrate && exec gunicorn --bind 0.0.0.0:8000 hc.wsgi"]\n'
             "expose = [8000]\n"
+            "\n[tool.venvship.build-command-env]\n"
+            'SECRET_KEY = "build-only"\n'
+            "\n[tool.venvship.environments.main]\n"
+            'extra = ["gunicorn"]   # requirements.txt has no WSGI server\n'
         ),
         check=Http(port=8000, path="/", statuses=(200, 302)),
         app_lock="requirements.txt",
+        source_tree=True,
     ),
+
 ]}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.9/3.10
@@ -61,10 +63,18 @@ def venvship_pins(files: list[Path]) -> dict[str, str]:
     return pins
 
 
+def _same(version: str, versions: set[str]) -> bool:
+    """PEP 440 equality (4.6 == 4.6.0), falling back to the strings."""
+    try:
+        return Version(version) in {Version(v) for v in versions}
+    except InvalidVersion:
+        return version in versions
+
+
 def compare(theirs: dict[str, set[str]], ours: dict[str, str]) -> dict[str, object]:
-    kept = sorted(n for n in ours if n in theirs and ours[n] in theirs[n])
+    kept = sorted(n for n in ours if n in theirs and _same(ours[n], theirs[n]))
     moved = {n: {"app": sorted(theirs[n]), "venvship": ours[n]}
-             for n in sorted(ours) if n in theirs and ours[n] not in theirs[n]}
+             for n in sorted(ours) if n in theirs and not _same(ours[n], theirs[n])}
     return {
         "kept": len(kept),
         "moved": moved,

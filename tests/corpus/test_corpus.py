@@ -73,6 +73,16 @@ def _files(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
 
 
+def host_python(minor: str) -> str | None:
+    """A working pythonX.Y on this host: on PATH, else one pyenv installed (not necessarily active)."""
+    candidates = [shutil.which(f"python{minor}")]
+    candidates += sorted(str(p) for p in Path.home().glob(f".pyenv/versions/{minor}.*/bin/python{minor}"))
+    for c in candidates:
+        if c and subprocess.run([c, "-c", "pass"], capture_output=True, timeout=60).returncode == 0:
+            return c
+    return None
+
+
 def unpack(app: App, dest: Path) -> Path:
     archive = CORPUS / f"{app.name}.tar.gz"
     if not archive.is_file():
@@ -234,9 +244,10 @@ def test_app(name: str, tmp_path: Path) -> None:
 
     def install() -> str:
         minor = re.search(r":(\d+\.\d+)", app.base_image)
-        if minor and shutil.which(f"python{minor.group(1)}") is None:
+        python = host_python(minor.group(1)) if minor else None
+        if minor and python is None:
             raise NotApplicable(f"this host has no python{minor.group(1)} (the locks' interpreter)")
-        out = cli("install", "--venv", str(venv))()
+        out = cli("install", "--venv", str(venv), *(["--python", python] if python else []))()
         if app.host_check:
             argv, pattern = app.host_check
             proc = subprocess.run([str(venv / "bin" / argv[0]), *argv[1:]], capture_output=True, text=True,
@@ -244,6 +255,18 @@ def test_app(name: str, tmp_path: Path) -> None:
             if proc.returncode != 0 or not re.search(pattern, proc.stdout + proc.stderr):
                 raise StepFailed(f"{' '.join(argv)} in the venv exited {proc.returncode}: {_tail(proc.stdout + proc.stderr)}")
         return out
+
+    def export() -> str:
+        args = ("export", "--format", "tar", "--output", str(tmp_path / "dist"))
+        if not app.source_tree:
+            return cli(*args)()
+        proc = _venvship(*args, cwd=project)
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("venvship: error:")]
+        if proc.returncode == 0:
+            return "exported (a source-tree app)"
+        if len(errors) != 1 or "Traceback" in proc.stderr:
+            raise StepFailed(f"exit {proc.returncode}: {_tail(proc.stderr)}")
+        raise NotApplicable(f"refused, as README says for a source-tree app (exit {proc.returncode}): {errors[0]}")
 
     def unchanged() -> None:
         now = _files(project)
@@ -261,7 +284,7 @@ def test_app(name: str, tmp_path: Path) -> None:
         step("run", run)
         step("verify", cli("verify", image))
         step("install --venv", install)
-        step("export --format tar", cli("export", "--format", "tar", "--output", str(tmp_path / "dist")))
+        step("export --format tar", export)
         if failed is None:
             step("app files unchanged", lambda: unchanged() or "only the [tool.venvship] table was added")
     finally:
