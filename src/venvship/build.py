@@ -114,15 +114,45 @@ def scm_version(settings: Settings, data: Mapping[str, Any]) -> str | None:
     return f"{'.'.join(map(str, release))}.dev{distance}+{node}"
 
 
+# Without git and without SOURCE_DATE_EPOCH: 1980-01-01T00:00:00Z. A fixed value, not a file's mtime
+# (a fresh copy of the project gets new mtimes) and not 0 (zip, hence wheels, cannot store times
+# before 1980). Lock files carry no time of their own.
+FALLBACK_EPOCH = 315532800
+
+
+def source_date_epoch(settings: Settings) -> tuple[int, str]:
+    """(SOURCE_DATE_EPOCH, where it came from): the environment's, else the last commit's time,
+    else :data:`FALLBACK_EPOCH`."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if value:
+        if not value.isdigit():
+            raise ConfigError(f"SOURCE_DATE_EPOCH={value!r}: expected a number of seconds since 1970")
+        return int(value), "the environment's SOURCE_DATE_EPOCH"
+    committed = _git(settings.project_dir, "log", "-1", "--format=%ct")
+    if committed and committed.isdigit():
+        return int(committed), "the last commit's time"
+    return FALLBACK_EPOCH, "1980-01-01, venvship's fixed value (no git commit, no SOURCE_DATE_EPOCH)"
+
+
+def base_image_args(attrs: Mapping[str, Any]) -> dict[str, str]:
+    """The runtime stage's base image for the OCI base labels and the SBOM: its registry digest,
+    else (built locally, never pushed or pulled) its image id, and which of the two it is."""
+    digests = [str(d) for d in attrs.get("RepoDigests") or [] if "@sha256:" in str(d)]
+    if digests:
+        return {"VENVSHIP_BASE_DIGEST": sorted(digests)[0].rpartition("@")[2],
+                "VENVSHIP_BASE_DIGEST_KIND": "registry-digest"}
+    return {"VENVSHIP_BASE_DIGEST": str(attrs.get("Id", "")), "VENVSHIP_BASE_DIGEST_KIND": "local-image-id"}
+
+
 def label_args(settings: Settings) -> dict[str, str]:
     """OCI label values: deterministic for a commit (SOURCE_DATE_EPOCH, else commit time)."""
     args: dict[str, str] = {}
     revision = _git(settings.project_dir, "rev-parse", "HEAD")
     if revision:
         args["VENVSHIP_REVISION"] = revision
-    epoch = os.environ.get("SOURCE_DATE_EPOCH") or _git(settings.project_dir, "log", "-1", "--format=%ct")
-    if epoch and epoch.isdigit():
-        args["VENVSHIP_CREATED"] = datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    epoch, _ = source_date_epoch(settings)
+    args["SOURCE_DATE_EPOCH"] = str(epoch)
+    args["VENVSHIP_CREATED"] = datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     remote = _git(settings.project_dir, "config", "--get", "remote.origin.url")
     if remote and "@" not in remote:  # never put credentials in a label
         args["VENVSHIP_SOURCE"] = remote
@@ -288,9 +318,10 @@ def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildO
     check_locks_intact(settings, envs, opts.target)
     engine.client()
     engine.frontend()
-    engine.require_image(settings.base_image, "base image")
+    runtime_base = engine.require_image(settings.base_image, "base image")
     if settings.effective_runtime_image != settings.base_image:
-        engine.require_image(settings.effective_runtime_image, "runtime image")
+        runtime_base = engine.require_image(settings.effective_runtime_image, "runtime image")
+    opts = replace(opts, build_args={**base_image_args(runtime_base), **opts.build_args})
     if not opts.allow_stale:
         ensure_fresh(settings, envs, engine, opts.target)
     scratch = scratch_tag(settings)

@@ -12,6 +12,7 @@ import jinja2
 from . import __version__
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import ConfigError
+from .sbom import SBOM_PATH
 from .settings import Settings, read_pyproject
 
 
@@ -61,6 +62,11 @@ def one_line_requirements(text: str) -> str:
     if current:
         out.append(current.replace("'", '"'))
     return "\n".join(out) + "\n"
+
+
+def sbom_tools_lock_text() -> str:
+    """The SBOM generator's libraries (stage sbom-tools), one pinned, hashed line each."""
+    return one_line_requirements((resources.files("venvship") / "tools" / "sbom.txt").read_text(encoding="utf-8"))
 
 
 def environment(settings: Settings | None = None) -> jinja2.Environment:
@@ -171,6 +177,10 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "stop_signal": settings.stop_signal,
         "entrypoint": list(entrypoint),
         "command": list(command),
+        # --- repro: the SBOM (stages sbom-tools and sbom) ---
+        "sbom_tools_lock": sbom_tools_lock_text(),
+        "sbom_py": (builtin / "sbom.py").read_text(encoding="utf-8"),
+        "sbom_path": SBOM_PATH,
         # --- apps: non-packaged apps, env, build-commands ---
         "package": settings.package,
         "package_reason": settings.package_reason,

@@ -349,12 +349,33 @@ def verify(settings: Settings, engine: Engine, image: str, *, envs: EnvironmentS
     started = time.monotonic()
     data = run_probe(engine, image, settings, probe_config(settings, image_argv(attrs)), opts.env_vars)
     problems = verify_report(data, settings, lock)
+    problems += sbom_problems(engine, image, attrs, data, settings)
     if problems:
         raise VerifyError(f"{image}: {problems[0]}" + "".join(f"; {p}" for p in problems[1:12])
                           + (f" (+{len(problems) - 12} more)" if len(problems) > 12 else ""))
     if opts.start:
         start_check(engine, image, attrs, opts.env_vars, opts.start_timeout)
     return time.monotonic() - started
+
+
+def sbom_problems(engine: Engine, image: str, attrs: Mapping[str, Any], data: Mapping[str, Any],
+                  settings: Settings) -> list[str]:
+    """The SBOM the image's label names lists exactly the installed distributions (an image
+    without the label predates SBOMs: nothing to check)."""
+    from . import sbom
+
+    path = ((attrs.get("Config") or {}).get("Labels") or {}).get(sbom.SBOM_LABEL)
+    if not path:
+        return []
+    raw = sbom.read_file(engine, image, path)
+    if raw is None:
+        return [f"the SBOM {path} (label {sbom.SBOM_LABEL}) is missing"]
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:
+        return [f"the SBOM {path} is not JSON: {exc}"]
+    app = settings.project_name if settings.package else ""
+    return [f"{problem} ({path})" for problem in sbom.mismatches(document, data["dists"], app)]
 
 
 def start_check(engine: Engine, image: str, attrs: Mapping[str, Any], env_vars: Mapping[str, str],

@@ -6,4 +6,5 @@ cli.py imports every module listed in MODULES and calls its ``register``.
 MODULES = (
     "export",  # venvship export --format tar|deb
     "install",  # venvship install / sync / tox / test
+    "sbom",  # venvship sbom IMAGE
 )
