@@ -176,6 +176,198 @@ WORKDIR /src
 ENV PATH="/app/bin:$PATH"
 CMD ["python", "-m", "pytest"]
 
+# ---- sbom: a CycloneDX SBOM at /usr/share/venvship/sbom.cdx.json, from the locks and the venv ----
+# Written by sbom.py with the CycloneDX project's Python library, hash-checked from venvship's
+# tools/sbom.txt in a stage of its own (never in the runtime image). Its timestamp is
+# SOURCE_DATE_EPOCH and its serial number is derived from its inputs: it is reproducible.
+FROM base AS sbom-tools
+RUN --mount=type=secret,id=venvship_ca,required=false \
+    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
+    if [ -f /run/secrets/venvship_ca ]; then \
+        export SSL_CERT_FILE=/run/secrets/venvship_ca PIP_CERT=/run/secrets/venvship_ca; \
+    fi \
+ && mkdir -p /opt/venvship \
+ && printf '%s\n' \
+        'boolean.py==5.0 --hash=sha256:ef28a70bd43115208441b53a045d1549e2f0ec6e3d08a9d142cbc41c1938e8d9' \
+        'cyclonedx-python-lib==11.12.0 --hash=sha256:0e807521a921a5c3cb8ce1153f8a61d29eedfe76a46aac2796b7c6b573391a54' \
+        'defusedxml==0.7.1 --hash=sha256:a352e7e428770286cc899e2542b6cdaedb2b4953ff269a210103ec58f6198a61' \
+        'license-expression==30.4.4 --hash=sha256:421788fdcadb41f049d2dc934ce666626265aeccefddd25e162a26f23bcbf8a4' \
+        'packageurl-python==0.17.6 --hash=sha256:31a85c2717bc41dd818f3c62908685ff9eebcb68588213745b14a6ee9e7df7c9' \
+        'py-serializable==2.2.0 --hash=sha256:2cce775abc5aac12115f9ff572a145c7276d04a770090334bd4e51ed9c782415' \
+        'sortedcontainers==2.4.0 --hash=sha256:a163dcaede0f1c021485e957a39245190e74249897e2ae4b2aa38595db237ee0' \
+        'typing-extensions==4.16.0 --hash=sha256:481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8' \
+        > /opt/venvship/sbom-tools.txt \
+ && python3 -m venv /opt/venvship/sbom-tools \
+ && /opt/venvship/sbom-tools/bin/python -m pip install --no-cache-dir --disable-pip-version-check \
+        --require-hashes --no-deps --only-binary :all: -r /opt/venvship/sbom-tools.txt \
+ && printf '%s\n' \
+        '"""venvship: the CycloneDX SBOM of the image, written in the build (stage "sbom") by the CycloneDX' \
+        'project library (cyclonedx-python-lib, hash-checked from tools/sbom.txt of venvship).' \
+        '' \
+        'From the locks: every pinned distribution (name, version, purl, the sha256 hashes of the lock, its' \
+        'environment and lock file). From the installed metadata of the venv: the licence of each' \
+        '(License-Expression, else a one-line License field, else the licence classifiers) and the app.' \
+        'From build arguments: the base image of the runtime stage (name; registry digest, else local image' \
+        'id, and which of the two) and SOURCE_DATE_EPOCH, the timestamp of the SBOM. The serial number is' \
+        'derived from all of these: two builds of the same inputs write byte-identical SBOMs.' \
+        'Usage: python sbom.py --venv DIR --lock ENV=FILE [...] --app NAME --out FILE' \
+        '"""' \
+        'import argparse' \
+        'import glob' \
+        'import hashlib' \
+        'import os' \
+        'import re' \
+        'import sys' \
+        'import uuid' \
+        'from datetime import datetime, timezone' \
+        'from importlib import metadata' \
+        '' \
+        'from cyclonedx.contrib.license.factories import LicenseFactory' \
+        'from cyclonedx.model import HashAlgorithm, HashType, Property' \
+        'from cyclonedx.model.bom import Bom' \
+        'from cyclonedx.model.component import Component, ComponentType' \
+        'from cyclonedx.output.json import JsonV1Dot6' \
+        'from packageurl import PackageURL' \
+        '' \
+        'NAMESPACE = uuid.UUID("6f0d3c8e-8d6c-5b8e-9a8e-76656e767368")  # fixed: serial numbers are uuid5 in it' \
+        'PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;]+)\s*(;.*)?$")' \
+        'HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")' \
+        '' \
+        '' \
+        'def canonical(name):' \
+        '    return re.sub(r"[-_.]+", "-", name).lower()' \
+        '' \
+        '' \
+        'def read_lock(path):' \
+        '    """[(name, version, marker or None, [sha256, ...])] from a hashed requirements file."""' \
+        '    pins, logical = [], ""' \
+        '    with open(path, encoding="utf-8") as handle:' \
+        '        lines = handle.read().splitlines()' \
+        '    for raw in lines + [""]:' \
+        '        line = raw.strip()' \
+        '        if line.startswith("#") and not logical:' \
+        '            continue' \
+        '        logical += " " + line.rstrip("\\").strip()' \
+        '        if line.endswith("\\"):' \
+        '            continue' \
+        '        text = logical.strip()' \
+        '        logical = ""' \
+        '        if not text or text.startswith("-"):' \
+        '            continue' \
+        '        requirement = HASH.sub("", text).strip()' \
+        '        match = PIN.match(requirement)' \
+        '        if match is None:' \
+        '            sys.exit("venvship sbom: %s: not a pinned requirement: %s" % (path, requirement))' \
+        '        marker = (match.group(3) or "").lstrip("; ").strip() or None' \
+        '        pins.append((canonical(match.group(1)), match.group(2), marker, HASH.findall(text)))' \
+        '    return pins' \
+        '' \
+        '' \
+        'def licences(dist, factory):' \
+        '    """(licences, where they came from): License-Expression, a one-line License, classifiers."""' \
+        '    meta = dist.metadata' \
+        '    expression = (meta.get("License-Expression") or "").strip()' \
+        '    if expression:' \
+        '        return [factory.make_from_string(expression)], "License-Expression"' \
+        '    text = (meta.get("License") or "").strip()' \
+        '    if text and "\n" not in text and len(text) <= 100 and text.upper() not in ("UNKNOWN", "NONE"):' \
+        '        return [factory.make_from_string(text)], "License"' \
+        '    names = [c.split("::")[-1].strip() for c in (meta.get_all("Classifier") or [])' \
+        '             if c.startswith("License ::") and c.count("::") >= 2]' \
+        '    if names:' \
+        '        return [factory.make_with_name(n) for n in sorted(set(names))], "Classifier"' \
+        '    return [], None' \
+        '' \
+        '' \
+        'def main():' \
+        '    parser = argparse.ArgumentParser()' \
+        '    parser.add_argument("--venv", required=True)' \
+        '    parser.add_argument("--lock", action="append", default=[], help="ENV=FILE, bases first")' \
+        '    parser.add_argument("--requirements-dir", default="requirements")' \
+        '    parser.add_argument("--app", required=True)' \
+        '    parser.add_argument("--app-version", default="")' \
+        '    parser.add_argument("--out", required=True)' \
+        '    args = parser.parse_args()' \
+        '' \
+        '    epoch = int(os.environ.get("SOURCE_DATE_EPOCH") or 0)' \
+        '    base_name = os.environ.get("VENVSHIP_BASE_NAME") or "unknown"' \
+        '    base_digest = os.environ.get("VENVSHIP_BASE_DIGEST") or ""' \
+        '    base_kind = os.environ.get("VENVSHIP_BASE_DIGEST_KIND") or ("unknown" if not base_digest else "registry-digest")' \
+        '    site = glob.glob(os.path.join(args.venv, "lib", "python*", "site-packages"))' \
+        '    installed = {}' \
+        '    for dist in metadata.distributions(path=site):' \
+        '        installed.setdefault(canonical(dist.metadata["Name"]), dist)' \
+        '' \
+        '    factory = LicenseFactory()' \
+        '    seed = hashlib.sha256()' \
+        '    components, seen = [], set()' \
+        '    for spec in args.lock:' \
+        '        env, _, path = spec.partition("=")' \
+        '        with open(path, "rb") as handle:' \
+        '            seed.update(handle.read())' \
+        '        for name, version, marker, hashes in read_lock(path):' \
+        '            if name in seen:' \
+        '                continue' \
+        '            dist = installed.get(name)' \
+        '            if dist is None and marker is not None:' \
+        '                continue  # its marker leaves it out for this interpreter: not installed, not listed' \
+        '            if dist is None or dist.version != version:' \
+        '                have = "not installed" if dist is None else "%s is installed" % dist.version' \
+        '                sys.exit("venvship sbom: %s==%s is locked in %s but %s" % (name, version, path, have))' \
+        '            seen.add(name)' \
+        '            found, source = licences(dist, factory)' \
+        '            purl = PackageURL(type="pypi", name=name, version=version)' \
+        '            properties = [Property(name="venvship:environment", value=env),' \
+        '                          Property(name="venvship:lock", value="%s/%s.txt" % (args.requirements_dir, env))]' \
+        '            if source:' \
+        '                properties.append(Property(name="venvship:license-source", value=source))' \
+        '            components.append(Component(' \
+        '                name=name, version=version, type=ComponentType.LIBRARY, purl=purl, bom_ref=str(purl),' \
+        '                hashes=[HashType(alg=HashAlgorithm.SHA_256, content=h) for h in hashes],' \
+        '                licenses=found, properties=properties))' \
+        '' \
+        '    app = installed.get(canonical(args.app))' \
+        '    app_version = app.version if app is not None else (args.app_version or None)' \
+        '    base = Component(' \
+        '        name=base_name, version=base_digest or None, type=ComponentType.CONTAINER, bom_ref="base-image",' \
+        '        properties=[Property(name="venvship:base-image-digest-kind", value=base_kind)])' \
+        '    root = Component(' \
+        '        name=args.app, version=app_version, type=ComponentType.APPLICATION, bom_ref="app",' \
+        '        licenses=licences(app, factory)[0] if app is not None else [])' \
+        '    for value in (base_name, base_digest, base_kind, args.app, app_version or ""):' \
+        '        seed.update(b"\0" + value.encode())' \
+        '    bom = Bom(serial_number=uuid.uuid5(NAMESPACE, seed.hexdigest()))' \
+        '    bom.metadata.timestamp = datetime.fromtimestamp(epoch, timezone.utc)' \
+        '    bom.metadata.component = root' \
+        '    bom.metadata.properties.add(Property(name="venvship:source-date-epoch", value=str(epoch)))' \
+        '    bom.components.add(base)' \
+        '    for component in components:' \
+        '        bom.components.add(component)' \
+        '    bom.register_dependency(root, [base, *components])' \
+        '    text = JsonV1Dot6(bom).output_as_string(indent=2)' \
+        '    os.makedirs(os.path.dirname(args.out), exist_ok=True)' \
+        '    with open(args.out, "w", encoding="utf-8") as handle:' \
+        '        handle.write(text + "\n")' \
+        '    os.utime(args.out, (epoch, epoch))' \
+        '' \
+        '' \
+        'if __name__ == "__main__":' \
+        '    main()' \
+        > /opt/venvship/sbom-tools/venvship_sbom.py
+
+FROM build AS sbom
+ARG RUNTIME_IMAGE
+ARG SOURCE_DATE_EPOCH=0
+ARG VENVSHIP_BASE_DIGEST=""
+ARG VENVSHIP_BASE_DIGEST_KIND=unknown
+ARG VENVSHIP_VERSION=1.2.0
+RUN --mount=type=bind,from=sbom-tools,source=/opt/venvship/sbom-tools,target=/opt/venvship/sbom-tools \
+    VENVSHIP_BASE_NAME="${RUNTIME_IMAGE}" /opt/venvship/sbom-tools/bin/python \
+        /opt/venvship/sbom-tools/venvship_sbom.py --venv /app \
+        --lock main=/opt/venvship/locks/main.txt \
+        --requirements-dir requirements --app hello-app \
+        --app-version "${VENVSHIP_VERSION}" --out /opt/venvship/sbom/usr/share/venvship/sbom.cdx.json
+
 # ---- export: the build stage's venv as a tarball or a Debian package (venvship export) --
 # 'venvship-export' is a named build context (--build-context) that 'venvship export' fills
 # with its export script and the package settings; it is not a stage: DL3022 is off.
@@ -216,6 +408,7 @@ FROM runtime-base AS runtime
 COPY --link --from=runtime-user /opt/venvship/user/ /
 COPY --link --from=deps /app /app
 COPY --link --from=build /srv/app /srv/app
+COPY --link --from=sbom /opt/venvship/sbom/ /
 ENV PATH="/app/bin:$PATH" \
     VIRTUAL_ENV=/app \
     LANG=C.UTF-8 \
@@ -237,3 +430,12 @@ LABEL org.opencontainers.image.title="hello-app" \
       org.opencontainers.image.source="${VENVSHIP_SOURCE}" \
       io.venvship.venv="/app" \
       io.venvship.python="python3"
+# The image this one is built on: its registry digest, else (a locally built image) its image id,
+# and io.venvship.base.digest-kind says which. The SBOM's path in the image.
+ARG RUNTIME_IMAGE
+ARG VENVSHIP_BASE_DIGEST=""
+ARG VENVSHIP_BASE_DIGEST_KIND=unknown
+LABEL org.opencontainers.image.base.name="${RUNTIME_IMAGE}" \
+      org.opencontainers.image.base.digest="${VENVSHIP_BASE_DIGEST}" \
+      io.venvship.base.digest-kind="${VENVSHIP_BASE_DIGEST_KIND}" \
+      io.venvship.sbom="/usr/share/venvship/sbom.cdx.json"
