@@ -123,8 +123,15 @@ def lock(
 
     state: State = ctx.obj
     settings = state.settings(base_image=base_image, resolver=resolver)
-    envs = _envs(settings)
     engine = _engine()
+    record = None
+    if not check:  # setup.py, setup.cfg, Poetry: the build backend names the requirements
+        from .metadata import refresh
+
+        record = refresh(settings, engine, state.stream())
+    from .environments import discover
+
+    envs = discover(settings, metadata=record)
     if check:
         target = locking.target_of_image(engine, settings)
         problems = locking.check(settings, envs, env, target)
@@ -135,10 +142,15 @@ def lock(
         typer.echo("locks are up to date: " + ", ".join(envs.order(env or None)))
         return
     plan = locking.make_plan(envs, env, settings, upgrade=upgrade, upgrade_packages=upgrade_package)
+    if record is not None:
+        from .metadata import overwritten_sources
+
+        overwritten_sources(settings, record, list(plan.compile))
     typer.echo(f"locking {', '.join(plan.compile)} in {settings.base_image} with {settings.resolver}", err=True)
     _say_adopting(plan)
     results = locking.lock(settings, envs, plan, engine, stream=state.stream(), dry_run=dry_run,
-                           warn=lambda message: typer.echo(f"venvship: warning: {message}", err=True))
+                           warn=lambda message: typer.echo(f"venvship: warning: {message}", err=True),
+                           record=record)
     for r in results:
         rel = f"{settings.requirements_dir}/{r.env}.txt"
         verb = ("would write" if dry_run else "wrote") if r.changed else "unchanged"
@@ -287,6 +299,7 @@ def envs(ctx: typer.Context) -> None:
     settings = ctx.obj.settings()
     found = _envs(settings)
     named = {"setting": "from the name setting", "pyproject": "from pyproject.toml [project]",
+             "backend": "from the build backend's metadata, recorded by venvship lock",
              "directory": "taken from the directory; set name = \"...\" in [tool.venvship]"}
     built = ("built as a package" if settings.package
              else f"a source tree copied to {settings.app_dir}")

@@ -11,13 +11,14 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from . import metadata as metadata_
 from .errors import ConfigError, InputError
 from .settings import Settings, read_pyproject, txt_inputs
 
@@ -385,8 +386,25 @@ def build_requirements(settings: Settings, data: dict[str, Any] | None = None) -
     return Environment(BUILD_ENV, tuple(lines), where)
 
 
-def discover(settings: Settings, *, include_build: bool = True) -> EnvironmentSet:
+def _relabel(envs: dict[str, Environment], label: str) -> dict[str, Environment]:
+    """Requirements recorded from the build backend: say so instead of '[project...]'."""
+    pending = label.endswith(")")
+
+    def fix(text: str) -> str:
+        if pending:
+            return label if text.startswith("pyproject.toml [project.") else text
+        return (text.replace("pyproject.toml [project.dependencies]", f"{label}: Requires-Dist")
+                .replace("pyproject.toml [project.optional-dependencies]", f"{label}: extra"))
+
+    return {n: replace(e, source=fix(e.source), lines=tuple(replace(ln, origin=fix(ln.origin)) for ln in e.lines))
+            for n, e in envs.items()}
+
+
+def discover(settings: Settings, *, include_build: bool = True,
+             metadata: metadata_.Record | None = None) -> EnvironmentSet:
+    """``metadata``: the backend's answer to use instead of the recorded one (venvship lock)."""
     data = read_pyproject(settings.project_dir)
+    data, label, pending = metadata_.effective_pyproject(settings, data, metadata)
     source = settings.source
     if source == "auto":
         source = "requirements" if any(settings.requirements_path.glob("*.in")) else "pyproject"
@@ -394,6 +412,11 @@ def discover(settings: Settings, *, include_build: bool = True) -> EnvironmentSe
         envs = _from_txt(settings)
     else:
         envs = _from_requirements(settings) if source == "requirements" else _from_pyproject(settings, data)
+    if label is not None and source == "pyproject":
+        envs = _relabel(envs, label)
+    for name in settings.ignore_envs:  # extras and groups that are not environments
+        if name != "main":
+            envs.pop(canonicalize_name(name), None)
     if not envs:
         raise InputError(f"no environments: {settings.requirements_dir}/*.in has no files")
     for env, extra in settings.env_extras.items():  # [tool.venvship.environments.NAME] extra
@@ -404,8 +427,11 @@ def discover(settings: Settings, *, include_build: bool = True) -> EnvironmentSe
         envs[env] = Environment(env, envs[env].lines + added, envs[env].source, envs[env].base)
     for layered, on in settings.layers.items():
         if layered not in envs:
+            if pending or layered in settings.ignore_envs:
+                continue  # the backend has not named its extras yet
             raise ConfigError(f"[tool.venvship.environments.{layered}]: no environment named {layered!r}")
-        envs[layered] = Environment(layered, envs[layered].lines, envs[layered].source, on)
+        # base = "" : a standalone environment, not layered on anything
+        envs[layered] = Environment(layered, envs[layered].lines, envs[layered].source, on or None)
     for environment in envs.values():
         if environment.base is not None and environment.base not in envs:
             raise InputError(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from . import __version__, lockfile, preferences
+from . import __version__, lockfile, metadata, preferences
 from .engine import BuildRequest, Engine, Secret
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import (
@@ -53,6 +53,8 @@ class LockPlan:
     existing: Mapping[str, Lock] = field(default_factory=dict)
     # what each compiled environment's resolver output file is seeded with (preferences.py)
     preferences: Mapping[str, preferences.Preferences] = field(default_factory=dict)
+    # extras and groups locked because all were asked for: one failing is reported, not fatal
+    optional: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,17 @@ def make_plan(envs: EnvironmentSet, selected: Sequence[str], settings: Settings,
                 hint=f"lock it too: venvship lock --env {name} --env {compile_[0]}",
             )
     return LockPlan(tuple(compile_), tuple(bases), upgrade, tuple(upgrade_packages), existing,
-                    {n: p for n, p in prefs.items() if n in compile_})
+                    {n: p for n, p in prefs.items() if n in compile_},
+                    optional_envs(envs, compile_, settings) if not selected else ())
+
+
+def optional_envs(envs: EnvironmentSet, names: Sequence[str], settings: Settings) -> tuple[str, ...]:
+    """Extras and dependency groups nothing else is layered on: when 'venvship lock' locks them
+    all, one that fails is reported by name and the others are locked (requirements/*.in files,
+    main and build are always required)."""
+    below = {envs.get(n).base for n in names}
+    return tuple(n for n in names if n not in ("main", BUILD_ENV) and n not in below
+                 and not envs.get(n).source.startswith(f"{settings.requirements_dir}/"))
 
 
 def _plan_preferences(settings: Settings, names: Sequence[str]) -> dict[str, preferences.Preferences]:
@@ -179,6 +191,13 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
         '  [ "$rc" -eq 0 ] || exit 0',
         '  pins "$OUT/$env.txt" "$OUT/$env.pins"',
         "}",
+        "compile_optional() {  # an extra or group: its failure is reported, the others go on",
+        '  env=$1; shift',
+        '  "$@" > "$OUT/$env.log" 2>&1',
+        '  rc=$?',
+        '  echo "$rc" > "$OUT/$env.rc"',
+        '  [ "$rc" -eq 0 ] && pins "$OUT/$env.txt" "$OUT/$env.pins"',
+        "}",
     ]
     for name in plan.constraints_only:
         out.append(f'pins "$IN/existing/{name}.txt" "$OUT/{name}.pins"')
@@ -190,7 +209,8 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
         argv = _resolver_argv(settings, f"$IN/{name}.in", f"$OUT/{name}.txt", plan)
         if name == BUILD_ENV and settings.allow_sdist:
             out += _sdist_requires_lines(settings)
-        out.append(f"compile_env {name} " + " ".join(_q(a) for a in argv))
+        runner = "compile_optional" if name in plan.optional else "compile_env"
+        out.append(f"{runner} {name} " + " ".join(_q(a) for a in argv))
         if name == BUILD_ENV and backend is not None:
             out += ['if [ "$(cat "$OUT/build.rc")" = 0 ]; then',
                     *("  " + line for line in _build_hook_lines(argv, backend)), "fi"]
@@ -199,7 +219,8 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
                   "--python", "/opt/venvship/tools/bin/python", "-c", f"$OUT/{name}.pins",
                   "--format", "pylock.toml", "--output-file", f"$OUT/pylock.{name}.toml",
                   f"$IN/{name}.in"]
-            out.append(f"compile_env pylock.{name} " + " ".join(_q(a) for a in py))
+            guard = f'[ ! -f "$OUT/{name}.pins" ] || ' if name in plan.optional else ""
+            out.append(f"{guard}compile_env pylock.{name} " + " ".join(_q(a) for a in py))
     out.append('echo done > "$OUT/complete"')
     return "\n".join(out) + "\n"
 
@@ -324,14 +345,26 @@ def run_compile(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine
     """Compile in the base image; returns (output dir, target description)."""
     base = engine.require_image(settings.base_image, "base image")
     inputs = workdir / "inputs"
-    outdir = workdir / "out"
     write_inputs(inputs, settings, envs, plan)
+    outdir = run_lock_stage(settings, envs, engine, workdir, inputs, needs_project_tree(plan), stream)
+    target = json.loads((outdir / "target.json").read_text())
+    target["base_image_id"] = base.get("Id", "")
+    target["resolver"] = (outdir / "resolver.txt").read_text().strip()
+    return outdir, target
+
+
+def run_lock_stage(settings: Settings, envs: EnvironmentSet, engine: Engine, workdir: Path,
+                   inputs: Path, project_tree: bool, stream: IO[str] | None) -> Path:
+    """Run inputs/lock.sh in the lock stage; returns the directory its outputs were exported to.
+
+    With ``project_tree``, the project is the build context, bind-mounted at /venvship/project
+    for the backend's hooks: .dockerignore, else venvship's default ignores, apply as in build.
+    """
+    outdir = workdir / "out"
     dockerfile = workdir / "Dockerfile"
     dockerfile.write_text(render_dockerfile(settings, envs))
     context = inputs
-    if needs_project_tree(plan):
-        # The backend's hooks run in the project's tree (bind-mounted in the lock stage), sent
-        # as the build context: .dockerignore, else venvship's default ignores, apply as in build.
+    if project_tree:
         context = settings.project_dir
         from .build import DEFAULT_DOCKERIGNORE  # build imports this module
 
@@ -353,10 +386,17 @@ def run_compile(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine
             "the lock stage returned the output of an earlier run (a BuildKit cache hit), not this one's",
             hint="nothing was written; run 'venvship lock' again",
         )
-    target = json.loads((outdir / "target.json").read_text())
-    target["base_image_id"] = base.get("Id", "")
-    target["resolver"] = (outdir / "resolver.txt").read_text().strip()
-    return outdir, target
+    return outdir
+
+
+def _skipped(env: str, error: Exception) -> str:
+    message = getattr(error, "message", str(error))
+    hint = getattr(error, "hint", None)
+    if hint:
+        return f"{env!r} was not locked, the others were: {message}; {hint}"
+    return (f"{env!r} was not locked, the others were: {message}; if {env!r} is not meant as an "
+            f"environment, leave it out with ignore-envs = [\"{env}\"] in [tool.venvship], or lock it "
+            f"on its own (not layered on main) with [tool.venvship.environments.{env}] base = \"\"")
 
 
 def _failure(env: str, log: str, envs: EnvironmentSet, plan: LockPlan, outdir: Path) -> Exception:
@@ -488,7 +528,7 @@ def input_hash(env: str, envs: EnvironmentSet, settings: Settings) -> str:
 
 
 def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Path,
-            target: Mapping[str, Any]) -> list[EnvResult]:
+            target: Mapping[str, Any], warn: Callable[[str], None] | None = None) -> list[EnvResult]:
     """Turn the exported outputs into validated lock texts (pure apart from reading outdir)."""
     results: list[EnvResult] = []
     new_locks: dict[str, Lock] = {}
@@ -497,7 +537,12 @@ def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Pa
         rc = rc_file.read_text().strip() if rc_file.exists() else None
         if rc != "0":
             log = (outdir / f"{env}.log").read_text() if (outdir / f"{env}.log").exists() else ""
-            raise _failure(env, log, envs, plan, outdir)
+            error = _failure(env, log, envs, plan, outdir)
+            if env in plan.optional and rc is not None:
+                if warn is not None:
+                    warn(_skipped(env, error))
+                continue
+            raise error
         body = (outdir / f"{env}.txt").read_text()
         body = "".join(ln for ln in body.splitlines(keepends=True) if not ln.startswith("#"))
         body = user_paths(body, envs, settings)
@@ -512,7 +557,7 @@ def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Pa
                                  old is None or settings.lock_path(env).read_text() != text, adoption))
     for env in plan.compile:  # never write a layered lock whose shared pins differ
         base = envs.get(env).base
-        if base is None:
+        if base is None or env not in new_locks:
             continue
         base_lock = new_locks.get(base) or plan.existing[base]
         for name, pin in new_locks[env].pins.items():
@@ -546,15 +591,19 @@ def hook_warnings(outdir: Path) -> list[str]:
 
 def lock(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine: Engine, *,
          stream: IO[str] | None = None, dry_run: bool = False,
-         warn: Callable[[str], None] | None = None) -> list[EnvResult]:
-    """Compile and, unless ``dry_run``, write every lock of the plan, all or nothing."""
+         warn: Callable[[str], None] | None = None,
+         record: metadata.Record | None = None) -> list[EnvResult]:
+    """Compile and, unless ``dry_run``, write every lock of the plan, all or nothing.
+    ``record``: the build backend's answer, written with the locks."""
     with tempfile.TemporaryDirectory(prefix="venvship-lock-") as tmp:
         outdir, target = run_compile(settings, envs, plan, engine, Path(tmp), stream)
-        results = collect(settings, envs, plan, outdir, target)
+        results = collect(settings, envs, plan, outdir, target, warn)
         for message in hook_warnings(outdir):
             if warn is not None:
                 warn(message)
         files = {settings.lock_path(r.env): r.text for r in results}
+        if record is not None:
+            files[metadata.record_path(settings.project_dir, settings.requirements_dir)] = record.text()
         if settings.pylock:
             for r in results:
                 p = outdir / f"pylock.{r.env}.toml"
@@ -623,7 +672,7 @@ def target_if_changed(engine: Engine, settings: Settings, envs: EnvironmentSet,
 def check(settings: Settings, envs: EnvironmentSet, names: Sequence[str],
           target: Mapping[str, Any] | None) -> list[str]:
     """Every reason a lock is missing or stale. Writes nothing. ``target``: the base image's."""
-    problems: list[str] = []
+    problems: list[str] = metadata.problems(settings)  # the backend's recorded answer
     locks: dict[str, Lock] = {}
     for env in envs.order(list(names) or None):
         path = settings.lock_path(env)

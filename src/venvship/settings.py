@@ -97,6 +97,7 @@ class Settings:
     app_modules: tuple[str, ...] = ()  # app-module: a string or a list
     pylock: bool = False
     template_dir: str = ".venvship/templates"
+    ignore_envs: tuple[str, ...] = ()  # extras / groups that are not environments
     images: tuple[str, ...] = ()
     # --- runtime settings (issue 14: verify) ---
     env: Mapping[str, str] = field(default_factory=dict)  # ENV in the runtime stage
@@ -193,6 +194,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "app-module": ("app_modules", "strlist"),
     "pylock": ("pylock", "bool"),
     "template-dir": ("template_dir", "str"),
+    "ignore-envs": ("ignore_envs", "list"),
     "images": ("images", "list"),
     # --- runtime keys ---
     "env": ("env", "table"),
@@ -441,6 +443,14 @@ def _validate(values: dict[str, Any]) -> None:
         raise ConfigError(f"uid must be a positive integer, got {uid}")
 
 
+def _recorded_name(project_dir: Path, values: Mapping[str, Any]) -> str | None:
+    """The name the build backend gave 'venvship lock' (setup.py, setup.cfg, Poetry)."""
+    from .metadata import read_record
+
+    record = read_record(project_dir, values.get("requirements_dir", "requirements"))
+    return record.name if record is not None else None
+
+
 def load_settings(project_dir: Path, overrides: Mapping[str, Any] | None = None,
                   environ: Mapping[str, str] | None = None) -> Settings:
     """Read pyproject.toml, apply VENVSHIP_* variables, then ``overrides`` (CLI flags)."""
@@ -503,6 +513,8 @@ def load_settings(project_dir: Path, overrides: Mapping[str, Any] | None = None,
         values["name_source"] = "setting"
     elif project.get("name"):
         values["project_name"] = str(project["name"])
+    elif recorded := _recorded_name(project_dir, values):  # setup.py, setup.cfg, Poetry
+        values["project_name"], values["name_source"] = recorded, "backend"
     else:
         values["project_name"], values["name_source"] = project_dir.name, "directory"
     values["package"], values["package_reason"] = packaging(project_dir, data, values.get("package"))

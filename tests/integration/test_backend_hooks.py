@@ -135,12 +135,18 @@ def test_an_sdist_only_package_is_named_with_the_setting_that_allows_it(tmp_path
     """uwsgi publishes no wheel: the layered 'server' env failed with exit 6 (a layering conflict)
     and uv's text; it is a resolution error naming allow-sdist."""
     project = hatch_app(tmp_path / "app", ["six"])
-    result = lock(project)
+    # locking everything, the extra is reported by name with the advice and the rest is locked
+    everything = lock(project)
+    assert everything.returncode == 0, everything.stderr
+    assert "'server' was not locked" in everything.stderr and 'allow-sdist = ["uwsgi"]' in everything.stderr
+    assert not (project / "requirements/server.txt").exists()
+    # asked for by name, it fails the run: a resolution error (5), not a layering conflict (6)
+    result = lock(project, "--env", "server")
     assert result.returncode == 5, result.stderr
     error = one_error(result.stderr)
     assert "'server'" in error and "uwsgi has no usable wheel" in error, error
     assert 'allow-sdist = ["uwsgi"]' in result.stderr and "build-packages" in result.stderr
-    assert not (project / "requirements").exists()
+    assert not (project / "requirements/server.txt").exists()
 
 
 def test_the_build_requirements_of_an_allowed_sdist_are_locked_and_the_image_builds(
