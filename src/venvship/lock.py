@@ -392,7 +392,7 @@ def run_lock_stage(settings: Settings, envs: EnvironmentSet, engine: Engine, wor
 def _skipped(env: str, error: Exception) -> str:
     message = getattr(error, "message", str(error))
     hint = getattr(error, "hint", None)
-    if hint:
+    if hint and not isinstance(error, LayeringConflictError):  # e.g. allow-sdist for no wheels
         return f"{env!r} was not locked, the others were: {message}; {hint}"
     return (f"{env!r} was not locked, the others were: {message}; if {env!r} is not meant as an "
             f"environment, leave it out with ignore-envs = [\"{env}\"] in [tool.venvship], or lock it "
