@@ -299,8 +299,8 @@ def packaging(project_dir: Path, data: Mapping[str, Any], setting: bool | None) 
 def read_pyproject(project_dir: Path) -> dict[str, Any]:
     path = project_dir / "pyproject.toml"
     if not path.exists():
-        if has_txt_requirements(project_dir):  # a requirements-only app: settings are optional
-            return {}
+        if has_txt_requirements(project_dir) or any((project_dir / "requirements").glob("*.in")):
+            return {}  # a requirements-only app: settings are optional
         raise ConfigError(
             f"no pyproject.toml or requirements.txt in {project_dir}",
             hint="run venvship from the project's directory or pass --project DIR",

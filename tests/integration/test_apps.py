@@ -74,7 +74,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     canary = f"vsp-apps-canary-{secrets.token_hex(8)}"
     (root / "app.py").write_text(APP_PY)
     (root / "manage.py").write_text(MANAGE_PY)
-    (root / "requirements.txt").write_text("flask>=3\n")
+    (root / "requirements.txt").write_text("flask>=3\nclick==8.1.7  # a freeze-style pin\n")
     (root / "requirements-dev.txt").write_text("-r requirements.txt\niniconfig\n")
     (root / "pyproject.toml").write_text(PYPROJECT)
     (root / ".env").write_text(f"SECRET_KEY={canary}-dotenv\n")  # a developer's local secrets
@@ -101,10 +101,25 @@ def test_lock_never_writes_the_inputs(site: dict[str, Any]) -> None:
     assert (root / "requirements.lock/build.txt").is_file()
     check = run_cli("--progress", "quiet", "lock", "--check", cwd=root)
     assert check.returncode == 0, check.stderr
+    # a pin in the input is a requirement: --upgrade moves what is not pinned, never it
+    assert main.versions["click"] == "8.1.7"
+    upgraded = run_cli("--progress", "quiet", "lock", "--upgrade", "--env", "main", "--dry-run", cwd=root)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "click" not in upgraded.stdout, upgraded.stdout
+
     envs = run_cli("envs", cwd=root)
     assert ("app: fixture-site (from the name setting); a source tree copied to /srv/app: nothing to "
             "build: no [build-system], setup.py or setup.cfg [metadata]") in envs.stdout, envs.stdout
     assert "inputs: requirements.txt layout; locks in requirements.lock/" in envs.stdout
+
+
+def test_install_into_a_host_venv_takes_the_locks_only(site: dict[str, Any], tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    result = run_cli("install", "--venv", str(venv), cwd=site["root"], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = subprocess.run([str(venv / "bin/python"), "-c", "import flask, gunicorn; print('ok')"],
+                         capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
 
 
 def test_the_app_answers_with_its_env_and_build_output(site: dict[str, Any], engine) -> None:  # type: ignore[no-untyped-def]

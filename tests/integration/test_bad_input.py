@@ -111,7 +111,8 @@ def make_non_venv_dir(rel: str) -> Callable[[Path], object]:
 
 NO_ENGINE: dict[str, Case] = {
     # ---- 3: pyproject.toml and its settings
-    "pyproject-missing": Case(("envs",), 3, "no pyproject.toml", lambda p: (p / "pyproject.toml").unlink()),
+    "pyproject-missing": Case(("envs",), 3, "no pyproject.toml or requirements.txt", lambda p: (
+        (p / "pyproject.toml").unlink(), [f.unlink() for f in (p / "requirements").glob("*.in")])),
     "pyproject-unreadable": Case(("lock",), 3, "cannot read", pyproject_is_a_directory),
     "pyproject-not-toml": Case(("lock",), 3, "is not valid TOML", write("pyproject.toml", "[tool.venvship\n")),
     "settings-unknown-key": Case(("envs",), 3, "unknown key 'bogus'", settings("bogus = 1")),

@@ -35,6 +35,13 @@ def test_requirements_txt_without_pyproject(tmp_path: Path) -> None:
     assert settings.lock_path("main") == path / "requirements.lock/main.txt"
 
 
+def test_pip_tools_layout_without_pyproject(tmp_path: Path) -> None:
+    path = tree(tmp_path, {"requirements/main.in": "flask\n", "requirements/dev.in": "-r main.in\npytest\n"})
+    settings = load_settings(path, environ={})
+    assert (settings.package, settings.requirements_dir) == (False, "requirements")
+    assert discover(settings).envs["dev"].base == "main"
+
+
 def test_no_pyproject_and_no_requirements_names_both(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no pyproject.toml or requirements.txt in "):
         load_settings(tmp_path, environ={})

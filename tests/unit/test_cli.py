@@ -44,7 +44,8 @@ def project(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("mutate", "args", "code", "needle"),
     [
-        (lambda p: (p / "pyproject.toml").unlink(), ["envs"], 3, "no pyproject.toml"),
+        (lambda p: ((p / "pyproject.toml").unlink(), [f.unlink() for f in (p / "requirements").glob("*.in")]),
+         ["envs"], 3, "no pyproject.toml or requirements.txt"),
         (lambda p: (p / "pyproject.toml").write_text("[tool.venvship]\nbogus = 1\n"), ["envs"], 3, "unknown key 'bogus'"),
         (lambda p: (p / "requirements/main.in").write_text("flask=>3\n"), ["envs"], 4, "malformed requirement"),
         (lambda p: (p / "requirements/dev.in").write_text("-c dev.txt\npytest\n"), ["envs"], 4, "layering cycle"),
