@@ -7,4 +7,5 @@ MODULES = (
     "export",  # venvship export --format tar|deb
     "install",  # venvship install / sync / tox / test
     "sbom",  # venvship sbom IMAGE
+    "ci",  # venvship ci github|gitlab
 )
