@@ -213,7 +213,7 @@ def build_request(settings: Settings, envs: EnvironmentSet, opts: BuildOptions, 
         args.setdefault("VENVSHIP_VERSION", version)
     args.update(opts.build_args)
     extra_secrets: tuple[Secret, ...] = ()
-    if settings.build_command_env and not settings.package:
+    if settings.build_command_env and not settings.package and opts.target not in ("test", "test-deps"):
         # build-command-env: a secret file the build-commands step sources; never a build arg
         env_file = dockerfile.parent / "venvship-build-env"
         env_file.touch(mode=0o600)

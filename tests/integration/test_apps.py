@@ -57,7 +57,6 @@ command = ["gunicorn", "--bind", "0.0.0.0:8000", "app:app"]
 expose = [8000]
 build-commands = ["python manage.py collectstatic"]
 env = {{GREETING = 'hello "$HOME" \\ world'}}
-test-envs = []
 
 [tool.venvship.build-command-env]
 SECRET_KEY = "${{APPS_IT_SECRET}}"
@@ -74,8 +73,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     canary = f"vsp-apps-canary-{secrets.token_hex(8)}"
     (root / "app.py").write_text(APP_PY)
     (root / "manage.py").write_text(MANAGE_PY)
+    (root / "tests").mkdir()
+    (root / "tests/test_site.py").write_text(
+        "import iniconfig, app\n\ndef test_index_route():\n    assert app.app.url_map.bind('x').match('/')\n")
     (root / "requirements.txt").write_text("flask>=3\nclick==8.1.7  # a freeze-style pin\n")
-    (root / "requirements-dev.txt").write_text("-r requirements.txt\niniconfig\n")
+    (root / "requirements-dev.txt").write_text("-r requirements.txt\niniconfig\npytest\n")
     (root / "pyproject.toml").write_text(PYPROJECT)
     (root / ".env").write_text(f"SECRET_KEY={canary}-dotenv\n")  # a developer's local secrets
     inputs = {p: (root / p).read_bytes() for p in ("requirements.txt", "requirements-dev.txt")}
@@ -122,6 +124,12 @@ def test_install_into_a_host_venv_takes_the_locks_only(site: dict[str, Any], tmp
     assert out.stdout.strip() == "ok", out.stderr
 
 
+def test_venvship_test_runs_the_tree_with_the_dev_lock(site: dict[str, Any]) -> None:
+    result = run_cli("test", "--quiet", cwd=site["root"])
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert "1 passed" in result.stdout + result.stderr
+
+
 def test_the_app_answers_with_its_env_and_build_output(site: dict[str, Any], engine) -> None:  # type: ignore[no-untyped-def]
     assert site["built"].returncode == 0, site["built"].stderr[-3000:]
     assert "verified" in site["built"].stdout
@@ -154,7 +162,7 @@ def test_the_source_tree_is_root_owned_and_read_only(site: dict[str, Any], engin
     assert "HOME=/home/app" in out and "home-writable" in out, out
     _, out = engine.run(site["tag"], ["-c", "ls -A /srv/app"], entrypoint=["sh"])
     assert sorted(out.split()) == ["app.py", "manage.py", "pyproject.toml", "requirements-dev.txt",
-                                   "requirements.lock", "requirements.txt", "static-collected"], out
+                                   "requirements.lock", "requirements.txt", "static-collected", "tests"], out
     # no .env (venvship's default ignores), no bytecode (PYTHONDONTWRITEBYTECODE in the build too)
 
 
