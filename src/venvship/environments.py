@@ -253,6 +253,13 @@ def _from_txt(settings: Settings) -> dict[str, Environment]:
                              f"environment {name!r}")
         files[name] = path
     by_path = {p.resolve(): n for n, p in files.items()}
+    for name in [*files, BUILD_ENV]:  # venvship never writes a user's input file
+        if settings.lock_path(name).resolve() in by_path:
+            raise ConfigError(
+                f"requirements-dir {settings.requirements_dir!r} would put the {name!r} lock over the "
+                f"input {settings.lock_path(name).relative_to(root)}",
+                hint="leave requirements-dir unset (locks go to requirements.lock/) or pick another directory",
+            )
     envs: dict[str, Environment] = {}
     for name, path in files.items():
         rel = str(path.relative_to(root))

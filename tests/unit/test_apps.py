@@ -59,6 +59,13 @@ def test_requirements_dir_of_txt_files_with_includes(tmp_path: Path) -> None:
     assert [line.requirement for line in envs.envs["base"].lines] == ["flask==3.0.0"]
 
 
+def test_a_lock_never_lands_on_an_input(tmp_path: Path) -> None:
+    path = tree(tmp_path, {"requirements/main.txt": "flask\n", "pyproject.toml": (
+        '[tool.venvship]\nrequirements-dir = "requirements"\n')})
+    with pytest.raises(ConfigError, match="would put the 'main' lock over the input requirements/main.txt"):
+        discover(load_settings(path, environ={}))
+
+
 def test_txt_layout_needs_a_main(tmp_path: Path) -> None:
     path = tree(tmp_path, {"requirements/base.txt": "flask\n", "requirements/prod.txt": "-r base.txt\n"})
     with pytest.raises(InputError, match="no main environment") as err:
