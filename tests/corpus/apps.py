@@ -115,7 +115,10 @@ APPS: dict[str, App] = {a.name: a for a in [
     App(
         name="mkdocs",
         layout="hatchling with a build hook (hatch_build.py needs babel), requirements/*.txt for docs and style",
-        settings=f'base-image = "{PY311}"\n',
+        settings=(
+            f'base-image = "{PY311}"\n'
+            'ignore-envs = ["min-versions"]   # an extra pinning minimum versions, not an environment\n'
+        ),
         check=Cli(
             runs=(
                 (("--version",), r"mkdocs, version \d"),
