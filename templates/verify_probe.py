@@ -229,6 +229,17 @@ def missing_by_loader(loader, path):
     return list(dict.fromkeys(out))
 
 
+def shipped_libraries(prefix):
+    """The file names of every shared library the venv ships itself (auditwheel's pkg.libs/,
+    symlinks included): a bundled library NEEDED by another is loaded through the extension
+    module's RPATH, not found by its own, so it is not missing from the runtime image."""
+    names = set()
+    for _root, dirs, files in os.walk(prefix):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        names.update(n for n in files if ".so" in n)
+    return names
+
+
 def elf_files(prefix):
     for root, dirs, files in os.walk(prefix):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
@@ -271,9 +282,12 @@ def check_elf(prefix, method):
                 pass
         return path, missing_by_reading(path, info, dirs)
 
+    shipped = shipped_libraries(prefix)
     with ThreadPoolExecutor(max_workers=8) as pool:
         for path, libs in pool.map(one, sorted(files)):
             for lib in libs:
+                if lib in shipped:
+                    continue
                 result["missing"].append({"file": os.path.relpath(path, prefix), "library": lib})
     return result
 
