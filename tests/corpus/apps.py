@@ -139,6 +139,7 @@ APPS: dict[str, App] = {a.name: a for a in [
         ),
         check=Http(port=5555, path="/"),
         host_check=(("celery", "--version"), r"\d+\.\d+"),
+        ci=True,
     ),
     App(
         name="poetry",
@@ -210,6 +211,7 @@ APPS: dict[str, App] = {a.name: a for a in [
         check=Http(port=8000, path="/", statuses=(200, 302)),
         app_lock="requirements.txt",
         source_tree=True,
+        ci=True,
     ),
 
 ]}
