@@ -126,6 +126,25 @@ class Endpoint:
         return kwargs
 
 
+def _api_client_class() -> Any:
+    import docker
+
+    class ApiClient(docker.APIClient):  # type: ignore[misc]
+        """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace a session's own CA
+        (psf/requests#3829), so a TLS engine with its own CA (a context's ca.pem,
+        DOCKER_CERT_PATH) failed verification wherever a proxy's bundle is exported. The
+        engine's CA wins, as it does for the docker CLI."""
+
+        def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                       cert: Any) -> Any:
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if isinstance(self.verify, str):
+                settings["verify"] = self.verify
+            return settings
+
+    return ApiClient
+
+
 def docker_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     return Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker")
@@ -192,7 +211,8 @@ class Engine:
 
             endpoint = self.endpoint()
             try:
-                client = docker.DockerClient(timeout=120, **endpoint.client_kwargs())
+                client = docker.DockerClient.__new__(docker.DockerClient)
+                client.api = _api_client_class()(timeout=120, **endpoint.client_kwargs())
                 client.ping()
             except Exception as exc:  # docker raises several unrelated types here
                 where = "" if endpoint.source == "default" else f" at {endpoint.host} ({endpoint.source})"

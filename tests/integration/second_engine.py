@@ -32,6 +32,8 @@ DOCKERD = "/usr/sbin/dockerd"
 @dataclass(frozen=True)
 class SecondEngine:
     host: str  # unix:///run/venvship-e2-XXXX/docker.sock
+    tcp: str  # tcp://127.0.0.1:PORT: the same engine over loopback TCP, TLS with client certificates
+    tls: Path  # ca.pem, and client/cert.pem + client/key.pem that the engine accepts
     pid: int
     root: Path  # data root
     bridge: str
@@ -61,6 +63,31 @@ def unavailable() -> str | None:
     if f"{BRIDGE_NET}." in routes:
         return f"{BRIDGE_NET}.0/24 is in use (another second engine is running?)"
     return None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _certificates(directory: Path) -> Path:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (tests' localindex)."""
+    from tests.integration import localindex
+
+    localindex.make_ca(directory)
+    localindex.server_cert(directory, "127.0.0.1", directory / "server")
+    client = directory / "client"
+    client.mkdir()
+    (client / "ext.cnf").write_text("extendedKeyUsage=clientAuth\n")
+    for argv in (["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=venvship-test-client", "-keyout",
+                  "key.pem", "-out", "req.csr"],
+                 ["x509", "-req", "-in", "req.csr", "-CA", str(directory / "ca.pem"), "-CAkey",
+                  str(directory / "ca.key"), "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "cert.pem"]):
+        subprocess.run(["openssl", *argv], cwd=client, check=True, capture_output=True)
+    return directory
 
 
 def _sh(*argv: str) -> None:
@@ -99,8 +126,11 @@ def running(images: Sequence[str] = (), *, start_timeout: float = 60) -> Iterato
         for table, chain, *rule in rules:
             _sh("iptables", "-t", table, "-I", chain, "1", *rule)
             added.append((table, chain, *rule))
+        tcp = f"tcp://127.0.0.1:{_free_port()}"
+        tls = _certificates(run_dir / "tls")
         dockerd = [
-            DOCKERD, "--host", f"unix://{sock}", "--data-root", str(data_root / "data"),
+            DOCKERD, "--host", f"unix://{sock}", "--host", tcp, "--tlsverify", "--tlscacert", str(tls / "ca.pem"),
+            "--tlscert", str(tls / "server" / "cert.pem"), "--tlskey", str(tls / "server" / "key.pem"), "--data-root", str(data_root / "data"),
             "--exec-root", str(run_dir / "exec"), "--pidfile", str(run_dir / "docker.pid"),
             "--bridge", bridge, "--iptables=false", "--ip6tables=false", "--ip-forward=false",
             "--containerd-namespace", f"vse2-{token}", "--containerd-plugins-namespace", f"vse2p-{token}",
@@ -110,7 +140,7 @@ def running(images: Sequence[str] = (), *, start_timeout: float = 60) -> Iterato
             proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "--",
                                      "sh", "-c", script, "sh", *dockerd],
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        engine = SecondEngine(f"unix://{sock}", proc.pid, data_root / "data", bridge)
+        engine = SecondEngine(f"unix://{sock}", tcp, tls, proc.pid, data_root / "data", bridge)
         deadline = time.monotonic() + start_timeout
         while engine.docker("version", check=False, timeout=10).returncode != 0:
             if proc.poll() is not None or time.monotonic() > deadline:

@@ -89,6 +89,14 @@ def test_every_command_against_docker_host(remote: second_engine.SecondEngine, p
         assert any(name.endswith("bin/python") for name in archive.getnames())
     doctor = run_cli("doctor", cwd=project, env=env)
     assert f"at {remote.host} (DOCKER_HOST)" in doctor.stdout + doctor.stderr
+    # The same engine over TCP with TLS client certificates (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH).
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    for src, dest in (("ca.pem", "ca.pem"), ("client/cert.pem", "cert.pem"), ("client/key.pem", "key.pem")):
+        (certs / dest).write_bytes((remote.tls / src).read_bytes())
+    tls_env = {"DOCKER_HOST": remote.tcp, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(certs)}
+    _timed("tcp+tls: lock --check", "lock", "--check", cwd=project, env=tls_env)
+    _timed("tcp+tls: verify", "verify", tag, cwd=project, env=tls_env)
 
 
 def test_commands_follow_the_current_docker_context(remote: second_engine.SecondEngine, project: Path,
@@ -100,7 +108,11 @@ def test_commands_follow_the_current_docker_context(remote: second_engine.Second
     if plugins.is_dir():
         (config / "cli-plugins").symlink_to(plugins)
     env = {**_local_env(), "DOCKER_CONFIG": str(config)}
-    for argv in (["context", "create", "second", "--docker", f"host={remote.host}"], ["context", "use", "second"]):
+    # The context reaches the engine over loopback TCP with TLS client certificates (kept in the
+    # context store, where venvship's SDK client must find them): no socket file in common.
+    endpoint = (f"host={remote.tcp},ca={remote.tls / 'ca.pem'},cert={remote.tls / 'client' / 'cert.pem'},"
+                f"key={remote.tls / 'client' / 'key.pem'}")
+    for argv in (["context", "create", "second", "--docker", endpoint], ["context", "use", "second"]):
         subprocess.run(["docker", *argv], env=env, check=True, capture_output=True)
     tag = f"venvship-test/remote-ctx-{uuid.uuid4().hex[:8]}:1"
     _timed("context: lock --check", "lock", "--check", cwd=project, env=env)
@@ -109,4 +121,4 @@ def test_commands_follow_the_current_docker_context(remote: second_engine.Second
     assert not _in_first_engine(tag), "the image went to the first engine"
     _timed("context: verify", "verify", tag, cwd=project, env=env)
     doctor = run_cli("doctor", cwd=project, env=env)
-    assert f"at {remote.host} (context second (" in doctor.stdout + doctor.stderr
+    assert f"at {remote.tcp} (context second (" in doctor.stdout + doctor.stderr

@@ -93,3 +93,23 @@ def test_an_unreadable_config_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ConfigError, match="cannot read the docker client's config"):
         docker_endpoint({"DOCKER_CONFIG": str(tmp_path)})
+
+
+def test_the_engines_own_ca_wins_over_requests_ca_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests lets REQUESTS_CA_BUNDLE replace a session's CA (psf/requests#3829): a TLS engine
+    # with its own CA then failed "unable to get local issuer certificate" on proxied machines.
+    from docker.tls import TLSConfig
+
+    from venvship.engine import _api_client_class
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    api = _api_client_class()(base_url="tcp://127.0.0.1:2376", version="1.44",
+                              tls=TLSConfig(ca_cert=str(ca), verify=True))
+    settings = api.merge_environment_settings("https://127.0.0.1:2376/version", {}, False, None, None)
+    assert settings["verify"] == str(ca)
+    plain = _api_client_class()(base_url="tcp://127.0.0.1:2375", version="1.44", tls=False)
+    assert plain.merge_environment_settings("http://127.0.0.1:2375/version", {}, False, None, None)["verify"] \
+        == "/etc/ssl/certs/ca-certificates.crt"  # no CA of its own: requests' usual choice
