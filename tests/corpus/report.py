@@ -12,6 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.9/3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
 STEPS = ("lock", "lock --check", "build", "run", "verify", "install --venv", "export --format tar",
          "app files unchanged")
 
@@ -104,11 +109,11 @@ def status_table(data: dict[str, Any]) -> str:
     """README's short table (between the corpus-status markers): result and why, per app."""
     from tests.corpus.apps import APPS
 
-    rows = ["| app | result | why |", "|---|---|---|"]
+    rows = ["| app | result | settings besides `base-image` | why |", "|---|---|---|---|"]
     for name in APPS:
         r = data.get("apps", {}).get(name)
         if r is None:
-            rows.append(f"| {name} | not run | |")
+            rows.append(f"| {name} | not run | | |")
             continue
         result = r.get("result", "?") + (" (CI)" if APPS[name].ci else "")
         pins = r.get("pins")
@@ -119,7 +124,12 @@ def status_table(data: dict[str, Any]) -> str:
         else:
             why = (r.get("failure") or "").replace("venvship: error: ", "").replace("|", "\\|")
             why = (why[:200] + "…" if len(why) > 200 else why) + (f" ({kept})" if kept else "")
-        rows.append(f"| {name} | {result} | {why} |")
+        table = tomllib.loads("[tool.venvship]\n" + r.get("settings", ""))["tool"]["venvship"]
+        keys = [f"{k}.{e}.{kk}" if k == "environments" else k
+                for k, v in table.items() if k != "base-image"
+                for e, sub in (v.items() if k == "environments" else [("", {"": 0})]) for kk in sub]
+        shown = ", ".join(f"`{k}`" for k in keys)
+        rows.append(f"| {name} | {result} | {shown} | {why} |")
     return "\n".join(rows) + "\n"
 
 
