@@ -2,7 +2,8 @@
 # time so that the build lock holds them, hash-checked: the build stage builds those sdists with
 # --build-constraint build.txt --require-build-hashes and would otherwise fail on a missing hash.
 # Run by 'venvship lock' in the lock stage with the tools venv's interpreter (which has pip).
-# Usage: sdist_requires.py OUTFILE LOGFILE NAME... ; pins are read from /venvship/out/*.pins.
+# Usage: sdist_requires.py OUTFILE LOGFILE NAME... ; pins are read from /venvship/out/*.pins (this
+# run's locks) and /venvship/in/sdist-pins/*.txt (the locks it leaves alone).
 # Each sdist is downloaded by pip (index settings from PIP_* variables); its [build-system]
 # requires (PEP 517's setuptools default without one) and what its backend's
 # get_requires_for_build_wheel adds are written to OUTFILE, one requirement a line.
@@ -29,7 +30,7 @@ def canonical(name):
 
 wanted = {canonical(n) for n in names}
 pins = {}
-for path in sorted(glob.glob("/venvship/out/*.pins")):
+for path in sorted(glob.glob("/venvship/out/*.pins") + glob.glob("/venvship/in/sdist-pins/*.txt")):
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             m = re.match(r"\s*([A-Za-z0-9._-]+)==([^\s;]+)", line)

@@ -320,6 +320,13 @@ def write_inputs(directory: Path, settings: Settings, envs: EnvironmentSet, plan
         (directory / "existing" / f"{name}.txt").write_text(src.read_text(encoding="utf-8"))
     for name, prefs in plan.preferences.items():
         (directory / "existing" / f"{name}.txt").write_text(prefs.text(settings.resolver))
+    if BUILD_ENV in plan.compile and settings.allow_sdist:
+        # the allowed sdists pinned by locks this run leaves alone need build requirements too
+        for name in envs.envs:
+            path = settings.lock_path(name)
+            if name not in plan.compile and name not in plan.constraints_only and path.is_file():
+                (directory / "sdist-pins").mkdir(exist_ok=True)
+                (directory / "sdist-pins" / f"{name}.txt").write_text(path.read_text(encoding="utf-8"))
 
 
 def needs_project_tree(plan: LockPlan) -> bool:

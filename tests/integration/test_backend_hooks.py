@@ -158,6 +158,10 @@ def test_the_build_requirements_of_an_allowed_sdist_are_locked_and_the_image_bui
     assert result.returncode == 0, result.stderr
     assert "warning" not in result.stderr, result.stderr
     assert {"hatchling", "setuptools"} <= set(versions(project, "build"))
+    # the build lock alone: the sdist is pinned by main's lock, which this run leaves alone
+    alone = lock(project, "--env", "build", "--upgrade")
+    assert alone.returncode == 0, alone.stderr
+    assert {"hatchling", "setuptools"} <= set(versions(project, "build"))
     tag = f"venvship-test/sdist-build-requires:{uuid.uuid4().hex[:8]}"
     try:
         built = run_cli("--progress", "plain", "build", "--image", tag, "--no-verify", cwd=project)
