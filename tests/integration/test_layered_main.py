@@ -82,3 +82,23 @@ def test_build_checks_the_base_lock(project: Path) -> None:
         assert "base: inputs changed since requirements/base.txt was compiled" in one_error(result.stderr)
     finally:
         base_in.write_text("flask\n")
+
+
+def test_export_and_install_take_the_whole_chain(project: Path, tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    base = lockfile.read(project / "requirements/base.txt", "base")
+    main = lockfile.read(project / "requirements/main.txt", "main")
+    assert base is not None and main is not None
+    result = run_cli("--progress", "quiet", "export", "--format", "tar", "--output", str(tmp_path / "dist"),
+                     "--json", cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    dists = {k.lower(): v for k, v in json.loads(result.stdout)["distributions"].items()}
+    assert dists["flask"] == base.versions["flask"] and dists["six"] == main.versions["six"]
+    venv = tmp_path / "venv"
+    installed = run_cli("install", "--venv", str(venv), cwd=project, timeout=600)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    probe = subprocess.run([str(venv / "bin/python"), "-c", "import flask, six, layered_app"],
+                           capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr
