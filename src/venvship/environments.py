@@ -180,6 +180,8 @@ def _parse_in_file(path: Path, rel: str, seen: tuple[Path, ...] = (),
         if not line:
             continue
         origin = f"{rel}:{number}"
+        if layer_of is not None and re.fullmatch(r"(?:(?:-e|--editable)[ =]\s*)?(?:file:)?\.(?:\[[^\]]*\])?/?", line):
+            continue  # '-e .': the project itself, which venvship builds (or, with nothing to build, copies)
         included = _INCLUDE_LINE.match(line) or _LAYER_LINE.match(line)
         if layer_of is not None and included:
             below = layer_of((path.parent / included.group(1)).resolve())
@@ -260,13 +262,19 @@ def _from_txt(settings: Settings) -> dict[str, Environment]:
                 f"input {settings.lock_path(name).relative_to(root)}",
                 hint="leave requirements-dir unset (locks go to requirements.lock/) or pick another directory",
             )
+    parsed = {name: _parse_in_file(path, str(path.relative_to(root)), layer_of=by_path.get)
+              for name, path in files.items()}
+    below_main: set[str] = set()  # what main includes (-r requirements-base.txt) is not on main
+    cursor = parsed["main"][1] if "main" in parsed else None
+    while cursor is not None and cursor not in below_main and cursor in parsed:
+        below_main.add(cursor)
+        cursor = parsed[cursor][1]
     envs: dict[str, Environment] = {}
     for name, path in files.items():
-        rel = str(path.relative_to(root))
-        lines, base = _parse_in_file(path, rel, layer_of=by_path.get)
-        if base is None and name != "main" and path.parent == root:
+        lines, base = parsed[name]
+        if base is None and name != "main" and path.parent == root and name not in below_main:
             base = "main"  # requirements-dev.txt: layered on requirements.txt
-        envs[name] = Environment(name, tuple(lines), rel, base)
+        envs[name] = Environment(name, tuple(lines), str(path.relative_to(root)), base)
     if "main" not in envs:
         raise InputError(
             "no main environment: the requirements.txt layout needs requirements.txt "

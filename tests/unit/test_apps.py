@@ -51,11 +51,12 @@ def test_requirements_dir_of_txt_files_with_includes(tmp_path: Path) -> None:
     path = tree(tmp_path, {
         "requirements/main.txt": "-r base.txt\ngunicorn\n",
         "requirements/base.txt": "flask==3.0.0 \\\n    --hash=sha256:" + "a" * 64 + "\n",
-        "requirements/local.txt": "-c base.txt\ndebugpy  # comment\n",
+        "requirements/local.txt": "-c base.txt\ndebugpy  # comment\n-e .\n",
     })
     envs = discover(load_settings(path, environ={}))
     assert envs.closure("main") == ["base", "main"]
     assert envs.envs["local"].base == "base"
+    assert [line.requirement for line in envs.envs["local"].lines] == ["debugpy"]  # '-e .' is the project
     assert [line.requirement for line in envs.envs["base"].lines] == ["flask==3.0.0"]
 
 
@@ -64,6 +65,14 @@ def test_a_lock_never_lands_on_an_input(tmp_path: Path) -> None:
         '[tool.venvship]\nrequirements-dir = "requirements"\n')})
     with pytest.raises(ConfigError, match="would put the 'main' lock over the input requirements/main.txt"):
         discover(load_settings(path, environ={}))
+
+
+def test_a_file_main_includes_is_below_main(tmp_path: Path) -> None:
+    path = tree(tmp_path, {"requirements.txt": "-r requirements-base.txt\ngunicorn\n",
+                           "requirements-base.txt": "flask\n", "requirements-dev.txt": "pytest\n"})
+    envs = discover(load_settings(path, environ={}))
+    assert envs.closure("main") == ["base", "main"]
+    assert envs.closure("dev") == ["base", "main", "dev"]
 
 
 def test_txt_layout_needs_a_main(tmp_path: Path) -> None:
