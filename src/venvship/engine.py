@@ -353,13 +353,20 @@ class Engine:
             user: str | None = None, environment: Mapping[str, str] | None = None,
             timeout: float = 600) -> tuple[int, str]:
         """Run a container to completion; returns (exit code, combined output). Always removed."""
+        import docker.errors
+
         client = self.client()
         container = client.containers.create(
             image, command=list(command), entrypoint=list(entrypoint) if entrypoint is not None else None,
             user=user, environment=dict(environment or {}), network_disabled=False, detach=True,
         )
         try:
-            container.start()
+            try:
+                container.start()
+            except docker.errors.APIError as exc:  # e.g. the program is not in the image
+                program = (list(entrypoint or []) + list(command))[:1]
+                raise ImageError(f"cannot run {' '.join(program) or 'the image'} in {image}: {_api_reason(exc)}",
+                                 hint="is it an image built by venvship with these settings (venv-path)?") from None
             result = container.wait(timeout=timeout)
             output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
             return int(result.get("StatusCode", 1)), output
@@ -451,6 +458,13 @@ def _with_files(req: BuildRequest, tmp: Path) -> BuildRequest:
         iidfile=req.iidfile or (tmp / "iid" if req.tags else None),
         metadata_file=req.metadata_file or tmp / "metadata.json",
     )
+
+
+def _api_reason(exc: Any) -> str:
+    """The engine's own words from an APIError ('exec: "/app/bin/python": stat …: no such file')."""
+    text = str(getattr(exc, "explanation", "") or exc)
+    found = re.search(r'exec: .*?(?=: unknown$|$)', text)
+    return (found.group(0) if found else text)[:300]
 
 
 def _short(exc: BaseException) -> str:

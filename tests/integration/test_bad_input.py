@@ -239,6 +239,9 @@ WITH_ENGINE: dict[str, Case] = {
                                   "runtime image 'venvship-test/no-such-runtime:1' is not present"),
     "verify-image-missing": Case(("verify", "venvship-test/no-such-image:1"), 12,
                                  "image 'venvship-test/no-such-image:1' is not present"),
+    "verify-image-not-venvships": Case(("verify", "venvship-local/python:3.11-bookworm"), 12,
+                                       'cannot run /app/bin/python in venvship-local/python:3.11-bookworm: '
+                                       'exec: "/app/bin/python": stat /app/bin/python: no such file or directory'),
     "buildkit-unavailable-lock": Case(("lock",), 11, "neither 'docker buildx' nor a BuildKit-capable"),
     "buildkit-unavailable-build": Case(("build",), 11, "neither 'docker buildx' nor a BuildKit-capable"),
     "lock-stale": Case(("build",), 7, "refusing to build from a stale lock: main: inputs changed",
