@@ -192,3 +192,37 @@ def test_a_setup_cfg_project_builds_and_verifies_under_its_own_name(tmp_path: Pa
         assert "verified" in built.stdout
     finally:
         subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
+
+
+def test_a_backend_without_the_metadata_hook_is_read_from_its_wheel(tmp_path: Path) -> None:
+    """prepare_metadata_for_build_wheel is optional (PEP 517): an in-tree backend (backend-path)
+    without it is asked for a wheel, whose METADATA names the requirements."""
+    project = write(tmp_path / "checkout", {
+        "pyproject.toml": f"""\
+            [build-system]
+            requires = ["setuptools>=61"]
+            build-backend = "nometa"
+            backend-path = ["_backend"]
+
+            [tool.venvship]
+            base-image = "{PY311}"
+            """,
+        "_backend/nometa.py": """\
+            # setuptools' hooks, all but prepare_metadata_for_build_wheel
+            from setuptools.build_meta import build_sdist, build_wheel, get_requires_for_build_wheel  # noqa: F401
+            """,
+        "setup.cfg": """\
+            [metadata]
+            name = nometa-app
+            version = 0.1
+
+            [options]
+            py_modules = nometa_app
+            install_requires = six
+            """,
+        "nometa_app.py": "",
+    })
+    result = lock(project)
+    assert result.returncode == 0, result.stderr
+    assert set(pins(project, "main")) == {"six"}
+    assert load_settings(project, environ={}).project_name == "nometa-app"
