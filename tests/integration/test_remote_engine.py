@@ -1,4 +1,4 @@
-"""Every command against an engine that is not this host's (issue 18, "Remote engines"): a second
+"""Every command that uses the engine, against one that is not this host's (issue 18, "Remote engines"): a second
 dockerd in its own mount namespace with a private /tmp (tests/integration/second_engine.py),
 reached once by DOCKER_HOST and once by a docker context ('docker context use'). Nothing may
 bind-mount a host path or hand the engine a host file name: the second engine cannot see them.
@@ -79,6 +79,9 @@ def test_every_command_against_docker_host(remote: second_engine.SecondEngine, p
     assert remote.docker("image", "inspect", tag, check=False).returncode == 0
     assert not _in_first_engine(tag), "the image went to the first engine"
     _timed("verify", "verify", tag, cwd=project, env=env)
+    _timed("verify --start", "verify", "--start", "--start-timeout", "20", tag, cwd=project, env=env)
+    sbom = _timed("sbom", "sbom", tag, cwd=project, env=env)
+    assert '"name": "flask"' in sbom.stdout.lower(), sbom.stdout[:500]
     tested = _timed("test", "test", "--quiet", cwd=project, env=env)
     assert " passed" in tested.stdout and "failed" not in tested.stdout
     out = tmp_path / "dist"
@@ -87,6 +90,8 @@ def test_every_command_against_docker_host(remote: second_engine.SecondEngine, p
     assert len(tarballs) == 1, list(out.iterdir())
     with tarfile.open(tarballs[0]) as archive:
         assert any(name.endswith("bin/python") for name in archive.getnames())
+    _timed("export --format deb", "export", "--format", "deb", "--quiet", "--output", str(out), cwd=project, env=env)
+    assert len(list(out.glob("*.deb"))) == 1, list(out.iterdir())
     doctor = run_cli("doctor", cwd=project, env=env)
     assert f"at {remote.host} (DOCKER_HOST)" in doctor.stdout + doctor.stderr
     # The same engine over TCP with TLS client certificates (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH).
