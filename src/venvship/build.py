@@ -64,6 +64,13 @@ class BuildOptions:
     output: str | None = None
 
 
+def default_image(settings: Settings) -> str:
+    """The tag 'build' uses when none is given: the app's name as an image name (a directory
+    called 'My Site' gives my-site:latest)."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", settings.project_name.lower()).strip("._-") or "app"
+    return f"{name}:latest"
+
+
 def parse_secret(spec: str) -> Secret:
     parts = dict(p.split("=", 1) for p in spec.split(",") if "=" in p)
     if "id" not in parts or not ({"src", "source"} & parts.keys()):

@@ -232,7 +232,7 @@ def build(
 
     state: State = ctx.obj
     settings = state.settings(base_image=base_image, runtime_image=runtime_image)
-    images = tuple(image) or settings.images or (f"{settings.project_name}:latest",)
+    images = tuple(image) or settings.images or (building.default_image(settings),)
     from .verify import parse_env_vars
 
     parse_env_vars(env_var)  # a malformed KEY=VALUE fails before the build, not after

@@ -181,3 +181,12 @@ def test_source_tree_dockerfile(tmp_path: Path) -> None:
     assert "--home-dir /home/app" in user
     test = text.split("FROM test-deps AS test", 1)[1].split("\nFROM ", 1)[0]
     assert "wheels" not in test
+
+
+def test_default_image_tag_from_a_directory_name(tmp_path: Path) -> None:
+    from venvship.build import default_image
+    from venvship.engine import validate_reference
+
+    settings = load_settings(tree(tmp_path / "My Site_2", {"requirements.txt": "flask\n"}), environ={})
+    assert default_image(settings) == "my-site_2:latest"
+    validate_reference(default_image(settings))
