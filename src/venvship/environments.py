@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from .settings import Settings, read_pyproject, txt_inputs
 BUILD_ENV = "build"  # the reserved environment that locks the app's build backend
 _LAYER_LINE = re.compile(r"^(?:-c|--constraint)[ =]\s*(\S+)$")
 _INCLUDE_LINE = re.compile(r"^(?:-r|--requirement)[ =]\s*(\S+)$")
+_INDEX_LINE = re.compile(r"(-i|--index-url|--extra-index-url)[ =]\s*(\S+)")
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
 
 
 def _parse_in_file(path: Path, rel: str, seen: tuple[Path, ...] = (),
-                   layer_of: Callable[[Path], str | None] | None = None) -> tuple[list[InputLine], str | None]:
+                   layer_of: Callable[[Path], str | None] | None = None,
+                   indexes: Mapping[str, str] | None = None) -> tuple[list[InputLine], str | None]:
     """Lines of a ``.in`` file and the environment it is layered on (from ``-c x.txt``).
     ``layer_of`` (the requirements.txt layout) names the environment an included file is."""
     if path in seen:
@@ -209,6 +211,16 @@ def _parse_in_file(path: Path, rel: str, seen: tuple[Path, ...] = (),
                 continue
             sub, _ = _parse_in_file(inc, str(Path(rel).parent / m.group(1)), (*seen, path))
             lines.extend(sub)
+            continue
+        index = _INDEX_LINE.fullmatch(line)
+        if index and indexes is not None:  # the requirements.txt layout: a user's file, kept as it is
+            option = "index-url" if index.group(1) in ("-i", "--index-url") else "extra-index-urls"
+            if indexes.get(index.group(2).rstrip("/")) != option:
+                raise InputError(
+                    f"{origin}: {line!r}: venvship takes indexes from its settings",
+                    hint=f"set {option} in [tool.venvship] to {index.group(2)!r} (credentials go in a "
+                    "netrc file: netrc = '~/.netrc'); the line can then stay",
+                )
             continue
         if line.startswith("-"):
             raise InputError(
@@ -262,7 +274,10 @@ def _from_txt(settings: Settings) -> dict[str, Environment]:
                 f"input {settings.lock_path(name).relative_to(root)}",
                 hint="leave requirements-dir unset (locks go to requirements.lock/) or pick another directory",
             )
-    parsed = {name: _parse_in_file(path, str(path.relative_to(root)), layer_of=by_path.get)
+    indexes = {u.rstrip("/"): "extra-index-urls" for u in settings.extra_index_urls}
+    if settings.index_url:
+        indexes[settings.index_url.rstrip("/")] = "index-url"
+    parsed = {name: _parse_in_file(path, str(path.relative_to(root)), layer_of=by_path.get, indexes=indexes)
               for name, path in files.items()}
     below_main: set[str] = set()  # what main includes (-r requirements-base.txt) is not on main
     cursor = parsed["main"][1] if "main" in parsed else None

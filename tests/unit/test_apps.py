@@ -190,3 +190,16 @@ def test_default_image_tag_from_a_directory_name(tmp_path: Path) -> None:
     settings = load_settings(tree(tmp_path / "My Site_2", {"requirements.txt": "flask\n"}), environ={})
     assert default_image(settings) == "my-site_2:latest"
     validate_reference(default_image(settings))
+
+
+def test_index_lines_in_a_requirements_txt_must_match_the_settings(tmp_path: Path) -> None:
+    files = {"requirements.txt": "--index-url https://pypi.example.org/simple/\n"
+                                 "--extra-index-url=https://extra.example.org/simple\nflask\n"}
+    with pytest.raises(InputError, match=r"requirements.txt:1: .*venvship takes indexes from its settings") as err:
+        discover(load_settings(tree(tmp_path, files), environ={}))
+    assert "set index-url in [tool.venvship] to 'https://pypi.example.org/simple/'" in (err.value.hint or "")
+    files["pyproject.toml"] = ('[tool.venvship]\nindex-url = "https://pypi.example.org/simple"\n'
+                               'extra-index-urls = ["https://extra.example.org/simple/"]\n'
+                               'index-strategy = "first-index"\n')
+    envs = discover(load_settings(tree(tmp_path, files), environ={}))
+    assert [line.requirement for line in envs.envs["main"].lines] == ["flask"]
