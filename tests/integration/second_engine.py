@@ -3,7 +3,7 @@ root, exec root, pid file and bridge, started in its own mount namespace with a 
 (so it cannot see the host's temporary files: a command that bind-mounts a host path, or hands
 the engine a host file name, fails against it).
 
-The bridge is this module's own (BRIDGE_NET, used for nothing else) with iptables rules of its
+The bridge is this module's own (a /24 of BRIDGE_NETS, used for nothing else) with iptables rules of its
 own for it (masquerade out, replies in); the second dockerd runs with --iptables=false so it
 never touches the first engine's chains. When it stops, :func:`first_engine_works` checks that
 the first engine still has its docker0 bridge and still runs a container (issue 18: once, after
@@ -15,6 +15,7 @@ Needs root, dockerd, unshare, ip and iptables (scripts/setup-docker's machine).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -25,7 +26,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-BRIDGE_NET = "10.213.77"  # 10.213.77.0/24: this fixture's bridge only
+# 10.213.77.0/24 … 10.213.92.0/24: this fixture's bridges only, one per running second engine
+# (chosen under a lock file, so two test runs at once each get their own).
+BRIDGE_NETS = tuple(f"10.213.{n}" for n in range(77, 93))
 DOCKERD = "/usr/sbin/dockerd"
 
 
@@ -59,10 +62,12 @@ def unavailable() -> str | None:
     for tool in (DOCKERD, "unshare", "nsenter", "ip", "iptables"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
-    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
-    if f"{BRIDGE_NET}." in routes:
-        return f"{BRIDGE_NET}.0/24 is in use (another second engine is running?)"
     return None
+
+
+def _free_net() -> str | None:
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    return next((net for net in BRIDGE_NETS if f"{net}." not in routes), None)
 
 
 def _free_port() -> int:
@@ -94,9 +99,9 @@ def _sh(*argv: str) -> None:
     subprocess.run(list(argv), check=True, capture_output=True)
 
 
-def _iptables_rules(bridge: str) -> list[tuple[str, ...]]:
+def _iptables_rules(bridge: str, prefix: str) -> list[tuple[str, ...]]:
     """(table, chain, rule...) for the bridge: NAT out, forwarding out and replies back."""
-    net = f"{BRIDGE_NET}.0/24"
+    net = f"{prefix}.0/24"
     return [
         ("nat", "POSTROUTING", "-s", net, "!", "-o", bridge, "-j", "MASQUERADE"),
         ("filter", "FORWARD", "-i", bridge, "!", "-o", bridge, "-j", "ACCEPT"),
@@ -116,13 +121,18 @@ def running(images: Sequence[str] = (), *, start_timeout: float = 60) -> Iterato
     log_file = data_root.with_suffix(".log")
     run_dir.mkdir(mode=0o700)
     data_root.mkdir(mode=0o700)
-    rules = _iptables_rules(bridge)
     added: list[tuple[str, ...]] = []
     proc: subprocess.Popen[bytes] | None = None
     try:
-        _sh("ip", "link", "add", bridge, "type", "bridge")
-        _sh("ip", "addr", "add", f"{BRIDGE_NET}.1/24", "dev", bridge)
+        with open("/run/venvship-e2.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            prefix = _free_net()
+            if prefix is None:
+                raise RuntimeError(f"every bridge network of {BRIDGE_NETS[0]}-{BRIDGE_NETS[-1]}.0/24 is in use")
+            _sh("ip", "link", "add", bridge, "type", "bridge")
+            _sh("ip", "addr", "add", f"{prefix}.1/24", "dev", bridge)
         _sh("ip", "link", "set", bridge, "up")
+        rules = _iptables_rules(bridge, prefix)
         for table, chain, *rule in rules:
             _sh("iptables", "-t", table, "-I", chain, "1", *rule)
             added.append((table, chain, *rule))
