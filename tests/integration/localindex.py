@@ -1,8 +1,8 @@
 """A private package index for the integration tests: pypiserver over HTTPS in a container.
 
 * Packages: tiny wheels made here (``vsp-alpha``, ``vsp-beta``, ...: deterministic, fast), plus
-  uv (venvship's tools stage installs it from the configured index) and flit_core (the test
-  app's build backend), downloaded hash-checked when the server image is built.
+  uv and the SBOM library (venvship's tool stages install them from the configured index) and
+  flit_core (the test app's build backend), downloaded hash-checked when the server image is built.
 * TLS with a CA made for the session (openssl); the server certificate names the container's
   bridge address, which BuildKit's RUN steps reach.
 * Optional basic auth (pypiserver's htpasswd), and faults switched at run time
@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -135,9 +136,18 @@ def fake_packages(dest: Path) -> None:
     wheel(dest, "vsp-backend", "1.0", files={"vsp_backend.py": BACKEND})
 
 
-# What a server publishes unless told otherwise: the tools, the test app's backend, and the 1.0
+def _tool_patterns(lock: str) -> tuple[str, ...]:
+    """Shell globs for the wheels of a tools lock (a wheel's file name spells '-', '_' and '.'
+    of the project name its own way: any one character stands for each)."""
+    names = re.findall(r"(?m)^([A-Za-z0-9][A-Za-z0-9._-]*)==", (ROOT / "src/venvship/tools" / lock).read_text())
+    return tuple(re.sub(r"[-_.]+", "?", name) + "-*" for name in names)
+
+
+# What a server publishes unless told otherwise: the tools (uv, and the SBOM stage's library: a
+# runtime build installs both from the configured index), the test app's backend, and the 1.0
 # releases (the 1.1 releases are there to be published later, e.g. for 'lock --upgrade').
-BASE_SET = ("uv-*", "flit_core-*", "vsp_alpha-1.0-*", "vsp_beta-1.0-*", "vsp_backend-*")
+BASE_SET = ("uv-*", *_tool_patterns("sbom.txt"), "flit_core-*", "vsp_alpha-1.0-*", "vsp_beta-1.0-*",
+            "vsp_backend-*")
 
 
 # ---- TLS -------------------------------------------------------------------------------------
@@ -181,8 +191,8 @@ def build_image(workdir: Path) -> str:
 
     ctx = workdir / "index-image"
     shutil.copytree(Path(__file__).parent / "indexserver", ctx)
-    uv_lock = (ROOT / "src/venvship/tools/uv.txt").read_text()
-    (ctx / "published.txt").write_text(uv_lock.rstrip() + "\n" + FLIT_CORE + "\n")
+    tools = "".join((ROOT / "src/venvship/tools" / name).read_text().rstrip() + "\n" for name in ("uv.txt", "sbom.txt"))
+    (ctx / "published.txt").write_text(tools + FLIT_CORE + "\n")
     fake_packages(ctx / "packages")
     ca = Path(os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt")  # the host's proxy CA
     Engine().build(BuildRequest(
