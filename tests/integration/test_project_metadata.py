@@ -226,3 +226,15 @@ def test_a_backend_without_the_metadata_hook_is_read_from_its_wheel(tmp_path: Pa
     assert result.returncode == 0, result.stderr
     assert set(pins(project, "main")) == {"six"}
     assert load_settings(project, environ={}).project_name == "nometa-app"
+
+
+def test_a_backend_that_cannot_answer_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    project = write(tmp_path / "broken", {
+        "pyproject.toml": f'[tool.venvship]\nbase-image = "{PY311}"\n',
+        "setup.py": "raise SystemExit('setup.py: the vendored sources are missing')\n",
+    })
+    result = lock(project)
+    assert result.returncode == 5, result.stderr
+    error = one_error(result.stderr)
+    assert "could not give the project's metadata" in error and "vendored sources are missing" in error, error
+    assert not (project / "requirements").exists()
