@@ -406,7 +406,8 @@ def _skipped(env: str, error: Exception) -> str:
             f"on its own (not layered on main) with [tool.venvship.environments.{env}] base = \"\"")
 
 
-def _failure(env: str, log: str, envs: EnvironmentSet, plan: LockPlan, outdir: Path) -> Exception:
+def _failure(env: str, log: str, envs: EnvironmentSet, plan: LockPlan, outdir: Path,
+             requirements_dir: str = "requirements") -> Exception:
     if "Traceback (most recent call last)" in log:  # a crashing tool: its last line says why
         log = [ln for ln in log.strip().splitlines() if ln.strip()][-1]
     text = " ".join(line.strip(" ×╰─▶│") for line in log.strip().splitlines() if line.strip())
@@ -424,7 +425,7 @@ def _failure(env: str, log: str, envs: EnvironmentSet, plan: LockPlan, outdir: P
         )
     environment = envs.get(env)
     if environment.base is not None:
-        conflict = _layer_conflict(env, envs, outdir, plan)
+        conflict = _layer_conflict(env, envs, outdir, plan, requirements_dir)
         if conflict:
             return conflict
         if "unsatisfiable" in text or "conflict" in text.lower():
@@ -453,7 +454,8 @@ def sdist_only_package(text: str) -> str | None:
     return None
 
 
-def _layer_conflict(env: str, envs: EnvironmentSet, outdir: Path, plan: LockPlan) -> Exception | None:
+def _layer_conflict(env: str, envs: EnvironmentSet, outdir: Path, plan: LockPlan,
+                    requirements_dir: str = "requirements") -> Exception | None:
     """Name the package, both requirements and where each comes from."""
     from packaging.requirements import Requirement
 
@@ -472,7 +474,7 @@ def _layer_conflict(env: str, envs: EnvironmentSet, outdir: Path, plan: LockPlan
             via = ", ".join(pin.via) or f"{base}'s inputs"
             return LayeringConflictError(
                 f"{env!r} requires {line.requirement} ({line.origin}) but {base!r} pins "
-                f"{line.name}=={pin.version} (requirements/{base}.txt, via {via})",
+                f"{line.name}=={pin.version} ({requirements_dir}/{base}.txt, via {via})",
                 hint=f"change one of the two requirements, or upgrade {base!r} first",
             )
     return None
@@ -544,7 +546,7 @@ def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Pa
         rc = rc_file.read_text().strip() if rc_file.exists() else None
         if rc != "0":
             log = (outdir / f"{env}.log").read_text() if (outdir / f"{env}.log").exists() else ""
-            error = _failure(env, log, envs, plan, outdir)
+            error = _failure(env, log, envs, plan, outdir, settings.requirements_dir)
             if env in plan.optional and rc is not None:
                 if warn is not None:
                     warn(_skipped(env, error))

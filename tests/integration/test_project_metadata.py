@@ -71,6 +71,7 @@ def test_setup_py_reading_requirements_files(tmp_path: Path) -> None:
     assert set(pins(project, "test", "locks")) == {"iniconfig"}
     assert not (project / "locks/min.txt").exists()
     assert "'min' was not locked" in result.stderr and 'ignore-envs = ["min"]' in result.stderr
+    assert "(locks/main.txt, via" in result.stderr, result.stderr
     record = json.loads((project / "locks/project-metadata.json").read_text())
     assert record["name"] == "flowerish" and "requirements/default.txt" in record["sources"]
     assert load_settings(project, environ={}).project_name == "flowerish"
