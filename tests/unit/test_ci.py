@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import check_jsonschema  # the test extra installs it: a missing one fails, never skips
 import pytest
 import yaml
 
@@ -13,8 +14,6 @@ from tests.conftest import EXAMPLES
 from venvship.ci import BUILD_ONLY, BUILD_PUSH, LOCK_CHECK, TEST, CiOptions, notes, render
 from venvship.errors import ConfigError
 from venvship.settings import load_settings
-
-check_jsonschema = pytest.importorskip("check_jsonschema", reason="the test extra installs check-jsonschema")
 
 SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}
 
