@@ -31,6 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="run the real-app corpus tier (tests/corpus; archives in ../shared/corpus)")
     parser.addoption("--corpus-apps", default="",
                      help="comma-separated corpus apps to run (default: all nine; 'ci': the CI subset)")
+    parser.addoption("--corpus-no-cache", action="store_true",
+                     help="corpus tier: build and export with --no-cache (closer to a cold CI run's times)")
     parser.addoption("--corpus-results", default="",
                      help="JSON file the corpus tier merges its results into (default docs/corpus-results.json;"
                           " docs/corpus.md is regenerated beside it)")

@@ -71,8 +71,9 @@ def render(data: dict[str, Any]) -> str:
         out.append(f"| {name} | {r.get('layout', '')} | **{r.get('result', '?')}** | "
                    f"{'yes' if r.get('ci') else 'no'} | {_fmt_seconds(r.get('seconds'))} | {why} |")
     for name, r in apps.items():
+        cache = " (`build` and `export` with `--no-cache`)" if r.get("no_cache") else ""
         out += ["", f"## {name}", "", f"Layout: {r.get('layout', '')}. Run {r.get('when', '?')} on venvship "
-                f"`{r.get('commit', '?')}`: **{r.get('result')}**.", ""]
+                f"`{r.get('commit', '?')}`{cache}: **{r.get('result')}**.", ""]
         if r.get("notes"):
             out += [r["notes"], ""]
         out += ["Settings (the only change to the app):", "", "```toml", "[tool.venvship]",

@@ -170,12 +170,14 @@ def check_cli(check: Cli, image: str, workdir: Path) -> str:
 
 
 @pytest.mark.parametrize("name", list(APPS))
-def test_app(name: str, tmp_path: Path) -> None:
+def test_app(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     app = APPS[name]
     record: dict[str, Any] = {
         "app": app.name, "layout": app.layout, "settings": app.settings, "notes": app.notes,
         "ci": app.ci, "app_lock": app.app_lock, "steps": {}, "result": "fail",
+        "no_cache": bool(request.config.getoption("--corpus-no-cache")),
     }
+    no_cache = ("--no-cache",) if record["no_cache"] else ()
     RESULTS[name] = record
     record["failure"] = f"corpus archive missing or unreadable: {CORPUS / (app.name + '.tar.gz')}"
     project = unpack(app, tmp_path)
@@ -257,7 +259,7 @@ def test_app(name: str, tmp_path: Path) -> None:
         return out
 
     def export() -> str:
-        args = ("export", "--format", "tar", "--output", str(tmp_path / "dist"))
+        args = ("export", "--format", "tar", "--output", str(tmp_path / "dist"), *no_cache)
         if not app.source_tree:
             return cli(*args)()
         proc = _venvship(*args, cwd=project)
@@ -280,7 +282,7 @@ def test_app(name: str, tmp_path: Path) -> None:
     try:
         step("lock", lock)
         step("lock --check", cli("lock", "--check"))
-        step("build", cli("build", "--image", image, "--no-verify"))
+        step("build", cli("build", "--image", image, "--no-verify", *no_cache))
         step("run", run)
         step("verify", cli("verify", image))
         step("install --venv", install)
