@@ -130,6 +130,7 @@ APPS: dict[str, App] = {a.name: a for a in [
             files=MKDOCS_SITE,
         ),
         host_check=(("mkdocs", "--version"), r"mkdocs, version \d"),
+        ci=True,
     ),
     App(
         name="flower",
@@ -178,6 +179,7 @@ APPS: dict[str, App] = {a.name: a for a in [
         check=Http(port=5000, path="/auth/login"),
         app_lock="requirements.txt",
         source_tree=True,
+        ci=True,
     ),
     App(
         name="CTFd",
@@ -194,6 +196,7 @@ APPS: dict[str, App] = {a.name: a for a in [
         check=Http(port=8000, path="/setup"),
         app_lock="uv.lock",
         source_tree=True,
+        ci=True,
     ),
     App(
         name="healthchecks",
