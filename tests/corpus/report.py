@@ -121,7 +121,8 @@ def status_table(data: dict[str, Any]) -> str:
         kept = (f"`{r['app_lock']}`: {pins['kept']} pins kept, {len(pins['moved'])} moved"
                 if pins and r.get("app_lock") else "")
         if r.get("result") == "pass":
-            why = kept
+            na = [k for k, st in r.get("steps", {}).items() if st.get("status") == "n/a"]
+            why = "; ".join([kept] * bool(kept) + [f"`{k}`: n/a (see docs/corpus.md)" for k in na])
         else:
             why = (r.get("failure") or "").replace("venvship: error: ", "").replace("|", "\\|")
             why = (why[:200] + "…" if len(why) > 200 else why) + (f" ({kept})" if kept else "")
