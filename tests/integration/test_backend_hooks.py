@@ -170,3 +170,44 @@ def test_the_build_requirements_of_an_allowed_sdist_are_locked_and_the_image_bui
         assert code == 0 and out.strip(), out
     finally:
         subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
+
+
+def test_a_build_hook_requirement_whose_marker_is_false_is_not_demanded(tmp_path: Path) -> None:
+    """mkdocs' hatch build hook asks for "setuptools; python_version >= '3.12'": on 3.11 lock
+    rightly left it out, and the build stage refused to build without it."""
+    project = write(tmp_path / "hookapp", {
+        "pyproject.toml": f"""\
+            [build-system]
+            requires = ["hatchling"]
+            build-backend = "hatchling.build"
+
+            [project]
+            name = "hookapp"
+            version = "1.0"
+
+            [tool.hatch.build.hooks.custom]
+            dependencies = ["six", "tomli-w; python_version >= '3.12'"]
+
+            [tool.venvship]
+            base-image = "{PY311}"
+            """,
+        "hatch_build.py": """\
+            from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+
+            class CustomBuildHook(BuildHookInterface):
+                def initialize(self, version, build_data):
+                    import six  # noqa: F401  (the hook's own dependency, from build.txt)
+            """,
+        "src/hookapp/__init__.py": "",
+    })
+    result = lock(project)
+    assert result.returncode == 0, result.stderr
+    build = versions(project, "build")
+    assert "six" in build and "tomli-w" not in build, build
+    tag = f"venvship-test/hookapp:{uuid.uuid4().hex[:8]}"
+    try:
+        built = run_cli("--progress", "quiet", "build", "--image", tag, cwd=project)
+        assert built.returncode == 0, built.stderr[-3000:]
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
