@@ -28,6 +28,7 @@ from .engine import Engine
 from .environments import EnvironmentSet
 from .errors import BuildError, ConfigError, ExportError
 from .export_script import DEB_VERSION, ERROR_PREFIX
+from .render import default_command
 from .settings import Settings, read_pyproject
 
 FORMATS = ("tar", "deb")
@@ -75,17 +76,46 @@ def homepage(project: Mapping[str, Any]) -> str:
     return ""
 
 
+def run_environment(settings: Settings) -> list[tuple[str, str]]:
+    """The runtime image's ENV for a source-tree app, in the image's order (pure)."""
+    venv = settings.venv_path.rstrip("/") or "/app"
+    return [("PATH", f"{venv}/bin:$PATH"), ("VIRTUAL_ENV", venv), ("LANG", "C.UTF-8"),
+            ("PYTHONDONTWRITEBYTECODE", "1"), ("PYTHONUNBUFFERED", "1"),
+            ("PYTHONPATH", settings.app_dir.rstrip("/")), *sorted(settings.env.items())]
+
+
+def app_spec(settings: Settings, data: Mapping[str, Any], deb_name: str) -> dict[str, Any] | None:
+    """A source-tree app (nothing to build): its tree at app-dir, and what the runtime image
+    sets for running it, which the artefact's run wrapper sets too (pure). None for a package."""
+    if settings.package:
+        return None
+    entrypoint, command = default_command(settings, dict(data))
+    return {
+        "dir": settings.app_dir.rstrip("/"),
+        "version": settings.project_version,
+        "env": [list(pair) for pair in run_environment(settings)],
+        "workdir": settings.workdir,
+        "entrypoint": list(entrypoint),
+        "command": list(command),
+        # the wrapper: outside the venv (which stays the image's, file for file) and the tree
+        "run": {"tar": f"/usr/local/bin/{debian_name(settings.project_name)}",
+                "deb": f"/usr/bin/{deb_name}"},
+    }
+
+
 def deb_spec(settings: Settings, data: Mapping[str, Any]) -> dict[str, Any]:
     """What the export stages need to know about the project and the package (pure)."""
     project = data.get("project", {})
     project = project if isinstance(project, Mapping) else {}
     scripts = project.get("scripts", {})
     description = str(project.get("description") or "").strip()
+    deb_name = settings.deb_name or debian_name(settings.project_name)
     return {
+        "app": app_spec(settings, data, deb_name),
         "project": settings.project_name,
         "venv_path": settings.venv_path.rstrip("/") or "/app",
         "deb": {
-            "name": settings.deb_name or debian_name(settings.project_name),
+            "name": deb_name,
             "version": settings.deb_version or None,
             "maintainer": settings.deb_maintainer
             or default_maintainer(settings.project_name, project),
@@ -117,6 +147,10 @@ def check_deb_spec(spec: Mapping[str, Any]) -> list[str]:
                         "(lower case letters, digits, '+', '-', '.'; two characters or more)")
     if deb["version"] is not None and not DEB_VERSION.match(deb["version"]):
         problems.append(f"deb-version {deb['version']!r} is not a Debian version")
+    app = spec.get("app")
+    if app is not None and deb["version"] is None and not app["version"]:
+        problems.append(f"{spec['project']} is a source tree with no version ([project] version): "
+                        'set deb-version (e.g. deb-version = "1.0") in [tool.venvship]')
     if not _MAINTAINER.match(deb["maintainer"]):
         problems.append(f"deb-maintainer {deb['maintainer']!r} must look like 'Name <email>'")
     if "\n" in deb["description"] or not deb["description"].strip():
@@ -229,12 +263,6 @@ def export(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: Expor
            stream: IO[str] | None) -> ExportResult:
     if opts.fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {opts.fmt!r}")
-    if not settings.package:
-        raise ConfigError(
-            f"export ships the app's venv, but {settings.project_name} is a source tree "
-            f"({settings.package_reason}), which export does not package",
-            hint="ship the image (venvship build), or make the app a package",
-        )
     spec = deb_spec(settings, read_pyproject(settings.project_dir))
     if opts.fmt == "deb":
         problems = check_deb_spec(spec)
@@ -278,7 +306,9 @@ def export(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: Expor
         seconds = time.monotonic() - started
         artefact, manifest_path = _collect(outdir, opts.fmt)
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        problems = compare_manifest(manifest, main_lock, settings.project_name)
+        # a source-tree app is no distribution in the venv: exactly the locks then
+        problems = compare_manifest(manifest, main_lock,
+                                    settings.project_name if settings.package else "")
         if problems:
             raise ExportError(
                 f"the exported venv does not match {lock_names}: "

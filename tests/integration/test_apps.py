@@ -2,14 +2,18 @@
 (requirements.txt + requirements-dev.txt, manage.py, a pyproject.toml holding only
 [tool.venvship]) is locked without touching its inputs, built with its source tree at /srv/app,
 a build command that needs a build-only secret, an extra requirement (gunicorn), `env` and
-`command`, and answers over HTTP; the secret is in no image config and no history."""
+`command`, and answers over HTTP; the secret is in no image config and no history. `export
+--format tar|deb` ships the venv and the tree (with the build command's output), which unpacked
+or installed in a clean container of the base image answers over HTTP through its run wrapper."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
 import subprocess
+import tarfile
 import time
 import urllib.request
 import uuid
@@ -57,6 +61,8 @@ command = ["gunicorn", "--bind", "0.0.0.0:8000", "app:app"]
 expose = [8000]
 build-commands = ["python manage.py collectstatic"]
 env = {{GREETING = 'hello "$HOME" \\ world'}}
+
+deb-version = "1.0"
 
 [tool.venvship.build-command-env]
 SECRET_KEY = "${{APPS_IT_SECRET}}"
@@ -180,3 +186,103 @@ def test_the_build_only_secret_is_in_no_config_and_no_history(site: dict[str, An
                              check=True).stdout
     assert canary not in inspect
     assert os.environ.get("APPS_IT_SECRET") is None  # only the build's environment had it
+
+
+# ---- export: the venv and the tree, unpacked / installed in a clean container ---------------
+@pytest.fixture(scope="module")
+def exported(site: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    dist = tmp_path_factory.mktemp("apps-dist")
+    for fmt in ("tar", "deb"):
+        result = run_cli("--progress", "quiet", "export", "--format", fmt, "--output", str(dist),
+                         "--json", cwd=site["root"], env={"APPS_IT_SECRET": site["canary"]})
+        assert result.returncode == 0, result.stderr[-3000:]
+        out[fmt] = json.loads(result.stdout)
+    return out
+
+
+@pytest.fixture
+def clean(engine: Any) -> Iterator[Any]:
+    """A clean container of the base image, removed afterwards."""
+    with engine.started(PY311, command=["sleep", "infinity"], entrypoint=[]) as container:
+        yield container
+
+
+def _put(container: Any, path: Path) -> str:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(path, arcname=path.name)
+    assert container.put_archive("/tmp", buf.getvalue())
+    return f"/tmp/{path.name}"
+
+
+def _sh(container: Any, script: str, user: str = "root") -> tuple[int, str]:
+    code, output = container.exec_run(["sh", "-c", script], user=user)
+    return code, output.decode("utf-8", "replace")
+
+
+def _serve_and_ask(container: Any, wrapper: str) -> dict[str, Any]:
+    """Start the app through its wrapper (no arguments: the image's command) as an unprivileged
+    user, and ask it over HTTP from inside the container."""
+    ask = ("import sys, urllib.request; "
+           "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:8000/', timeout=2).read().decode())")
+    code, out = _sh(container, f"({wrapper} > /tmp/server.log 2>&1 &); "
+                               f"for i in $(seq 150); do /app/bin/python -c \"{ask}\" 2>/dev/null && exit 0; "
+                               "sleep 0.2; done; cat /tmp/server.log; exit 1", user="nobody")
+    assert code == 0, out[-2000:]
+    body: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return body
+
+
+def _expected_body(site: dict[str, Any]) -> dict[str, Any]:
+    return {"greeting": 'hello "$HOME" \\ world', "cwd": "/srv/app",
+            "built": f"collected with a {len(site['canary'])}-character key", "secret_in_env": False}
+
+
+def test_export_tar_holds_the_venv_the_tree_and_a_wrapper(site: dict[str, Any],
+                                                          exported: dict[str, Any]) -> None:
+    summary = exported["tar"]
+    assert Path(summary["artefact"]).name == "fixture-site-x86_64.tar.gz"  # no [project] version
+    main = lockfile.read(site["root"] / "requirements.lock/main.txt", "main")
+    assert main is not None and summary["distributions"] == main.versions  # the locks, no app
+    with tarfile.open(summary["artefact"]) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    tree = sorted(n[len("srv/app/"):] for n in members if n.startswith("srv/app/") and "/" not in n[8:])
+    assert tree == ["app.py", "manage.py", "pyproject.toml", "requirements-dev.txt", "requirements.lock",
+                    "requirements.txt", "static-collected", "tests"]  # the image's tree: no .env
+    assert "srv/app/static-collected/stamp.txt" in members  # build-commands ran for the export too
+    assert {(m.uid, m.gid) for m in members.values()} == {(0, 0)}
+    assert not [n for n, m in members.items() if not m.issym() and m.mode & 0o022]
+    assert members["usr/local/bin/fixture-site"].mode == 0o755
+    manifest = json.loads(Path(summary["manifest"]).read_text())
+    assert (manifest["app_dir"], manifest["run"]) == ("/srv/app", "/usr/local/bin/fixture-site")
+    assert site["canary"].encode() not in Path(summary["artefact"]).read_bytes()
+
+
+def test_export_tar_unpacked_in_a_clean_container_answers(site: dict[str, Any], exported: dict[str, Any],
+                                                          clean: Any) -> None:
+    archive = _put(clean, Path(exported["tar"]["artefact"]))
+    code, out = _sh(clean, f"tar -xzf {archive} -C / && stat -c '%U %a' /srv/app /srv/app/app.py")
+    assert code == 0 and out.split("\n")[:2] == ["root 755", "root 644"], out
+    code, out = _sh(clean, "touch /srv/app/x /srv/app/static-collected/y 2>&1", user="nobody")
+    assert code != 0 and out.count("Permission denied") == 2, out
+    # the documented way without the wrapper: the venv's python with PYTHONPATH=app-dir
+    code, out = _sh(clean, "cd /tmp && PYTHONPATH=/srv/app /app/bin/python -c 'import app; print(app.__file__)'",
+                    user="nobody")
+    assert (code, out.strip()) == (0, "/srv/app/app.py"), out
+    assert _serve_and_ask(clean, "/usr/local/bin/fixture-site") == _expected_body(site)
+
+
+def test_export_deb_installs_answers_and_is_removed(site: dict[str, Any], exported: dict[str, Any],
+                                                    clean: Any) -> None:
+    assert Path(exported["deb"]["artefact"]).name == "fixture-site_1.0_amd64.deb"
+    deb = _put(clean, Path(exported["deb"]["artefact"]))
+    code, out = _sh(clean, f"apt-get install -y --no-install-recommends {deb}")
+    assert code == 0, out[-2000:]
+    code, out = _sh(clean, "stat -c '%U %a' /srv/app /srv/app/static-collected/stamp.txt /usr/bin/fixture-site")
+    assert out.split("\n")[:3] == ["root 755", "root 644", "root 755"], out
+    assert _serve_and_ask(clean, "fixture-site") == _expected_body(site)
+    code, out = _sh(clean, "apt-get remove -y fixture-site")
+    assert code == 0, out[-2000:]
+    code, out = _sh(clean, "ls -d /app /srv/app /usr/bin/fixture-site 2>&1")
+    assert code != 0 and out.count("No such file or directory") == 3, out

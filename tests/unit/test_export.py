@@ -64,7 +64,7 @@ def test_deb_spec_defaults_from_project_metadata(tmp_path: Path) -> None:
         "description": "Does things.\nSecond line.", "scripts": {"b": "m:f"},
         "urls": {"Homepage": "https://example.org"}}})
     assert spec == {
-        "project": "My_App", "venv_path": "/app",
+        "project": "My_App", "venv_path": "/app", "app": None,
         "deb": {"name": "my-app", "version": None,
                 "maintainer": "My_App maintainers <root@localhost>",
                 "description": "Does things.", "homepage": "https://example.org",
@@ -372,3 +372,84 @@ def test_bad_package_settings_fail_before_any_build(tmp_path: Path,
     assert main(["-C", str(project), "export", "--format", "deb"]) == ConfigError.exit_code
     assert "deb-maintainer 'nobody' must look like 'Name <email>'" in capsys.readouterr().err
     assert not (project / "dist").exists()
+
+
+# ---- source-tree apps: the venv plus the tree, and a run wrapper ----------------------------
+def _tree_project(tmp_path: Path, extra: str = "") -> Path:
+    (tmp_path / "manage.py").write_text("print('hi')\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.venvship]\nbase-image = "venvship-local/python:3.11-bookworm"\nname = "My_Site"\n'
+        'command = ["gunicorn", "app:app"]\nenv = {GREETING = "it\'s $HOME"}\n' + extra)
+    return tmp_path
+
+
+def test_a_source_tree_app_spec_carries_the_images_run_settings(tmp_path: Path) -> None:
+    settings = load_settings(_tree_project(tmp_path), environ={})
+    assert not settings.package
+    spec = exporting.deb_spec(settings, {})
+    assert spec["app"] == {
+        "dir": "/srv/app", "version": None, "workdir": "/srv/app",
+        "env": [["PATH", "/app/bin:$PATH"], ["VIRTUAL_ENV", "/app"], ["LANG", "C.UTF-8"],
+                ["PYTHONDONTWRITEBYTECODE", "1"], ["PYTHONUNBUFFERED", "1"],
+                ["PYTHONPATH", "/srv/app"], ["GREETING", "it's $HOME"]],
+        "entrypoint": [], "command": ["gunicorn", "app:app"],
+        "run": {"tar": "/usr/local/bin/my-site", "deb": "/usr/bin/my-site"},
+    }
+    assert json.loads(exporting.context_files(spec)["spec.json"]) == spec
+    # a package has no tree to ship: the spec says so
+    (tmp_path / "p").mkdir()
+    assert exporting.deb_spec(load_settings(_project(tmp_path / "p"), environ={}), {})["app"] is None
+
+
+def test_a_source_tree_deb_needs_a_version(tmp_path: Path) -> None:
+    settings = load_settings(_tree_project(tmp_path), environ={})
+    problems = exporting.check_deb_spec(exporting.deb_spec(settings, {}))
+    assert len(problems) == 1 and "set deb-version" in problems[0]
+    settings = load_settings(_tree_project(tmp_path, 'deb-version = "1.0"\n'), environ={})
+    assert exporting.check_deb_spec(exporting.deb_spec(settings, {})) == []
+
+
+def test_the_run_wrapper_sets_what_the_image_sets() -> None:
+    app = {"dir": "/srv/app", "workdir": "/srv/app", "entrypoint": [], "command": ["gunicorn", "a:b"],
+           "env": [["PATH", "/app/bin:$PATH"], ["PYTHONPATH", "/srv/app"], ["GREETING", "it's $HOME"]]}
+    text = script.wrapper_text("site", app)
+    assert text.startswith("#!/bin/sh\n")
+    assert text.endswith(
+        "PATH=/app/bin:\"$PATH\"\nPYTHONPATH=/srv/app\nGREETING='it'\"'\"'s $HOME'\n"
+        "export PATH PYTHONPATH GREETING\ncd /srv/app\n"
+        'if [ "$#" -eq 0 ]; then set -- gunicorn a:b; fi\nexec "$@"\n')
+    entry = script.wrapper_text("site", {**app, "entrypoint": ["/app/bin/site", "--x"], "command": []})
+    assert entry.endswith('cd /srv/app\nexec /app/bin/site --x "$@"\n')
+
+
+def test_postrm_of_a_source_tree_removes_the_tree_too() -> None:
+    assert "        rm -rf /app /srv/app\n" in script.postrm_text("/app", "/srv/app")
+
+
+def test_tarball_of_a_source_tree_holds_venv_tree_and_wrapper(tmp_path: Path) -> None:
+    venv = _fake_venv(tmp_path / "root")
+    tree = tmp_path / "root" / "srv" / "app"
+    (tree / "static").mkdir(parents=True)
+    (tree / "manage.py").write_text("print('hi')\n")
+    (tree / "static" / "x.css").write_text("")
+    (tree / "static" / "x.css").chmod(0o666)
+    app = {"dir": str(tree), "version": None, "workdir": str(tree), "entrypoint": [],
+           "command": ["python", "manage.py"], "env": [["PYTHONPATH", str(tree)]],
+           "run": {"tar": "/usr/local/bin/demo", "deb": "/usr/bin/demo"}}
+    spec = {"project": "demo", "venv_path": str(venv), "deb": {}, "app": app}
+    script.export_tar(spec, str(tmp_path / "a"))
+    script.export_tar(spec, str(tmp_path / "b"))
+    name = f"demo-{os.uname().machine}.tar.gz"  # no version: none is named
+    assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    with tarfile.open(tmp_path / "a" / name) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        wrapper = tar.extractfile("usr/local/bin/demo")
+        assert wrapper is not None and wrapper.read().decode() == script.wrapper_text("demo", app)
+    top = str(tree).lstrip("/")
+    assert {f"{top}/manage.py", f"{top}/static/x.css", str(venv).lstrip("/") + "/.lock"} <= set(members)
+    assert {(m.uid, m.gid) for m in members.values()} == {(0, 0)}
+    assert members[f"{top}/static/x.css"].mode == 0o644  # not writable but by root
+    assert members["usr/local/bin/demo"].mode == 0o755
+    manifest = json.loads((tmp_path / "a" / f"demo-{os.uname().machine}.manifest.json").read_text())
+    assert manifest["distributions"] == {"demo": "1.0rc1", "flask": "3.1.3"}  # the venv's, as is
+    assert (manifest["app_dir"], manifest["run"], manifest["version"]) == (str(tree), "/usr/local/bin/demo", "")
