@@ -48,7 +48,7 @@ class App:
     allowed_moves: tuple[str, ...] = ()   # pins that may differ from app_lock, and why (in `why`)
     host_check: tuple[tuple[str, ...], str] | None = None  # (argv in the venv's bin/, regex) after install
     ci: bool = False                      # part of the CI subset (.ci/run)
-    source_tree: bool = False             # nothing to build: export refuses it (README), by design
+    source_tree: bool = False             # nothing to build: the app is its source tree
     notes: str = ""
 
     @property
