@@ -206,11 +206,13 @@ class ExportResult:
     manifest: Path
     distributions: Mapping[str, str]
     seconds: float
+    app_dir: str | None = None  # a source-tree app: its tree, and the wrapper that runs it
+    run: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "format": self.fmt, "artefact": str(self.artefact), "manifest": str(self.manifest),
-            "distributions": dict(self.distributions),
+            "distributions": dict(self.distributions), "app_dir": self.app_dir, "run": self.run,
             "timings": {"export_seconds": round(self.seconds, 3)},
         }
 
@@ -316,4 +318,5 @@ def export(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: Expor
                 hint="run 'venvship lock', or build without --allow-stale",
             )
         artefact, manifest_path = _publish([artefact, manifest_path], opts.output)
-    return ExportResult(opts.fmt, artefact, manifest_path, dict(manifest["distributions"]), seconds)
+    return ExportResult(opts.fmt, artefact, manifest_path, dict(manifest["distributions"]), seconds,
+                        manifest.get("app_dir"), manifest.get("run"))

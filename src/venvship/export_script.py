@@ -360,7 +360,8 @@ def export_tar(spec: dict[str, Any], outdir: str) -> None:
     version = app_version(spec)
     stem = tar_name(spec["project"], version, platform.machine())
     name = stem + ".tar.gz"
-    entries = tree_entries(venv) + (tree_entries(app["dir"]) if app else [])
+    # a set: one of venv-path and app-dir may hold the other
+    entries = set(tree_entries(venv) + (tree_entries(app["dir"]) if app else []))
     os.makedirs(outdir, exist_ok=True)
     with contextlib.ExitStack() as stack:
         raw = stack.enter_context(open(os.path.join(outdir, name), "wb"))
@@ -382,7 +383,7 @@ def stage_tree(spec: dict[str, Any], root: str, data: dict[str, Any]) -> None:
     deb, venv, app = spec["deb"], spec["venv_path"], spec.get("app")
     shutil.copytree(venv, root + venv, symlinks=True)  # keeps mtimes: the .pyc stay valid
     if app:
-        shutil.copytree(app["dir"], root + app["dir"], symlinks=True)
+        shutil.copytree(app["dir"], root + app["dir"], symlinks=True, dirs_exist_ok=True)
         wrapper = root + app["run"]["deb"]
         os.makedirs(os.path.dirname(wrapper), exist_ok=True)
         with open(wrapper, "w", encoding="utf-8") as fh:

@@ -256,6 +256,7 @@ def test_export_tar_holds_the_venv_the_tree_and_a_wrapper(site: dict[str, Any],
     assert members["usr/local/bin/fixture-site"].mode == 0o755
     manifest = json.loads(Path(summary["manifest"]).read_text())
     assert (manifest["app_dir"], manifest["run"]) == ("/srv/app", "/usr/local/bin/fixture-site")
+    assert (summary["app_dir"], summary["run"]) == ("/srv/app", "/usr/local/bin/fixture-site")
     assert site["canary"].encode() not in Path(summary["artefact"]).read_bytes()
 
 
@@ -276,6 +277,7 @@ def test_export_tar_unpacked_in_a_clean_container_answers(site: dict[str, Any], 
 def test_export_deb_installs_answers_and_is_removed(site: dict[str, Any], exported: dict[str, Any],
                                                     clean: Any) -> None:
     assert Path(exported["deb"]["artefact"]).name == "fixture-site_1.0_amd64.deb"
+    assert exported["deb"]["run"] == "/usr/bin/fixture-site"
     deb = _put(clean, Path(exported["deb"]["artefact"]))
     code, out = _sh(clean, f"apt-get install -y --no-install-recommends {deb}")
     assert code == 0, out[-2000:]

@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 import typer
 
-_FORMAT_HELP = "tar (the venv tree) or deb (a Debian package); each with a manifest."
+_FORMAT_HELP = ("tar (the venv tree; a source-tree app's tree and run wrapper too) or deb "
+                "(a Debian package); each with a manifest.")
 _VENV_HELP = "Absolute venv path (default: the venv-path setting)."
 
 
@@ -26,7 +27,7 @@ def export(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:
-    """Export the build stage's venv as a tarball or a .deb, built like the image."""
+    """Export the build stage's venv (and a source-tree app's tree) as a tarball or a .deb."""
     from .. import export as exporting
     from ..engine import Engine
     from ..environments import discover
@@ -45,6 +46,8 @@ def export(
     else:
         typer.echo(f"exported {result.artefact} ({len(result.distributions)} distributions, "
                    f"as locked; manifest {result.manifest}) in {result.seconds:.1f} s")
+        if result.app_dir:
+            typer.echo(f"  with the app's tree at {result.app_dir}; run it with {result.run}")
 
 
 def register(app: Any) -> None:
