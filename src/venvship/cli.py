@@ -88,7 +88,8 @@ def root(
 
 
 BASE_IMAGE_HELP = "Use this base image instead of the base-image setting."
-RUNTIME_IMAGE_HELP = "Use this runtime image instead of the runtime-image setting."
+RUNTIME_IMAGE_HELP = ('Use this runtime image instead of the runtime-image setting ("minimal": '
+                      'FROM scratch plus a root filesystem assembled from the base image).')
 NO_CACHE_HELP = "Build every step again (BuildKit's --no-cache)."
 
 
@@ -279,12 +280,13 @@ def verify(
     start_timeout: float = typer.Option(
         30.0, "--start-timeout", min=1.0, help="Seconds --start waits for the health check (default 30)."
     ),
+    runtime_image: Optional[str] = typer.Option(None, "--runtime-image", help=RUNTIME_IMAGE_HELP),
 ) -> None:
     """Check a built image: locked distributions, entry points, command, imports, shared libraries,
     non-root, no compiler; with --start, that it starts and serves."""
     from . import verify as verifying
 
-    settings = ctx.obj.settings()
+    settings = ctx.obj.settings(runtime_image=runtime_image)
     options = verifying.VerifyOptions(env_vars=verifying.parse_env_vars(env_var), start=start,
                                       start_timeout=start_timeout)
     seconds = verifying.verify(settings, _engine(), image, envs=_envs(settings), options=options)

@@ -13,7 +13,7 @@ from . import __version__
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import ConfigError
 from .sbom import SBOM_PATH
-from .settings import Settings, read_pyproject
+from .settings import DEBUG_PROGRAMS, MINIMAL_LEFT_OUT, Settings, read_pyproject
 
 
 def builtin_template_dir() -> Path:
@@ -190,6 +190,13 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "build_commands": list(settings.build_commands),
         "build_command_env": sorted(settings.build_command_env),  # names only, never values
         # --- end apps ---
+        # --- minimal: runtime-image = "minimal" (stages runtime-rootfs, runtime-debug) ---
+        "minimal": settings.minimal,
+        "minimal_rootfs_py": (builtin / "minimal_rootfs.py").read_text(encoding="utf-8") if settings.minimal else "",
+        "minimal_left_out": [m for m in MINIMAL_LEFT_OUT if m not in settings.minimal_keep_modules],
+        "runtime_programs": list(settings.runtime_programs),
+        "debug_programs": list(DEBUG_PROGRAMS),
+        # --- end minimal ---
     }
 
 

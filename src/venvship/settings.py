@@ -40,6 +40,23 @@ _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HTTP_CHECK = re.compile(r"^\s*[0-9]{1,5}(/[^\s\"'\\]*)?\s*$")
 _STOP_SIGNAL = re.compile(r"^(SIG[A-Z0-9+-]+|[0-9]{1,2})$")
 _PKG_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+# --- minimal runtime (issue 19) ---
+MINIMAL = "minimal"  # runtime-image = "minimal": FROM scratch + a root filesystem from the base image
+# Standard-library modules the minimal runtime leaves out (minimal-keep-modules keeps some back in):
+# tests, IDEs, GUIs, installers and interactive terminals a server never needs; nis and _dbm for
+# the libraries they pull in (Kerberos, Berkeley DB). A name is a top-level module or package,
+# its __pycache__ files and its lib-dynload extension.
+MINIMAL_LEFT_OUT = (
+    "test", "idlelib", "tkinter", "_tkinter", "turtle", "turtledemo", "ensurepip", "lib2to3",
+    "pydoc_data", "curses", "_curses", "_curses_panel", "readline", "nis", "_dbm",
+    "_testcapi", "_testinternalcapi", "_testbuffer", "_testclinic", "_testimportmultiple",
+    "_testmultiphase", "_testsinglephase", "_ctypes_test", "_xxtestfuzz", "xxlimited",
+    "xxlimited_35", "xxsubtype",
+)
+# runtime-debug (build --target runtime-debug): these programs of the base image, where it has them
+DEBUG_PROGRAMS = ("sh", "bash", "ls", "cat", "env", "id", "ps", "grep", "find", "head", "tail", "du", "df")
+_PROGRAM = re.compile(r"^(/[A-Za-z0-9._+/-]+|[A-Za-z0-9._+-]+)$")
+# --- end minimal runtime ---
 
 
 @dataclass(frozen=True)
@@ -122,12 +139,22 @@ class Settings:
     deb_python_depends: str = "auto"  # auto | none | an explicit Depends list
     deb_link_entry_points: bool = False  # link [project.scripts] into /usr/bin
     # --- end export settings ---
+    # --- minimal runtime settings (issue 19) ---
+    runtime_programs: tuple[str, ...] = ()  # programs (with their libraries) in the minimal image
+    minimal_keep_modules: tuple[str, ...] = ()  # MINIMAL_LEFT_OUT modules kept in the minimal image
+    # --- end minimal runtime settings ---
     # --- install settings (venvship install / tox / test) ---
     # --- end install settings ---
 
     @property
     def effective_runtime_image(self) -> str:
-        return self.runtime_image or self.base_image
+        """The image the runtime stage's files come from: with runtime-image = "minimal", the
+        base image (the root filesystem is assembled from it)."""
+        return self.base_image if self.minimal else (self.runtime_image or self.base_image)
+
+    @property
+    def minimal(self) -> bool:
+        return self.runtime_image == MINIMAL
 
     @property
     def requirements_path(self) -> Path:
@@ -216,6 +243,10 @@ _KEYS: dict[str, tuple[str, str]] = {
     "deb-python-depends": ("deb_python_depends", "str"),
     "deb-link-entry-points": ("deb_link_entry_points", "bool"),
     # --- end export keys ---
+    # --- minimal runtime keys ---
+    "runtime-programs": ("runtime_programs", "list"),
+    "minimal-keep-modules": ("minimal_keep_modules", "list"),
+    # --- end minimal runtime keys ---
     # --- install keys ---
     # --- end install keys ---
 }
@@ -435,6 +466,13 @@ def _validate(values: dict[str, Any]) -> None:
                 "an index URL contains credentials; they would end up in the Dockerfile and the image history",
                 hint="put them in a netrc file and set netrc = '~/.netrc' (passed as a BuildKit secret)",
             )
+    for program in values.get("runtime_programs", ()):
+        if not _PROGRAM.match(program):
+            raise ConfigError(f"runtime-programs: {program!r} is not a program name or absolute path")
+    for module in values.get("minimal_keep_modules", ()):
+        if module not in MINIMAL_LEFT_OUT:
+            raise ConfigError(f"minimal-keep-modules: {module!r} is not left out of the minimal runtime "
+                              f"(left out: {', '.join(MINIMAL_LEFT_OUT)})")
     signal = values.get("stop_signal")
     if signal is not None and not _STOP_SIGNAL.match(signal):
         raise ConfigError(f"stop-signal must be a signal name such as SIGQUIT or a number, got {signal!r}")

@@ -271,8 +271,11 @@ def verify_report(data: Mapping[str, Any], settings: Settings, lock: lockfile.Lo
             problems.append(f"console script {ep['name']} = {ep['value']}: {ep['error']}")
     for cmd in data.get("commands") or []:
         if cmd.get("path") is None:
-            problems.append(f"the image's command runs {cmd['argv0']!r}, which is not in the image "
-                            "(not an executable file, nor on PATH)")
+            where = "not an executable file, nor on PATH"
+            if settings.minimal:  # the minimal runtime has only the programs it is given
+                where += (f"; runtime-image = \"minimal\" has no shell or tools: "
+                          f"add {cmd['argv0']!r} to runtime-programs")
+            problems.append(f"the image's command runs {cmd['argv0']!r}, which is not in the image ({where})")
         ep = cmd.get("entry_point")
         if ep and ep.get("error") and ep["name"] not in broken_scripts:
             problems.append(f"the image's command {ep['name']} = {ep['value']} ({ep['dist']}): {ep['error']}")

@@ -29,6 +29,9 @@ CONFIGS = {
                               "build_commands": ("python -m hello_app --collect", "ls -l")},
     "hello-app-healthcheck": {"healthcheck": Healthcheck(http="8000/healthz"), "stop_signal": "SIGINT",
                               "env": {"APP_MODE": "production", "GREETING": 'say "hi" to $USER'}},
+    "hello-app-minimal": {"runtime_image": "minimal", "runtime_packages": ("libpq5",),
+                          "runtime_programs": ("sh",), "minimal_keep_modules": ("readline",),
+                          "healthcheck": Healthcheck(http="8000/healthz")},
 }
 
 

@@ -81,3 +81,20 @@ def test_ca_bundle_auto_none_and_explicit(tmp_path: Path, monkeypatch: pytest.Mo
     s = load_settings(write(tmp_path, 'ca-bundle = "/nonexistent/ca.pem"'), environ={})
     with pytest.raises(ConfigError, match="not a readable file"):
         s.ca_bundle_path()
+
+
+def test_minimal_runtime_settings(tmp_path: Path) -> None:
+    """runtime-image = "minimal": the root filesystem comes from the base image; runtime-programs
+    and minimal-keep-modules are checked when read."""
+    write(tmp_path, 'base-image = "base:1"\nruntime-image = "minimal"\nruntime-programs = ["sh", "/usr/bin/curl"]\n'
+                    'minimal-keep-modules = ["readline"]')
+    s = load_settings(tmp_path, environ={})
+    assert s.minimal and s.effective_runtime_image == "base:1"
+    assert s.runtime_programs == ("sh", "/usr/bin/curl") and s.minimal_keep_modules == ("readline",)
+    assert not load_settings(tmp_path, {"runtime_image": "other:1"}, environ={}).minimal
+    write(tmp_path, 'minimal-keep-modules = ["json"]')
+    with pytest.raises(ConfigError, match="minimal-keep-modules: 'json' is not left out of the minimal runtime"):
+        load_settings(tmp_path, environ={})
+    write(tmp_path, 'runtime-programs = ["sh -c"]')
+    with pytest.raises(ConfigError, match="runtime-programs: 'sh -c' is not a program name"):
+        load_settings(tmp_path, environ={})

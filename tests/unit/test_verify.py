@@ -307,3 +307,13 @@ def test_runtime_settings_from_the_environment(tmp_path: Path) -> None:
 def test_runtime_settings_are_validated(tmp_path: Path, tool: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         _settings(tmp_path, f"\n{tool}\n")
+
+
+def test_a_missing_program_on_the_minimal_runtime_names_runtime_programs(tmp_path: Path) -> None:
+    """runtime-image = "minimal" has no shell: a command naming sh fails verify by name, with the fix."""
+    settings = _settings(tmp_path, 'runtime-image = "minimal"\n')
+    lock = expected_lock(settings, discover(settings))
+    data = _data(commands=[{"argv0": "sh", "path": None, "entry_point": None}])
+    assert verify_report(data, settings, lock) == [
+        "the image's command runs 'sh', which is not in the image (not an executable file, nor on PATH; "
+        "runtime-image = \"minimal\" has no shell or tools: add 'sh' to runtime-programs)"]

@@ -22,6 +22,9 @@ def export(
     venv_path: Optional[str] = typer.Option(None, "--venv-path", help=_VENV_HELP),
     base_image: Optional[str] = typer.Option(
         None, "--base-image", help="Use this base image instead of the base-image setting."),
+    runtime_image: Optional[str] = typer.Option(
+        None, "--runtime-image", help='Use this runtime image instead of the runtime-image setting '
+        '("minimal" too: the exported venv is the same).'),
     allow_stale: bool = typer.Option(False, "--allow-stale", help="Export from stale locks."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Build every step again (BuildKit's --no-cache)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
@@ -36,7 +39,7 @@ def export(
         raise typer.BadParameter(f"must be one of {', '.join(exporting.FORMATS)}",
                                  param_hint="--format")
     state: Any = ctx.obj
-    settings = state.settings(venv_path=venv_path, base_image=base_image)
+    settings = state.settings(venv_path=venv_path, base_image=base_image, runtime_image=runtime_image)
     opts = exporting.ExportOptions(fmt=fmt, output=output, allow_stale=allow_stale,
                                    no_cache=no_cache)
     result = exporting.export(settings, discover(settings), Engine(), opts,
