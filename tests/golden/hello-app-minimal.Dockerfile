@@ -459,7 +459,7 @@ RUN --mount=type=bind,from=deps,source=/app,target=/app \
         'ALWAYS = ["/etc/ssl", "/usr/lib/ssl", "/usr/share/ca-certificates", "/usr/share/zoneinfo",' \
         '          "/etc/localtime", "/etc/timezone", "/etc/nsswitch.conf", "/etc/ld.so.cache",' \
         '          "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/usr/lib/locale/C.utf8", "/usr/lib/locale/C.UTF-8",' \
-        '          "/etc/mime.types"]' \
+        '          "/etc/mime.types", "/etc/os-release", "/etc/debian_version"]' \
         '# Loaded with dlopen, so never in a trace: name resolution before glibc 2.34, thread unwinding.' \
         'DLOPENED = ["libnss_files.so.2", "libnss_dns.so.2", "libresolv.so.2", "libgcc_s.so.1"]' \
         'PACKAGE_SKIP = ("/usr/share/doc/", "/usr/share/man/", "/usr/share/lintian/", "/usr/share/info/")' \
@@ -700,6 +700,36 @@ RUN --mount=type=bind,from=deps,source=/app,target=/app \
         '    os.chmod(tree.dest(path), mode)' \
         '' \
         '' \
+        'def write_package_status(tree):' \
+        '    """/var/lib/dpkg/status.d/NAME: the status entry of every Debian package a copied file' \
+        '    belongs to (as distroless images do), so that image scanners see what the image holds."""' \
+        '    owners = {}' \
+        '    for listing in sorted(glob.glob("/var/lib/dpkg/info/*.list")):' \
+        '        name = os.path.basename(listing)[:-len(".list")].split(":")[0]' \
+        '        with open(listing, encoding="utf-8", errors="replace") as fh:' \
+        '            for line in fh:' \
+        '                line = line.rstrip("\n")' \
+        '                owners.setdefault(line, name)' \
+        '                # merged /usr: the package says /lib/..., the copy was made as /usr/lib/...' \
+        '                real = os.path.join(os.path.realpath(os.path.dirname(line) or "/"), os.path.basename(line))' \
+        '                owners.setdefault(real, name)' \
+        '    used = set()' \
+        '    for path in tree.done:' \
+        '        for candidate in (path, os.path.realpath(path)):' \
+        '            if candidate in owners and not os.path.isdir(candidate):  # a directory has many' \
+        '                used.add(owners[candidate])' \
+        '    try:' \
+        '        with open("/var/lib/dpkg/status", encoding="utf-8", errors="replace") as fh:' \
+        '            stanzas = fh.read().split("\n\n")' \
+        '    except OSError:' \
+        '        return' \
+        '    for stanza in stanzas:' \
+        '        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))' \
+        '        name = fields.get("Package")' \
+        '        if name in used and "installed" in fields.get("Status", ""):' \
+        '            write(tree, "/var/lib/dpkg/status.d/" + name, stanza.strip("\n") + "\n")' \
+        '' \
+        '' \
         'def main():' \
         '    ap = argparse.ArgumentParser()' \
         '    ap.add_argument("--venv", required=True)' \
@@ -757,6 +787,8 @@ RUN --mount=type=bind,from=deps,source=/app,target=/app \
         '                tree.add(os.path.join(directory, name))' \
         '                extra.append(os.path.realpath(os.path.join(directory, name)))' \
         '    closure(tree, loader, extra, inside=(venv,))' \
+        '' \
+        '    write_package_status(tree)' \
         '' \
         '    # The user: passwd and group entries, its home; /tmp for everyone (sticky).' \
         '    write(tree, "/etc/passwd", "root:x:0:0:root:/root:/usr/sbin/nologin\n"' \

@@ -76,8 +76,10 @@ def test_minimal_image_builds_verifies_and_is_small(minimal: dict[str, Any], eng
     attrs = engine.image(minimal["tag"])
     assert attrs["Config"]["User"] == "10001:10001"
     assert attrs["Config"]["Entrypoint"] == ["/app/bin/hello-app"]
-    # the root filesystem is one layer, under the venv's and the app's
-    assert len(attrs["RootFS"]["Layers"]) == 4, attrs["RootFS"]["Layers"]
+    # one layer for the root filesystem, under the venv's and the app's (no RUN layer at all)
+    history = [h["CreatedBy"] for h in engine.client().api.history(minimal["tag"])]
+    assert history[-1].startswith("COPY /opt/venvship/rootfs/ / "), history
+    assert not [h for h in history if "RUN" in h], history
 
 
 def test_minimal_image_serves_http_and_verify_start_passes(minimal: dict[str, Any], engine: Any) -> None:
