@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.integration import buildkit
+from venvship.errors import ImageError
 
 pytestmark = pytest.mark.docker
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-app"
@@ -79,7 +80,7 @@ def test_minimal_image_builds_verifies_and_is_small(minimal: dict[str, Any], eng
     # one layer for the root filesystem, under the venv's and the app's (no RUN layer at all)
     history = [h["CreatedBy"] for h in engine.client().api.history(minimal["tag"])]
     assert history[-1].startswith("COPY /opt/venvship/rootfs/ / "), history
-    assert not [h for h in history if "RUN" in h], history
+    assert not [h for h in history if h.startswith("RUN")], history
 
 
 def test_minimal_image_serves_http_and_verify_start_passes(minimal: dict[str, Any], engine: Any) -> None:
@@ -90,10 +91,8 @@ def test_minimal_image_serves_http_and_verify_start_passes(minimal: dict[str, An
 
 
 def test_minimal_image_has_no_shell_and_the_stdlib_it_promises(minimal: dict[str, Any], engine: Any) -> None:
-    import docker.errors
-
     for program in ("sh", "/bin/sh", "apt-get", "ls"):
-        with pytest.raises(docker.errors.APIError, match="no such file or directory|not found"):
+        with pytest.raises(ImageError, match="no such file or directory|not found"):
             engine.run(minimal["tag"], [], entrypoint=[program])
     probe = ("import ssl, sqlite3, zoneinfo, uuid, ctypes, decimal, lzma, bz2, zlib, hashlib, socket, os\n"
              "ssl.create_default_context()\n"
@@ -132,7 +131,7 @@ def test_source_change_leaves_the_root_filesystem_layer_alone(minimal: dict[str,
     result = run_cli("--progress", "plain", "build", "--image", tag, "--no-verify", cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stderr
-    for stage in ("runtime-rootfs", "runtime-base", "deps"):
+    for stage in ("runtime-rootfs", "deps"):
         assert not buildkit.ran(log, stage), f"{stage} re-ran: {buildkit.ran(log, stage)}"
     assert any("RUN" in step for step in buildkit.ran(log, "build")), "the app layer did not re-run"
     after = engine.image(tag)["RootFS"]["Layers"]
@@ -179,9 +178,7 @@ def test_compiled_extension_runtime_packages_and_programs(tmp_path: Path, engine
         code, out = engine.run(tag, ["-c", "echo $0"], entrypoint=["sh"])
         assert code == 0 and out.strip() == "sh", out
         assert _get(engine, tag)["message"] == "hello from venvship"
-        import docker.errors
-
-        with pytest.raises(docker.errors.APIError):  # only the programs named: no ls
+        with pytest.raises(ImageError, match="not found"):  # only the programs named: no ls
             engine.run(tag, [], entrypoint=["ls"])
     finally:
         _remove(engine, tag)
