@@ -97,8 +97,25 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
         'if build is None:' \
         '    sys.exit("venvship: error: the build backend " + backend_name + " has no build_" + kind + " hook")' \
         'requires = getattr(backend, "get_requires_for_build_" + kind, None)' \
+        '' \
+        '' \
+        '' \
+        'def applies(req):' \
+        '    """Whether the marker of a requirement holds here, e.g. setuptools; python_version >= "3.12"."""' \
+        '    if ";" not in req:' \
+        '        return True' \
+        '    try:' \
+        '        from packaging.requirements import Requirement' \
+        '    except ImportError:  # no packaging in this build env: only unconditional ones are checked' \
+        '        return False' \
+        '    marker = Requirement(req).marker' \
+        '    return marker is None or marker.evaluate({"extra": ""})' \
+        '' \
+        '' \
         'missing = []' \
         'for req in (requires() if requires else []):' \
+        '    if not applies(req):' \
+        '        continue' \
         '    name = re.match(r"\s*([A-Za-z0-9._-]+)", req)' \
         '    try:' \
         '        importlib.metadata.version(name.group(1) if name else req)' \
