@@ -21,7 +21,7 @@ from . import lockfile
 from .engine import BuildRequest, Engine, Secret, validate_reference
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import ConfigError, StaleLockError, VerifyError
-from .render import render_dockerfile, uses_scm_version
+from .render import FIXED_EPOCH, render_dockerfile, uses_scm_version
 from .settings import Settings, build_command_values, read_pyproject
 from .verify import VerifyOptions as VerifyOptions  # re-exported: build runs verify
 from .verify import verify as verify
@@ -121,10 +121,9 @@ def scm_version(settings: Settings, data: Mapping[str, Any]) -> str | None:
     return f"{'.'.join(map(str, release))}.dev{distance}+{node}"
 
 
-# Without git and without SOURCE_DATE_EPOCH: 1980-01-01T00:00:00Z. A fixed value, not a file's mtime
-# (a fresh copy of the project gets new mtimes) and not 0 (zip, hence wheels, cannot store times
-# before 1980). Lock files carry no time of their own.
-FALLBACK_EPOCH = 315532800
+# Without git and without SOURCE_DATE_EPOCH: venvship's fixed epoch, 1980-01-01T00:00:00Z. Not a
+# file's mtime (a fresh copy of the project gets new mtimes), and lock files carry no time.
+FALLBACK_EPOCH = FIXED_EPOCH
 
 
 def source_date_epoch(settings: Settings) -> tuple[int, str]:

@@ -227,6 +227,9 @@ def build(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
+    check_reproducible: bool = typer.Option(
+        False, "--check-reproducible",
+        help="Build again with --no-cache and compare the image ids; name what differs (exit 19)."),
 ) -> None:
     """Build the image with BuildKit, then verify it."""
     from . import build as building
@@ -258,9 +261,21 @@ def build(
     # verify runs on the new image before any tag moves or anything is pushed (build.publish_plan)
     summary = building.build(settings, envs, engine, opts, stream=state.stream(quiet or as_json),
                              check=check if verify and target == "runtime" else None)
+    reproduced = None
+    if check_reproducible and summary.image_id:
+        from . import repro
+
+        reproduced = repro.check(settings, envs, engine, opts, summary.image_id,
+                                 stream=state.stream(quiet or as_json))
     if as_json:
-        typer.echo(json.dumps(summary.as_json(), indent=2))
+        data = summary.as_json()
+        if reproduced is not None:
+            data["reproducible"] = {"image_id": reproduced.image_id, "seconds": round(reproduced.seconds, 3)}
+        typer.echo(json.dumps(data, indent=2))
     else:
+        if reproduced is not None:
+            typer.echo(f"reproducible: a --no-cache build gave the same image id in {reproduced.seconds:.1f} s",
+                       err=True)
         size = f", {summary.size / 1e6:.1f} MB" if summary.size else ""
         typer.echo(f"built {', '.join(images)} ({summary.image_id}{size}) in {summary.seconds:.1f} s"
                    + ("; verified" if summary.verified else "")

@@ -127,6 +127,12 @@ class PushError(VenvshipError):
     exit_code = 18
 
 
+class ReproducibilityError(VenvshipError):
+    """build --check-reproducible: a --no-cache build gave another image id."""
+
+    exit_code = 19
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "other error",
@@ -149,6 +155,7 @@ EXIT_CODES: dict[int, str] = {
             IndexUnavailableError,
             ExportError,
             PushError,
+            ReproducibilityError,
         )
     },
     130: "interrupted",

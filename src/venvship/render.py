@@ -64,6 +64,12 @@ def one_line_requirements(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
+# venvship's fixed epoch, 1980-01-01T00:00:00Z: the mtime of the files of layers whose content does
+# not depend on the commit (the venv, the runtime packages, the user), and SOURCE_DATE_EPOCH when
+# there is neither git nor SOURCE_DATE_EPOCH. Not 0: zip (wheels) cannot store times before 1980.
+FIXED_EPOCH = 315532800
+
+
 def sbom_tools_lock_text() -> str:
     """The SBOM generator's libraries (stage sbom-tools), one pinned, hashed line each."""
     return one_line_requirements((resources.files("venvship") / "tools" / "sbom.txt").read_text(encoding="utf-8"))
@@ -181,6 +187,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "sbom_tools_lock": sbom_tools_lock_text(),
         "sbom_py": (builtin / "sbom.py").read_text(encoding="utf-8"),
         "sbom_path": SBOM_PATH,
+        "fixed_epoch": FIXED_EPOCH,
         # --- apps: non-packaged apps, env, build-commands ---
         "package": settings.package,
         "package_reason": settings.package_reason,

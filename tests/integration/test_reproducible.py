@@ -1,9 +1,8 @@
-"""Reproducibility: two ``build --no-cache`` of the same inputs give byte-identical venv trees
-(file list, modes, symlinks and content hashes, bytecode included), and locking twice against
-the same index state gives byte-identical lock files.
-
-What still differs between the two images, and why (see README "Guarantees"): file mtimes in
-the layers and the image's creation time, hence the layer digests and the image ID.
+"""Reproducibility: two ``build --no-cache`` of the same inputs give the same image id (clamped
+mtimes, SOURCE_DATE_EPOCH; README "Reproducible images") and byte-identical venv trees (file list,
+modes, symlinks and content hashes, bytecode included); ``build --check-reproducible`` names the
+file of a deliberately non-deterministic step; locking twice against the same index state gives
+byte-identical lock files.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import hashlib
 import shutil
 import tarfile
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -68,6 +68,74 @@ def two_builds(tmp_path_factory: pytest.TempPathFactory, engine):  # type: ignor
         trees.append(venv_tree(engine, tag))
     yield trees
     for tag in TAGS:
+        engine.remove_image(tag)
+
+
+@pytest.fixture(scope="module")
+def image_ids(two_builds: list[dict[str, str]], engine) -> list[str]:  # type: ignore[no-untyped-def]
+    return [engine.image(tag)["Id"] for tag in TAGS]
+
+
+def test_two_no_cache_builds_give_the_same_image_id(image_ids: list[str]) -> None:
+    """Layers made only of files with clamped mtimes (the venv, the app, the user, the SBOM),
+    /etc/shadow without the build day, history and labels from SOURCE_DATE_EPOCH."""
+    first, second = image_ids
+    assert first == second
+
+
+def test_shadow_and_history_carry_no_build_day(two_builds: list[dict[str, str]], engine) -> None:  # type: ignore[no-untyped-def]
+    from venvship.sbom import read_file
+
+    shadow = read_file(engine, TAGS[0], "/etc/shadow")
+    assert shadow is not None
+    app_line = next(line for line in shadow.decode().splitlines() if line.startswith("app:"))
+    assert app_line.split(":")[2] == "3652"  # 1980-01-01, venvship's fixed epoch: not the build day
+    assert engine.image(TAGS[0])["Created"].startswith("1980-01-01T00:00:00")  # SOURCE_DATE_EPOCH (no git here)
+    newest = engine.client().images.get(TAGS[0]).history()[0]  # the runtime stage's last instruction
+    assert newest["Created"] == 315532800, newest
+
+
+def test_a_non_deterministic_step_is_named_by_check_reproducible(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    project = tmp_path / "hello-app"
+    shutil.copytree(EXAMPLES / "hello-app", project)
+    templates = project / ".venvship" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "Dockerfile.j2").write_text(
+        '{% extends "venvship/Dockerfile.j2" %}\n{% block build %}{{ super() }}\n'
+        "RUN date +%s%N > /opt/venvship/app/built-at.txt\n{% endblock %}\n")
+    tag = f"venvship-test/repro-nondet:{uuid.uuid4().hex[:12]}"
+    try:
+        result = run_cli("--progress", "quiet", "build", "--check-reproducible", "--image", tag, cwd=project)
+        assert result.returncode == 19, result.stderr[-3000:]
+        assert "not reproducible" in result.stderr
+        assert "differs (COPY /opt/venvship/app/ /app/" in result.stderr  # the layer, by its step (history)
+        assert "/app/built-at.txt: size" in result.stderr  # the file, with size, mode, mtime and sha256
+        assert "sha256" in result.stderr and "mtime" in result.stderr
+        assert not [i for i in engine.client().images.list() if any(t.startswith("venvship-repro/") for t in i.tags)]
+    finally:
+        engine.remove_image(tag)
+
+
+def test_runtime_packages_and_a_compiled_sdist_are_reproducible(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    """The threats README names: the runtime-packages apt layer (logs, caches, backups of the base
+    image's files, times) and an extension compiled from an sdist (debug info with uv's random
+    build directory). --check-reproducible builds a second time with --no-cache."""
+    project = tmp_path / "hello-app"
+    shutil.copytree(EXAMPLES / "hello-app", project)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        'app-module = "hello_app"',
+        'app-module = "hello_app"\nallow-sdist = ["markupsafe"]\n'
+        'build-packages = ["gcc", "libc6-dev", "python3-dev"]\nruntime-packages = ["libpq5"]'))
+    relock = run_cli("--progress", "quiet", "lock", cwd=project)
+    assert relock.returncode == 0, relock.stderr
+    tag = f"venvship-test/repro-compiled:{uuid.uuid4().hex[:12]}"
+    try:
+        result = run_cli("--progress", "quiet", "build", "--no-cache", "--check-reproducible", "--image", tag,
+                         cwd=project)
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert "reproducible: a --no-cache build gave the same image id" in result.stderr
+    finally:
         engine.remove_image(tag)
 
 
