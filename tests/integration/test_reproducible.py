@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, run_cli
-from tests.integration import localindex
+from tests.conftest import EXAMPLES, PY311, run_cli
+from tests.integration import localindex, second_engine
 from tests.integration.localindex import IndexServer
 
 pytestmark = pytest.mark.docker
@@ -81,6 +81,21 @@ def test_two_no_cache_builds_give_the_same_image_id(image_ids: list[str]) -> Non
     /etc/shadow without the build day, history and labels from SOURCE_DATE_EPOCH."""
     first, second = image_ids
     assert first == second
+
+
+@pytest.mark.skipif(second_engine.unavailable() is not None, reason=str(second_engine.unavailable()))
+def test_a_second_engine_with_its_own_cache_gives_the_same_image_id(image_ids: list[str], tmp_path: Path) -> None:
+    """Another dockerd (own data root, so an empty build cache; own bridge and socket), given only
+    the base image, builds the same image id as the first engine."""
+    project = tmp_path / "hello-app"
+    shutil.copytree(EXAMPLES / "hello-app", project, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    tag = f"venvship-test/repro-e2:{uuid.uuid4().hex[:8]}"
+    with second_engine.running([PY311]) as other:
+        result = run_cli("--progress", "quiet", "build", "--image", tag, cwd=project,
+                         env={"DOCKER_HOST": other.host}, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        inspected = other.docker("image", "inspect", "--format", "{{.Id}}", tag)
+        assert inspected.stdout.decode().strip() == image_ids[0]
 
 
 def test_shadow_and_history_carry_no_build_day(two_builds: list[dict[str, str]], engine) -> None:  # type: ignore[no-untyped-def]
