@@ -60,6 +60,9 @@ FROM base AS build-base
 ENV UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
     PYC_INVALIDATION_MODE=CHECKED_HASH
+# Extensions built from allowed sdists get no debug info: it would record uv's random build
+# directory, and two builds of the same sdist would differ.
+ENV CFLAGS=-g0
 
 # ---- build-env: the app's build backend from requirements/build.txt, hash-checked -------
 FROM build-base AS build-env
@@ -155,7 +158,8 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
  && python3 -m venv --without-pip /app \
  && /opt/venvship/tools/bin/uv pip install --python /app/bin/python --require-hashes \
         --no-deps --compile-bytecode --only-binary :all: --build-constraint /opt/venvship/locks/build.txt \
-        -r /opt/venvship/locks/main.txt
+        -r /opt/venvship/locks/main.txt \
+ && find /app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
 
 # ---- build: the app's wheel, built without isolation from build-env, installed --no-deps -
 # The app's own files are also staged in /opt/venvship/app, venv-shaped, so the runtime image
@@ -169,6 +173,7 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
 FROM deps AS build
 WORKDIR /src
 ARG VENVSHIP_APP_VERSION=""
+ARG SOURCE_DATE_EPOCH=315532800
 RUN --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship/tools \
     --mount=type=bind,target=/src,rw \
     --mount=type=bind,from=build-env,source=/opt/venvship/build-env,target=/opt/venvship/build-env \
@@ -176,7 +181,8 @@ RUN --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship
         setuptools.build_meta - /opt/venvship/wheels \
  && UV_NO_INSTALLER_METADATA=1 /opt/venvship/tools/bin/uv pip install --python /app/bin/python \
         --prefix /opt/venvship/app --no-deps --no-index --compile-bytecode /opt/venvship/wheels/*.whl \
- && cp -a /opt/venvship/app/. /app/
+ && cp -a /opt/venvship/app/. /app/ \
+ && find /opt/venvship/app -newermt "@${SOURCE_DATE_EPOCH}" -exec touch -h -d "@${SOURCE_DATE_EPOCH}" {} +
 
 # ---- test: main + dev locks, the app, and its tests (venvship test) ---
 FROM deps AS test-deps
@@ -384,7 +390,7 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
 
 FROM build AS sbom
 ARG RUNTIME_IMAGE
-ARG SOURCE_DATE_EPOCH=0
+ARG SOURCE_DATE_EPOCH=315532800
 ARG VENVSHIP_BASE_DIGEST=""
 ARG VENVSHIP_BASE_DIGEST_KIND=unknown
 ARG VENVSHIP_VERSION=1.2.0
@@ -393,7 +399,8 @@ RUN --mount=type=bind,from=sbom-tools,source=/opt/venvship/sbom-tools,target=/op
         /opt/venvship/sbom-tools/venvship_sbom.py --venv /app \
         --lock main=/opt/venvship/locks/main.txt \
         --requirements-dir requirements --app hello-app \
-        --app-version "${VENVSHIP_VERSION}" --out /opt/venvship/sbom/usr/share/venvship/sbom.cdx.json
+        --app-version "${VENVSHIP_VERSION}" --out /opt/venvship/sbom/usr/share/venvship/sbom.cdx.json \
+ && find /opt/venvship/sbom -newermt "@${SOURCE_DATE_EPOCH}" -exec touch -h -d "@${SOURCE_DATE_EPOCH}" {} +
 
 # ---- export: the build stage's venv as a tarball or a Debian package (venvship export) --
 # 'venvship-export' is a named build context (--build-context) that 'venvship export' fills
@@ -422,26 +429,43 @@ COPY --from=export-deb-build /out/ /
 # BuildKit exports a source-only rebuild without re-diffing the image (measured: about 0.6 s less).
 FROM ${RUNTIME_IMAGE} AS runtime-base
 # apt's lists and caches (about 80 MB: pkgcache.bin, srcpkgcache.bin) do not stay in the layer.
+# Its logs, ldconfig's aux-cache (inode numbers, times) and dpkg's -old backups are emptied, not
+# removed (a removed file of the base image leaves a whiteout stamped with the build time), and
+# what the step changed gets venvship's fixed mtime (1980-01-01): same packages, same layer.
+# (/run/secrets, /etc/hosts, hostname and resolv.conf are the engine's mounts, not the image's;
+# /run itself is touched always: BuildKit makes the secret's mount point there before the step
+# starts, in the same second as 'start' or the one before, measured.)
 # Debian package versions come from the base image's release; pinning them breaks the build
 # at every point release, so DL3008 is off here.
 # hadolint ignore=DL3008
 RUN --mount=type=secret,id=venvship_ca,required=false \
     ca=/etc/ssl/certs/ca-certificates.crt \
  && if [ -f /run/secrets/venvship_ca ]; then ca=/run/secrets/venvship_ca; fi \
+ && start="$(date +%s)" \
  && apt-get -o "Acquire::https::CAInfo=${ca}" update \
  && DEBIAN_FRONTEND=noninteractive apt-get -o "Acquire::https::CAInfo=${ca}" install -y \
         --no-install-recommends libpq5 \
  && apt-get clean \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
+ && for f in /var/log/apt/eipp.log.xz /var/log/apt/history.log /var/log/apt/term.log \
+        /var/log/dpkg.log /var/log/alternatives.log /var/cache/ldconfig/aux-cache \
+        /var/lib/dpkg/*-old /var/cache/debconf/*-old; do \
+        if [ -f "$f" ]; then : > "$f"; fi; \
+    done \
+ && find /etc /run /tmp /usr /var -xdev \( -path /run/secrets -o -path /etc/hosts -o -path /etc/hostname \
+        -o -path /etc/resolv.conf \) -prune -o -newermt "@${start}" -exec touch -h -d "@315532800" {} + \
+ && touch -h -d "@315532800" /run
 
 FROM runtime-base AS runtime-user
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid 10001 --home-dir /home/app --create-home \
         --shell /usr/sbin/nologin app \
  && mkdir -p /opt/venvship/user \
+ && chage --lastday 3652 app \
  && for f in /etc/passwd /etc/group /etc/shadow /etc/gshadow /home/app; do \
         if [ -e "$f" ]; then cp -a --parents "$f" /opt/venvship/user/; fi; \
-    done
+    done \
+ && find /opt/venvship/user -newermt "@315532800" -exec touch -h -d "@315532800" {} +
 
 # ---- runtime-rootfs: the root filesystem of the minimal runtime (runtime-image = "minimal") --
 # Assembled from the base image by minimal_rootfs.py, run by the venv's own interpreter: that
