@@ -33,6 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="comma-separated corpus apps to run (default: all nine; 'ci': the CI subset)")
     parser.addoption("--corpus-no-cache", action="store_true",
                      help="corpus tier: build and export with --no-cache (closer to a cold CI run's times)")
+    parser.addoption("--corpus-runtime-image", default="",
+                     help='corpus tier: add runtime-image = "IMAGE" to every app\'s settings (e.g. minimal)')
     parser.addoption("--corpus-results", default="",
                      help="JSON file the corpus tier merges its results into (default docs/corpus-results.json;"
                           " docs/corpus.md is regenerated beside it)")
