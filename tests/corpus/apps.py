@@ -50,6 +50,7 @@ class App:
     ci: bool = False                      # part of the CI subset (.ci/run)
     source_tree: bool = False             # nothing to build: the app is its source tree
     notes: str = ""
+    minimal_settings: str = ""            # more settings on runtime-image = "minimal" (e.g. a shell), and why in notes
 
     @property
     def base_image(self) -> str:
@@ -180,6 +181,7 @@ APPS: dict[str, App] = {a.name: a for a in [
         app_lock="requirements.txt",
         source_tree=True,
         ci=True,
+        minimal_settings='runtime-programs = ["sh"]   # its command is a shell line (migrate, then the server)\n',
     ),
     App(
         name="CTFd",
@@ -218,6 +220,7 @@ APPS: dict[str, App] = {a.name: a for a in [
         app_lock="requirements.txt",
         source_tree=True,
         ci=True,
+        minimal_settings='runtime-programs = ["sh"]   # its command is a shell line (migrate, then the server)\n',
     ),
 
 ]}

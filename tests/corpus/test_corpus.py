@@ -186,7 +186,9 @@ def test_app(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     runtime_image = request.config.getoption("--corpus-runtime-image")
     record["runtime_image"] = runtime_image or None
     # first: the table's own keys come before any [tool.venvship.*] sub-table of the settings
-    settings = (f'runtime-image = "{runtime_image}"\n' if runtime_image else "") + app.settings
+    minimal = runtime_image == "minimal"
+    settings = (f'runtime-image = "{runtime_image}"\n' if runtime_image else "") + (
+        app.minimal_settings if minimal else "") + app.settings
     pyproject_after = add_settings(project, settings)
     theirs = pinlib.app_lock_pins(project / app.app_lock) if app.app_lock else None
 
