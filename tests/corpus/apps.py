@@ -119,9 +119,6 @@ APPS: dict[str, App] = {a.name: a for a in [
         settings=(
             f'base-image = "{PY311}"\n'
             'ignore-envs = ["min-versions"]   # an extra pinning minimum versions, not an environment\n'
-            # what build's error says to add: the build hook's "setuptools; python_version >= '3.12'"
-            # is checked without its marker (docs/corpus.md); harmless once that is fixed
-            'build-requires = ["setuptools"]\n'
         ),
         check=Cli(
             runs=(
