@@ -1,7 +1,8 @@
 """``venvship export``: the build stage's venv as a tarball or a Debian package.
 
 The Dockerfile's ``export-tar`` / ``export-deb`` stages (templates/export.j2) start FROM the
-same ``build`` stage as the image, so the venv comes from the same interpreter, path and locks.
+same ``build`` stage as the image, so the venv comes from the same interpreter, path and locks
+(a source-tree app's tree at app-dir too, after its build-commands: see :func:`app_spec`).
 They run :mod:`venvship.export_script` (handed over, with the package spec, in the named build
 context ``venvship-export``) with the venv's interpreter and leave the artefact and its manifest
 in ``/out``; BuildKit's local exporter hands them to the host. Everything that
