@@ -1,5 +1,5 @@
 # venvship: assembles the root filesystem of the minimal runtime image (runtime-image = "minimal")
-# in a stage of the base image. Run by the venv own interpreter (python -I -S) with the venv
+# in a stage of the base image. Run by the venv own interpreter (python -I -S -B) with the venv
 # bind-mounted at its path. Standard library only, Python 3.8+, no shell.
 # Copies: the interpreter the venv points at (every symlink on the way), its standard library
 # minus --drop modules, the shared-library closure (the loader own trace, LD_TRACE_LOADED_OBJECTS)

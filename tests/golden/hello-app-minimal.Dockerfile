@@ -480,7 +480,7 @@ RUN --mount=type=bind,from=deps,source=/app,target=/app \
     mkdir -p /opt/venvship \
  && printf '%s\n' \
         '# venvship: assembles the root filesystem of the minimal runtime image (runtime-image = "minimal")' \
-        '# in a stage of the base image. Run by the venv own interpreter (python -I -S) with the venv' \
+        '# in a stage of the base image. Run by the venv own interpreter (python -I -S -B) with the venv' \
         '# bind-mounted at its path. Standard library only, Python 3.8+, no shell.' \
         '# Copies: the interpreter the venv points at (every symlink on the way), its standard library' \
         '# minus --drop modules, the shared-library closure (the loader own trace, LD_TRACE_LOADED_OBJECTS)' \
@@ -857,7 +857,7 @@ RUN --mount=type=bind,from=deps,source=/app,target=/app \
         'if __name__ == "__main__":' \
         '    main()' \
         > /opt/venvship/minimal_rootfs.py \
- && /app/bin/python -I -S /opt/venvship/minimal_rootfs.py --venv /app \
+ && /app/bin/python -I -S -B /opt/venvship/minimal_rootfs.py --venv /app \
         --out /opt/venvship/rootfs --user app --uid 10001 --home /home/app \
         --drop test --drop idlelib --drop tkinter --drop _tkinter --drop turtle --drop turtledemo --drop ensurepip \
         --drop lib2to3 --drop pydoc_data --drop curses --drop _curses --drop _curses_panel --drop nis --drop _dbm \
