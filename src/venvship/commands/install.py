@@ -42,7 +42,8 @@ def _install(ctx: typer.Context, venv: Path, env: list[str], editable: bool, syn
     removed = f", {len(result.plan.uninstall)} removed" if result.plan.uninstall else ""
     typer.echo(
         f"{result.venv}: {', '.join(result.locks)} installed ({len(result.plan.install)} changed"
-        f"{removed}, {len(result.plan.satisfied)} already right), {result.project}; "
+        f"{removed}, {len(result.plan.satisfied)} already right), "
+        f"{result.project or 'the app is a source tree: not installed into the venv'}; "
         f"{result.interpreter.describe()}; {result.seconds:.1f} s"
     )
 
