@@ -190,7 +190,6 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
 FROM deps AS build
 WORKDIR /src
 ARG VENVSHIP_APP_VERSION=""
-ARG SOURCE_DATE_EPOCH=315532800
 RUN --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship/tools \
     --mount=type=bind,target=/src,rw \
     --mount=type=bind,from=build-env,source=/opt/venvship/build-env,target=/opt/venvship/build-env \
@@ -199,7 +198,7 @@ RUN --mount=type=bind,from=tools,source=/opt/venvship/tools,target=/opt/venvship
  && UV_NO_INSTALLER_METADATA=1 /opt/venvship/tools/bin/uv pip install --python /app/bin/python \
         --prefix /opt/venvship/app --no-deps --no-index --compile-bytecode /opt/venvship/wheels/*.whl \
  && cp -a /opt/venvship/app/. /app/ \
- && find /opt/venvship/app -newermt "@${SOURCE_DATE_EPOCH}" -exec touch -h -d "@${SOURCE_DATE_EPOCH}" {} +
+ && find /opt/venvship/app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
 
 # ---- test: main + dev locks, the app, and its tests (venvship test) ---
 FROM deps AS test-deps

@@ -169,14 +169,13 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
 FROM deps AS build
 COPY . /srv/app
 WORKDIR /srv/app
-ARG SOURCE_DATE_EPOCH=315532800
 RUN --mount=type=secret,id=venvship_build_env,required=false \
     export PATH="/app/bin:$PATH" VIRTUAL_ENV=/app PYTHONPATH=/srv/app \
  && if [ -f /run/secrets/venvship_build_env ]; then set -a && . /run/secrets/venvship_build_env && set +a; fi \
  && python -m hello_app --collect \
  && ls -l \
  && chmod -R u+rwX,go+rX,go-w /srv/app \
- && find /srv/app -newermt "@${SOURCE_DATE_EPOCH}" -exec touch -h -d "@${SOURCE_DATE_EPOCH}" {} +
+ && find /srv/app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
 
 # ---- test: main + dev locks, the app, and its tests (venvship test) ---
 FROM deps AS test-deps

@@ -131,6 +131,26 @@ def test_a_non_deterministic_step_is_named_by_check_reproducible(tmp_path: Path,
         engine.remove_image(tag)
 
 
+def test_a_cached_build_after_a_new_epoch_equals_a_no_cache_build(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    """BuildKit keys a COPY on its files' contents, not their mtimes: with files stamped with
+    SOURCE_DATE_EPOCH, a commit that changes no file of a layer would get that layer from the cache
+    with the earlier commit's mtimes, and differ from a --no-cache build. Files carry the fixed
+    epoch; only the SBOM (whose content holds the epoch) and the config carry SOURCE_DATE_EPOCH."""
+    project = tmp_path / "hello-app"
+    shutil.copytree(EXAMPLES / "hello-app", project)
+    tag = f"venvship-test/repro-epoch:{uuid.uuid4().hex[:12]}"
+    try:
+        first = run_cli("--progress", "quiet", "build", "--no-verify", "--image", tag, cwd=project,
+                        env={"SOURCE_DATE_EPOCH": "1700000000"})
+        assert first.returncode == 0, first.stderr[-3000:]
+        result = run_cli("--progress", "quiet", "build", "--no-verify", "--check-reproducible", "--image", tag,
+                         cwd=project, env={"SOURCE_DATE_EPOCH": "1700086400"})
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert engine.image(tag)["Created"].startswith("2023-11-15T22:13:20")
+    finally:
+        engine.remove_image(tag)
+
+
 def test_runtime_packages_and_a_compiled_sdist_are_reproducible(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
     """The threats README names: the runtime-packages apt layer (logs, caches, backups of the base
     image's files, times) and an extension compiled from an sdist (debug info with uv's random
