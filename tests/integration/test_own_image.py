@@ -32,7 +32,8 @@ def test_venvships_own_locks_are_current() -> None:
 @pytest.fixture(scope="module")
 def own_image(engine) -> Iterator[str]:  # type: ignore[no-untyped-def]
     tag = f"venvship-test/self-{uuid.uuid4().hex[:8]}:1"
-    result = run_cli("build", "--quiet", "--image", tag, cwd=ROOT)
+    # --check-reproducible: Dockerfile.build is reproducible too (issue 16), checked with a --no-cache build.
+    result = run_cli("build", "--quiet", "--check-reproducible", "--image", tag, cwd=ROOT)
     try:
         assert result.returncode == 0, f"{result.stderr[-3000:]}\n(if the locks are stale: {RELOCK})"
         yield tag
