@@ -239,13 +239,7 @@ def requirements_text(pins: Iterable[Pin]) -> str:
 
 def pip_options(settings: Settings) -> list[str]:
     """Index and format options shared by every pip call (the locks were compiled binary-only)."""
-    opts = ["--disable-pip-version-check", "--no-input", "--only-binary", ":all:"]
-    for name in settings.allow_sdist:
-        opts += ["--no-binary", name]
-    if settings.index_url:
-        opts += ["--index-url", settings.index_url]
-    for url in settings.extra_index_urls:
-        opts += ["--extra-index-url", url]
+    opts = ["--disable-pip-version-check", "--no-input", *settings.binary_args(), *settings.index_args("pip")]
     if settings.ca_bundle not in ("auto", "none"):
         ca = settings.ca_bundle_path()
         if ca is not None:

@@ -130,14 +130,7 @@ def env_value(value: str) -> str:
 
 def index_flags(settings: Settings, installer: str) -> str:
     """Index options for uv or pip, each followed by a space (empty for PyPI's default)."""
-    flags: list[str] = []
-    if settings.index_url:
-        flags += ["--index-url", settings.index_url]
-    for url in settings.extra_index_urls:
-        flags += ["--extra-index-url", url]
-    if installer == "uv" and settings.index_strategy:
-        flags += ["--index-strategy", settings.index_strategy]
-    return "".join(f"{flag} " for flag in flags)
+    return "".join(f"{flag} " for flag in settings.index_args(installer))
 
 
 def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:

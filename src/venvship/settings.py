@@ -178,6 +178,24 @@ class Settings:
                 return Path(candidate)
         return None
 
+    def index_args(self, installer: str = "uv") -> list[str]:
+        """Index options for uv or pip (empty for PyPI's default); uv also takes the strategy."""
+        args: list[str] = []
+        if self.index_url:
+            args += ["--index-url", self.index_url]
+        for url in self.extra_index_urls:
+            args += ["--extra-index-url", url]
+        if installer == "uv" and self.index_strategy:
+            args += ["--index-strategy", self.index_strategy]
+        return args
+
+    def binary_args(self) -> list[str]:
+        """Wheels only, except the packages allowed as sdists by name."""
+        args = ["--only-binary", ":all:"]
+        for name in self.allow_sdist:
+            args += ["--no-binary", name]
+        return args
+
     def fingerprint(self) -> dict[str, Any]:
         """The settings that change what a resolver produces (part of the lock's input hash)."""
         return {
