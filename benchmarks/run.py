@@ -413,9 +413,9 @@ class Trial:
         """The floor: venvship's generated Dockerfile and build arguments through plain buildx
         after another source-only change, so BuildKit re-runs exactly the app's wheel stage and
         the runtime layer holding it, and nothing of venvship's own work is timed."""
-        from venvship.build import BuildOptions, build_request, prepare_context
         from venvship.engine import Engine
         from venvship.environments import discover
+        from venvship.ops.build import BuildOptions, build_request, prepare_context
 
         settings = read_settings(self.project)
         envs = discover(settings)

@@ -120,7 +120,7 @@ def lock(
     dry_run: bool = typer.Option(False, "--dry-run", help="Compile and show the changes, write nothing."),
 ) -> None:
     """Compile hashed locks for every environment, inside the base image."""
-    from . import lock as locking
+    from .ops import lock as locking
 
     state: State = ctx.obj
     settings = state.settings(base_image=base_image, resolver=resolver)
@@ -232,12 +232,12 @@ def build(
         help="Build again with --no-cache and compare the image ids; name what differs (exit 19)."),
 ) -> None:
     """Build the image with BuildKit, then verify it."""
-    from . import build as building
+    from .ops import build as building
 
     state: State = ctx.obj
     settings = state.settings(base_image=base_image, runtime_image=runtime_image)
     images = tuple(image) or settings.images or (building.default_image(settings),)
-    from .verify import parse_env_vars
+    from .ops.verify import parse_env_vars
 
     parse_env_vars(env_var)  # a malformed KEY=VALUE fails before the build, not after
     opts = building.BuildOptions(
@@ -250,7 +250,7 @@ def build(
     if target in ("test", "test-deps"):  # the test stages: the same test environments as 'venvship test'
         from dataclasses import replace
 
-        from .testenvs import select
+        from .ops.testenvs import select
 
         settings = replace(settings, test_envs=select(settings, envs, flag=None).envs)
     options = building.VerifyOptions(env_vars=parse_env_vars(env_var))
@@ -263,7 +263,7 @@ def build(
                              check=check if verify and target == "runtime" else None)
     reproduced = None
     if check_reproducible and summary.image_id:
-        from . import repro
+        from .ops import repro
 
         reproduced = repro.check(settings, envs, engine, opts, summary.image_id,
                                  stream=state.stream(quiet or as_json))
@@ -299,7 +299,7 @@ def verify(
 ) -> None:
     """Check a built image: locked distributions, entry points, command, imports, shared libraries,
     non-root, no compiler; with --start, that it starts and serves."""
-    from . import verify as verifying
+    from .ops import verify as verifying
 
     settings = ctx.obj.settings(runtime_image=runtime_image)
     options = verifying.VerifyOptions(env_vars=verifying.parse_env_vars(env_var), start=start,
@@ -358,7 +358,7 @@ def doctor(
     base_image: Optional[str] = typer.Option(None, "--base-image", help=BASE_IMAGE_HELP),
 ) -> None:
     """Check the engine, BuildKit and base images, and say what to do about each problem."""
-    from .doctor import diagnose, verdict
+    from .ops.doctor import diagnose, verdict
 
     settings = None
     try:

@@ -272,7 +272,7 @@ def metadata_script(settings: Any, backend: tuple[str, str], scm_version: str | 
     import os
     import shlex
 
-    from .lock import script_preamble  # lock imports environments, which imports this module
+    from .ops.lock import script_preamble  # lock imports environments, which imports this module
 
     flags = [*settings.binary_args(), *settings.index_args("uv")]
     install = ("/opt/venvship/tools/bin/uv pip install --quiet --python /tmp/venvship-meta/bin/python "
@@ -302,10 +302,10 @@ def ask_backend(settings: Any, data: Mapping[str, Any], engine: Any, stream: Any
     the SHA-256 of every file that defines it."""
     import tempfile
 
-    from . import lock as locking
-    from .build import scm_version
     from .environments import BUILD_ENV, Environment, EnvironmentSet, build_requirements
     from .errors import ConfigError, ResolutionError
+    from .ops import lock as locking
+    from .ops.build import scm_version
     from .render import build_backend
 
     backend = build_backend(dict(data))

@@ -12,7 +12,7 @@ import jinja2
 from . import __version__
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import ConfigError
-from .sbom import SBOM_PATH
+from .ops.sbom import SBOM_PATH
 from .settings import DEBUG_PROGRAMS, MINIMAL_LEFT_OUT, Settings, read_pyproject
 
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli
-from venvship.ci import BUILD_ONLY, LOCK_CHECK, TEST
+from venvship.ops.ci import BUILD_ONLY, LOCK_CHECK, TEST
 
 pytestmark = pytest.mark.docker
 

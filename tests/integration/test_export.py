@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 from tests.conftest import EXAMPLES, PY311, run_cli
 from venvship import lockfile
-from venvship.verify import parse_probe, probe_source
+from venvship.ops.verify import parse_probe, probe_source
 
 pytestmark = pytest.mark.docker
 VENV = "/opt/venvs/hello-app"

@@ -99,7 +99,7 @@ def test_a_second_engine_with_its_own_cache_gives_the_same_image_id(image_ids: l
 
 
 def test_shadow_and_history_carry_no_build_day(two_builds: list[dict[str, str]], engine) -> None:  # type: ignore[no-untyped-def]
-    from venvship.sbom import read_file
+    from venvship.ops.sbom import read_file
 
     shadow = read_file(engine, TAGS[0], "/etc/shadow")
     assert shadow is not None

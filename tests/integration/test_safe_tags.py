@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import one_error, run_cli
-from venvship.build import SCRATCH_REPOSITORY
+from venvship.ops.build import SCRATCH_REPOSITORY
 
 pytestmark = pytest.mark.docker
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES, run_cli
-from venvship import lockfile, sbom
+from venvship import lockfile
 from venvship.engine import Engine
+from venvship.ops import sbom
 
 pytestmark = pytest.mark.docker
 

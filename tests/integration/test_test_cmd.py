@@ -15,8 +15,8 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, engine) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+    from venvship.ops.testrun import image_tag
     from venvship.settings import load_settings
-    from venvship.testrun import image_tag
 
     dest = tmp_path_factory.mktemp("test-cmd") / "hello-app"
     shutil.copytree(EXAMPLES / "hello-app", dest)

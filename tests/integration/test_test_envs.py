@@ -34,8 +34,8 @@ def test_settings_and_the_service_on_the_network():
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, engine) -> Iterator[Path]:  # type: ignore[no-untyped-def]
     """hello-app with its test tools in 'test' (requirements/test.in), no 'dev'."""
+    from venvship.ops.testrun import image_tag
     from venvship.settings import load_settings
-    from venvship.testrun import image_tag
 
     dest = tmp_path_factory.mktemp("test-envs") / "hello-app"
     shutil.copytree(EXAMPLES / "hello-app", dest, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -86,8 +86,8 @@ def test_tox_refuses_the_same_and_writes_the_test_lock_when_asked(project: Path)
 
 def test_env_vars_and_network_reach_the_tests_and_the_image_is_removed(
         project: Path, service: tuple[str, str], engine) -> None:  # type: ignore[no-untyped-def]
+    from venvship.ops.testrun import image_tag
     from venvship.settings import load_settings
-    from venvship.testrun import image_tag
 
     network, url = service
     tag = image_tag(load_settings(project, environ={}))

@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import one_error, run_cli
 from venvship.engine import Engine
+from venvship.ops.verify import run_probe
 from venvship.settings import load_settings
-from venvship.verify import run_probe
 
 pytestmark = pytest.mark.docker
 HERE = Path(__file__).resolve().parent
@@ -162,7 +162,7 @@ def test_start_shows_the_crash(hello: dict[str, Any], engine: Engine, which: str
 def test_command_targets_in_the_image(broken: dict[str, Any], engine: Engine) -> None:
     """What a command names, checked where it runs: 'python FILE' in the working directory,
     'python -m PKG' needs PKG.__main__, a factory is looked up and not called."""
-    from venvship.verify import command_plan
+    from venvship.ops.verify import command_plan
 
     settings = load_settings(broken["project"])
     argvs = [["python", "manage.py", "runserver"], ["python", "-m", "broken_app"],

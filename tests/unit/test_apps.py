@@ -149,7 +149,7 @@ def test_build_command_env_comes_from_the_host_at_build_time_only(tmp_path: Path
 
 
 def test_tox_runs_a_source_tree_app_without_installing_it(tmp_path: Path) -> None:
-    from venvship.toxini import section
+    from venvship.ops.tox import section
 
     settings = load_settings(tree(tmp_path, {"requirements.txt": "flask\n",
                                              "requirements-dev.txt": "pytest\n"}), environ={})
@@ -184,8 +184,8 @@ def test_source_tree_dockerfile(tmp_path: Path) -> None:
 
 
 def test_default_image_tag_from_a_directory_name(tmp_path: Path) -> None:
-    from venvship.build import default_image
     from venvship.engine import validate_reference
+    from venvship.ops.build import default_image
 
     settings = load_settings(tree(tmp_path / "My Site_2", {"requirements.txt": "flask\n"}), environ={})
     assert default_image(settings) == "my-site_2:latest"

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from tests.conftest import EXAMPLES
-from venvship.ci import BUILD_ONLY, BUILD_PUSH, LOCK_CHECK, TEST, CiOptions, notes, render
 from venvship.errors import ConfigError
+from venvship.ops.ci import BUILD_ONLY, BUILD_PUSH, LOCK_CHECK, TEST, CiOptions, notes, render
 from venvship.settings import load_settings
 
 SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}

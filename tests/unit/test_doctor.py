@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from venvship.doctor import Finding, verdict
 from venvship.errors import BuildKitUnavailableError, DockerUnavailableError, ImageError
+from venvship.ops.doctor import Finding, verdict
 
 
 def test_all_ok_is_no_error() -> None:

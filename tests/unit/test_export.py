@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from venvship import export as exporting
 from venvship import export_script as script
 from venvship import lockfile
 from venvship.environments import discover
 from venvship.errors import ConfigError
+from venvship.ops import export as exporting
 from venvship.render import render_dockerfile
 from venvship.settings import load_settings
 

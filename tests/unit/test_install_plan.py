@@ -12,7 +12,8 @@ from venvship import lockfile
 from venvship.engine import validate_reference
 from venvship.environments import discover
 from venvship.errors import InputError, LockIntegrityError, StaleLockError, VenvError
-from venvship.install import (
+from venvship.lockfile import Lock, Pin
+from venvship.ops.install import (
     Interpreter,
     compatibility_problems,
     diff,
@@ -26,9 +27,8 @@ from venvship.install import (
     skipped,
     wanted_pins,
 )
-from venvship.lockfile import Lock, Pin
+from venvship.ops.testrun import command_argv, image_tag
 from venvship.settings import load_settings
-from venvship.testrun import command_argv, image_tag
 
 H1 = "sha256:" + "a" * 64
 H2 = "sha256:" + "b" * 64

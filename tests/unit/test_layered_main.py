@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from venvship import lockfile
-from venvship.build import needed_envs
 from venvship.environments import discover
-from venvship.install import lock_names
+from venvship.ops.build import needed_envs
+from venvship.ops.install import lock_names
+from venvship.ops.tox import locks_for_tests
 from venvship.render import render_dockerfile
 from venvship.settings import load_settings
-from venvship.toxini import locks_for_tests
 
 
 def layered(tmp_path: Path) -> Path:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from venvship import lock
 from venvship.environments import Environment, EnvironmentSet, InputLine
 from venvship.errors import LayeringConflictError, ResolutionError
+from venvship.ops import lock
 
 UV_NO_WHEELS = """\
   × No solution found when resolving dependencies:

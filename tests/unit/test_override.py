@@ -8,7 +8,7 @@ import pytest
 
 from venvship.environments import discover
 from venvship.errors import ConfigError, InputError
-from venvship.lock import LockPlan, lock_script, write_inputs
+from venvship.ops.lock import LockPlan, lock_script, write_inputs
 from venvship.settings import load_settings
 
 GIT = "poetry-core @ git+https://github.com/python-poetry/poetry-core.git@abc123"

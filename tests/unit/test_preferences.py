@@ -14,7 +14,7 @@ import pytest
 from venvship import preferences
 from venvship.__main__ import main
 from venvship.environments import discover
-from venvship.lock import check, lock_script, make_plan, user_paths, write_inputs
+from venvship.ops.lock import check, lock_script, make_plan, user_paths, write_inputs
 from venvship.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -382,8 +382,8 @@ def test_poetry_groups_are_environments_on_main(tmp_path: Path) -> None:
 
 def test_layering_conflict_names_the_users_file_in_via(tmp_path: Path) -> None:
     """Was: "'main' pins click==8.5.1 (requirements/main.txt, via -r in/main.in)" (mkdocs)."""
-    from venvship import lock
     from venvship.environments import Environment, EnvironmentSet, InputLine
+    from venvship.ops import lock
 
     envs = EnvironmentSet({
         "main": Environment("main", (InputLine("click", "pyproject.toml [project.dependencies][0]"),),
@@ -409,7 +409,8 @@ def test_reading_an_unhashed_lock_elsewhere_says_lock_adopts_it() -> None:
 
 def test_an_adopted_lock_records_where_its_first_pins_came_from(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    from venvship import lock, lockfile
+    from venvship import lockfile
+    from venvship.ops import lock
 
     project = _project(tmp_path / "p", PYPROJECT, {"uv.lock": UV_LOCK})
     settings = load_settings(project, environ={})

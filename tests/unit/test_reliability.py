@@ -61,7 +61,7 @@ def project(tmp_path: Path) -> Path:
 
 def test_resolver_timeouts_reach_the_lock_stage(project: Path) -> None:
     from venvship.environments import discover
-    from venvship.lock import lock_script, make_plan
+    from venvship.ops.lock import lock_script, make_plan
     from venvship.settings import load_settings
 
     settings = load_settings(project, environ={})
@@ -136,7 +136,7 @@ class _FakeEngine:
 def test_lock_refuses_output_from_an_earlier_run(project: Path, tmp_path: Path) -> None:
     from venvship.environments import discover
     from venvship.errors import BuildError
-    from venvship.lock import make_plan, run_compile
+    from venvship.ops.lock import make_plan, run_compile
     from venvship.settings import load_settings
 
     settings = load_settings(project, {"ca_bundle": "none"}, environ={})

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES
-from venvship import build, repro
+from venvship.ops import build, repro
 from venvship.settings import load_settings
 
 

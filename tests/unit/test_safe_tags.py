@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from venvship.build import BuildOptions, Step, build, direct_push, publish_plan
 from venvship.engine import split_tag
 from venvship.errors import ConfigError, ImageError
+from venvship.ops.build import BuildOptions, Step, build, direct_push, publish_plan
 
 SCRATCH = "venvship-unverified/app:0123456789abcdef"
 
@@ -67,8 +67,8 @@ def test_split_tag_refuses_a_digest() -> None:
 
 
 def test_scratch_tags_are_valid_and_unique(tmp_path: Path) -> None:
-    from venvship.build import scratch_tag
     from venvship.engine import validate_reference
+    from venvship.ops.build import scratch_tag
     from venvship.settings import Settings
 
     settings = Settings(project_dir=tmp_path, project_name="Hello_App")

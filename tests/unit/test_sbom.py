@@ -15,7 +15,7 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from venvship import build, sbom
+from venvship.ops import build, sbom
 from venvship.render import builtin_template_dir
 
 VENV = Path(sys.prefix)

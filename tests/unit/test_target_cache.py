@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from venvship.lock import target_cache_file, target_of_image
+from venvship.ops.lock import target_cache_file, target_of_image
 from venvship.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

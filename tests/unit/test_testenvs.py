@@ -8,10 +8,10 @@ import pytest
 
 from venvship.environments import discover
 from venvship.errors import InputError
+from venvship.ops.testenvs import select, tool_of
+from venvship.ops.testrun import ignored_test_dirs
+from venvship.ops.tox import section
 from venvship.settings import load_settings
-from venvship.testenvs import select, tool_of
-from venvship.testrun import ignored_test_dirs
-from venvship.toxini import section
 
 
 def project(tmp_path: Path, extras: str, tool: str = "") -> Path:
@@ -93,7 +93,7 @@ def test_the_locked_pins_count_not_only_the_inputs(tmp_path: Path) -> None:
     root = project(tmp_path, 'cov = ["pytest-cov"]', 'test-envs = ["cov"]')
     (root / "requirements").mkdir()
     settings = load_settings(root, environ={})
-    import venvship.testenvs as te
+    import venvship.ops.testenvs as te
 
     assert "pytest" not in te.pinned(settings, discover(settings), ["cov"])
     (root / "requirements" / "cov.txt").write_text(

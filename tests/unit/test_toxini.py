@@ -7,8 +7,8 @@ import pytest
 from tests.conftest import EXAMPLES
 from venvship.environments import discover
 from venvship.errors import ConfigError, InputError
+from venvship.ops.tox import ToxSection, section, tox_ini_path, update_ini, write
 from venvship.settings import load_settings
-from venvship.toxini import ToxSection, section, tox_ini_path, update_ini, write
 
 SEC = ToxSection("testenv", {"base_python": "python3.11",
                              "deps": "\n-r requirements/main.txt\n-r requirements/dev.txt",

@@ -15,8 +15,7 @@ import pytest
 from venvship import lockfile
 from venvship.environments import discover
 from venvship.errors import ConfigError, VerifyError
-from venvship.settings import load_settings
-from venvship.verify import (
+from venvship.ops.verify import (
     Target,
     command_plan,
     expected_lock,
@@ -27,6 +26,7 @@ from venvship.verify import (
     probe_source,
     verify_report,
 )
+from venvship.settings import load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-app"
 

@@ -27,8 +27,8 @@ def ci(
                                 help="What pip installs on the runner (a requirement or a URL)."),
 ) -> None:
     """Print a CI pipeline: lock --check, test, build --push with a registry cache."""
-    from ..ci import CiOptions, notes, render
     from ..lockfile import write_atomically
+    from ..ops.ci import CiOptions, notes, render
 
     state: Any = ctx.obj
     settings = state.settings()

@@ -31,9 +31,9 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:
     """Export the build stage's venv (and a source-tree app's tree) as a tarball or a .deb."""
-    from .. import export as exporting
     from ..engine import Engine
     from ..environments import discover
+    from ..ops import export as exporting
 
     if fmt not in exporting.FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(exporting.FORMATS)}",

@@ -22,7 +22,7 @@ def _raw_stream(state: Any, quiet: bool = False) -> Any:
 def _install(ctx: typer.Context, venv: Path, env: list[str], editable: bool, sync: bool,
              force: bool, python: str | None, allow_stale: bool, dry_run: bool) -> None:
     from ..environments import discover
-    from ..install import InstallOptions, install
+    from ..ops.install import InstallOptions, install
 
     state = ctx.obj
     settings = state.settings()
@@ -105,8 +105,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print (or --write) a tox 4 section whose deps are the hash-checked locks."""
         from ..environments import discover
-        from ..toxini import section as make_section
-        from ..toxini import write as write_ini
+        from ..ops.tox import section as make_section
+        from ..ops.tox import write as write_ini
 
         settings = ctx.obj.settings()
         sec = make_section(settings, discover(settings), section, env)
@@ -140,8 +140,8 @@ def register(app: typer.Typer) -> None:
         it; exits with the tests' exit code."""
         from ..engine import Engine
         from ..environments import discover
-        from ..testrun import run_tests
-        from ..verify import parse_env_vars
+        from ..ops.testrun import run_tests
+        from ..ops.verify import parse_env_vars
 
         state = ctx.obj
         settings = state.settings(base_image=base_image)

@@ -17,9 +17,9 @@ def sbom(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write it to FILE, not standard output."),
 ) -> None:
     """Print the SBOM an image built by venvship carries (/usr/share/venvship/sbom.cdx.json)."""
-    from .. import sbom as sboms
     from ..engine import Engine
     from ..errors import ConfigError
+    from ..ops import sbom as sboms
 
     if fmt not in sboms.FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(sboms.FORMATS)}", param_hint="--format")

@@ -23,14 +23,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from . import lockfile
+from .. import lockfile
+from ..engine import Engine
+from ..environments import EnvironmentSet
+from ..errors import BuildError, ConfigError, ExportError
+from ..export_script import DEB_VERSION, ERROR_PREFIX
+from ..render import default_command
+from ..settings import Settings, read_pyproject
 from .build import BuildOptions, build_request, ensure_fresh, prepare_context
-from .engine import Engine
-from .environments import EnvironmentSet
-from .errors import BuildError, ConfigError, ExportError
-from .export_script import DEB_VERSION, ERROR_PREFIX
-from .render import default_command
-from .settings import Settings, read_pyproject
 
 FORMATS = ("tar", "deb")
 TARGETS = {"tar": "export-tar", "deb": "export-deb"}
@@ -134,7 +134,7 @@ def deb_spec(settings: Settings, data: Mapping[str, Any]) -> dict[str, Any]:
 
 def context_files(spec: Mapping[str, Any]) -> dict[str, str]:
     """The named build context ``venvship-export``: the export script and the spec it reads."""
-    script = (Path(__file__).parent / "export_script.py").read_text(encoding="utf-8")
+    script = (Path(__file__).parent.parent / "export_script.py").read_text(encoding="utf-8")
     return {"export_script.py": script,
             "spec.json": json.dumps(spec, indent=2, sort_keys=True) + "\n"}
 

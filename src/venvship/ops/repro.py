@@ -16,13 +16,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .engine import Engine
-from .errors import ReproducibilityError
+from ..engine import Engine
+from ..errors import ReproducibilityError
 
 if TYPE_CHECKING:
+    from ..environments import EnvironmentSet
+    from ..settings import Settings
     from .build import BuildOptions
-    from .environments import EnvironmentSet
-    from .settings import Settings
 
 MAX_FILES = 12
 

@@ -1,4 +1,4 @@
-"""``venvship build``: plan the build and run it (the image is then checked by :mod:`venvship.verify`)."""
+"""``venvship build``: plan the build and run it (the image is then checked by :mod:`venvship.ops.verify`)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from typing import IO, Any
 
 from packaging.version import Version
 
+from .. import lockfile
+from ..engine import BuildRequest, Engine, Secret, validate_reference
+from ..environments import BUILD_ENV, EnvironmentSet
+from ..errors import ConfigError, StaleLockError, VerifyError
+from ..render import FIXED_EPOCH, render_dockerfile, uses_scm_version
+from ..settings import Settings, build_command_values, read_pyproject
 from . import lock as locking
-from . import lockfile
-from .engine import BuildRequest, Engine, Secret, validate_reference
-from .environments import BUILD_ENV, EnvironmentSet
-from .errors import ConfigError, StaleLockError, VerifyError
-from .render import FIXED_EPOCH, render_dockerfile, uses_scm_version
-from .settings import Settings, build_command_values, read_pyproject
 from .verify import VerifyOptions as VerifyOptions  # re-exported: build runs verify
 from .verify import verify as verify
 

@@ -18,10 +18,10 @@ from pathlib import PurePosixPath
 
 from packaging.utils import canonicalize_name
 
-from . import lockfile
-from .environments import BUILD_ENV, EnvironmentSet
-from .errors import InputError
-from .settings import Settings
+from .. import lockfile
+from ..environments import BUILD_ENV, EnvironmentSet
+from ..errors import InputError
+from ..settings import Settings
 
 # Standard-library runners need no environment to hold them.
 _STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"unittest", "doctest"}

@@ -34,9 +34,9 @@ from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from . import lockfile
-from .environments import BUILD_ENV, EnvironmentSet
-from .errors import (
+from .. import lockfile
+from ..environments import BUILD_ENV, EnvironmentSet
+from ..errors import (
     INDEX_UNREACHABLE,
     IndexUnavailableError,
     InputError,
@@ -44,11 +44,11 @@ from .errors import (
     StaleLockError,
     VenvError,
 )
-from .lockfile import Lock, Pin
-from .probes import MARKERS_PY
-from .proc import run_streaming
-from .render import build_backend, builtin_template_dir
-from .settings import Settings, read_pyproject
+from ..lockfile import Lock, Pin
+from ..probes import MARKERS_PY
+from ..proc import run_streaming
+from ..render import build_backend, builtin_template_dir
+from ..settings import Settings, read_pyproject
 
 # Never removed by sync: the installer itself (pip-tools keeps it too).
 PROTECTED = frozenset({"pip"})

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .engine import Engine
-from .errors import (
+from ..engine import Engine
+from ..errors import (
     BuildKitUnavailableError,
     DockerUnavailableError,
     ImageError,
     VenvshipError,
 )
-from .settings import Settings
+from ..settings import Settings
 
 LOCAL_PREFIX = "venvship-local/python"
 

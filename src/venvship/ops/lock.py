@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from . import __version__, lockfile, metadata, preferences
-from .engine import BuildRequest, Engine, Secret
-from .environments import BUILD_ENV, EnvironmentSet
-from .errors import (
+from .. import __version__, lockfile, metadata, preferences
+from ..engine import BuildRequest, Engine, Secret
+from ..environments import BUILD_ENV, EnvironmentSet
+from ..errors import (
     INDEX_UNREACHABLE,
     BuildError,
     ConfigError,
@@ -34,9 +34,9 @@ from .errors import (
     StaleLockError,
     VenvshipError,
 )
-from .lockfile import Diff, Lock
-from .render import build_backend, builtin_template_dir, render_dockerfile
-from .settings import Settings, read_pyproject
+from ..lockfile import Diff, Lock
+from ..render import build_backend, builtin_template_dir, render_dockerfile
+from ..settings import Settings, read_pyproject
 
 _NOT_FOUND = re.compile(r"(was not found in the package registry|No matching distribution found"
                         r"|not found in the provided package locations)", re.IGNORECASE)

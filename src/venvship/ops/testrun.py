@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
+from ..engine import Engine
+from ..environments import EnvironmentSet
+from ..settings import Settings
 from . import testenvs
 from .build import BuildOptions, build
-from .engine import Engine
-from .environments import EnvironmentSet
-from .settings import Settings
 
 
 @dataclass(frozen=True)

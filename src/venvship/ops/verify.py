@@ -19,12 +19,12 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from . import lockfile
-from .engine import Engine, validate_reference
-from .environments import EnvironmentSet
-from .errors import ConfigError, VerifyError
-from .render import builtin_template_dir
-from .settings import Settings
+from .. import lockfile
+from ..engine import Engine, validate_reference
+from ..environments import EnvironmentSet
+from ..errors import ConfigError, VerifyError
+from ..render import builtin_template_dir
+from ..settings import Settings
 
 PROBE_FILE = "verify_probe.py"
 PROBE_MARKER = "venvship-verify: "

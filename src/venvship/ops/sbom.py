@@ -18,9 +18,9 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from . import __version__
-from .engine import Engine, validate_reference
-from .errors import ConfigError, ImageError
+from .. import __version__
+from ..engine import Engine, validate_reference
+from ..errors import ConfigError, ImageError
 
 SBOM_PATH = "/usr/share/venvship/sbom.cdx.json"
 SBOM_LABEL = "io.venvship.sbom"

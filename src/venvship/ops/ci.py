@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from . import __version__
-from .errors import ConfigError
-from .settings import Settings
+from .. import __version__
+from ..errors import ConfigError
+from ..settings import Settings
 
 PROVIDERS = ("github", "gitlab")
 DEFAULT_PATHS = {"github": ".github/workflows/venvship.yml", "gitlab": ".gitlab-ci.yml"}

@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import lockfile, testenvs
-from .environments import EnvironmentSet
-from .errors import ConfigError
+from .. import lockfile
+from ..environments import EnvironmentSet
+from ..errors import ConfigError
+from ..settings import Settings
+from . import testenvs
 from .install import lock_target
-from .settings import Settings
 
 # Keys venvship owns: rewritten on every --write.
 MANAGED = ("base_python", "deps")
@@ -54,7 +55,7 @@ def _entry(key: str, value: str) -> str:
 def locks_for_tests(settings: Settings, envs: EnvironmentSet,
                     selected: Sequence[str] = ()) -> list[str]:
     """The locks a test environment installs: main plus the test environments' closures, as
-    :func:`venvship.testenvs.select` (the rule ``venvship test`` follows too) picks them."""
+    :func:`venvship.ops.testenvs.select` (the rule ``venvship test`` follows too) picks them."""
     return list(testenvs.select(settings, envs, selected).locks)
 
 

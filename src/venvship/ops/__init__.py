@@ -1,0 +1,1 @@
+"""What venvship does: one module per operation, called by the CLI (``venvship.cli``)."""
