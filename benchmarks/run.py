@@ -231,7 +231,7 @@ def requirements_txt(project: Path) -> str:
     """What people feed pip: the same pins as venvship's main lock, without hashes."""
     settings = read_settings(project)
     lines = ["# The pins of requirements/main.txt (venvship's lock), as a plain requirements file."]
-    lines += [f"--no-binary {name}" for name in sorted(settings.allow_sdist)]
+    lines += [f"--no-binary {name}" for name in sorted(settings.index.allow_sdist)]
     for pin in main_lock(project).pins.values():
         lines.append(f"{pin.name}=={pin.version}" + (f" ; {pin.marker}" if pin.marker else ""))
     return "\n".join(lines) + "\n"
@@ -257,8 +257,8 @@ def uv_pyproject(project: Path) -> str:
     text = re.sub(r'requires-python = "[^"]*"', f'requires-python = ">={".".join(py.split(".")[:2])}"', text)
     pins = "".join(f"\n  {json.dumps(f'{p.name}=={p.version}')}," for p in main_lock(project).pins.values())
     text += f"\n[tool.uv]\nconstraint-dependencies = [{pins}\n]\n"
-    if settings.allow_sdist:
-        text += f"no-binary-package = {json.dumps(sorted(settings.allow_sdist))}\n"
+    if settings.index.allow_sdist:
+        text += f"no-binary-package = {json.dumps(sorted(settings.index.allow_sdist))}\n"
     return text
 
 
@@ -305,7 +305,7 @@ def setup_app(app: App, work: Path, helper: str, ca: Path, cache_volume: str) ->
         uv_lock(uvdir, helper, ca, cache_volume)
     settings = read_settings(base)
     return AppSetup(app.name, str(base), str(bump), old[app.bump], new.get(app.bump, "?"), len(old),
-                    sorted(settings.allow_sdist), settings.base_image, list(settings.build_packages))
+                    sorted(settings.index.allow_sdist), settings.image.base, list(settings.build.packages))
 
 
 # ---- trials ----------------------------------------------------------------------------------------
@@ -595,7 +595,7 @@ def bare_inputs(project: Path, directory: Path) -> None:
     for name in ("main", "build", "dev"):
         (directory / f"{name}.in").write_text(envs.get(name).input_text())
         shutil.copy2(project / "requirements" / f"{name}.txt", directory / "existing" / f"{name}.txt")
-    nobinary = " ".join(f"--no-binary {n}" for n in sorted(settings.allow_sdist))
+    nobinary = " ".join(f"--no-binary {n}" for n in sorted(settings.index.allow_sdist))
     (directory / "bare.sh").write_text(BARE_SCRIPT.format(nobinary=nobinary))
 
 
@@ -1054,7 +1054,7 @@ def main(argv: list[str] | None = None) -> int:
     volume = f"{PREFIX}-{runid}-setup-uvcache"
     started = time.monotonic()
     try:
-        base_images = {read_settings(ROOT / "examples" / a).base_image for a in apps}
+        base_images = {read_settings(ROOT / "examples" / a).image.base for a in apps}
         if len(base_images) != 1:
             raise SystemExit(f"the apps use different base images: {sorted(base_images)}")
         log(f"run {runid}: building the uv helper image (set-up, not timed)")

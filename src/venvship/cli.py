@@ -147,7 +147,7 @@ def lock(
         from .metadata import overwritten_sources
 
         overwritten_sources(settings, record, list(plan.compile))
-    typer.echo(f"locking {', '.join(plan.compile)} in {settings.base_image} with {settings.resolver}", err=True)
+    typer.echo(f"locking {', '.join(plan.compile)} in {settings.image.base} with {settings.lock.resolver}", err=True)
     _say_adopting(plan)
     results = locking.lock(settings, envs, plan, engine, stream=state.stream(), dry_run=dry_run,
                            warn=lambda message: typer.echo(f"venvship: warning: {message}", err=True),
@@ -236,7 +236,7 @@ def build(
 
     state: State = ctx.obj
     settings = state.settings(base_image=base_image, runtime_image=runtime_image)
-    images = tuple(image) or settings.images or (building.default_image(settings),)
+    images = tuple(image) or settings.image.tags or (building.default_image(settings),)
     from .ops.verify import parse_env_vars
 
     parse_env_vars(env_var)  # a malformed KEY=VALUE fails before the build, not after
@@ -252,7 +252,7 @@ def build(
 
         from .ops.testenvs import select
 
-        settings = replace(settings, test_envs=select(settings, envs, flag=None).envs)
+        settings = replace(settings, tests=replace(settings.tests, envs=select(settings, envs, flag=None).envs))
     options = building.VerifyOptions(env_vars=parse_env_vars(env_var))
 
     def check(ref: str) -> float:

@@ -274,9 +274,9 @@ def _from_txt(settings: Settings) -> dict[str, Environment]:
                 f"input {settings.lock_path(name).relative_to(root)}",
                 hint="leave requirements-dir unset (locks go to requirements.lock/) or pick another directory",
             )
-    indexes = {u.rstrip("/"): "extra-index-urls" for u in settings.extra_index_urls}
-    if settings.index_url:
-        indexes[settings.index_url.rstrip("/")] = "index-url"
+    indexes = {u.rstrip("/"): "extra-index-urls" for u in settings.index.extra_urls}
+    if settings.index.url:
+        indexes[settings.index.url.rstrip("/")] = "index-url"
     parsed = {name: _parse_in_file(path, str(path.relative_to(root)), layer_of=by_path.get, indexes=indexes)
               for name, path in files.items()}
     below_main: set[str] = set()  # what main includes (-r requirements-base.txt) is not on main
@@ -411,7 +411,7 @@ def build_requirements(settings: Settings, data: dict[str, Any] | None = None) -
         where = f"{where}, for the allowed sdists (the app itself has nothing to build)"
     lines += [
         parse_requirement(r, f"[tool.venvship] build-requires[{i}]")
-        for i, r in enumerate(settings.build_requires)
+        for i, r in enumerate(settings.build.requires)
     ]
     return Environment(BUILD_ENV, tuple(lines), where)
 
@@ -478,4 +478,4 @@ def discover(settings: Settings, *, include_build: bool = True,
             below = envs[below].base
     if include_build:
         envs[BUILD_ENV] = build_requirements(settings, data)
-    return EnvironmentSet({name: apply_overrides(e, settings.override) for name, e in envs.items()})
+    return EnvironmentSet({name: apply_overrides(e, settings.lock.override) for name, e in envs.items()})

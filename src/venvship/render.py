@@ -114,11 +114,11 @@ def uses_scm_version(data: dict[str, Any]) -> bool:
 
 def default_command(settings: Settings, data: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(entrypoint, command): the settings, else the project's first console script."""
-    if settings.entrypoint or settings.command:
-        return settings.entrypoint, settings.command
+    if settings.runtime.entrypoint or settings.runtime.command:
+        return settings.runtime.entrypoint, settings.runtime.command
     scripts = data.get("project", {}).get("scripts", {})
     if scripts:
-        return (f"{settings.venv_path}/bin/{next(iter(scripts))}",), ()
+        return (f"{settings.image.venv_path}/bin/{next(iter(scripts))}",), ()
     return (), ("python",)
 
 
@@ -137,7 +137,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
     data = read_pyproject(settings.project_dir)
     backend, backend_path = build_backend(data)
     entrypoint, command = default_command(settings, data)
-    test_envs = [e for e in settings.test_envs if e in envs.envs]
+    test_envs = [e for e in settings.tests.envs if e in envs.envs]
     test_locks = envs.closure(*test_envs)
     main_locks = envs.closure("main")
     builtin = builtin_template_dir()
@@ -145,19 +145,19 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "venvship_version": __version__,
         "project_name": settings.project_name,
         "project_version": settings.project_version or "0",
-        "base_image": settings.base_image,
-        "runtime_image": settings.effective_runtime_image,
-        "python": settings.python,
-        "venv_path": settings.venv_path.rstrip("/") or "/app",
+        "base_image": settings.image.base,
+        "runtime_image": settings.image.effective_runtime,
+        "python": settings.image.python,
+        "venv_path": settings.image.venv_path.rstrip("/") or "/app",
         "requirements_dir": settings.requirements_dir,
         "main_locks": main_locks,
         "main_lock_paths": [f"/opt/venvship/locks/{e}.txt" for e in main_locks],
-        "build_packages": list(settings.build_packages),
-        "allow_sdist": sorted(settings.allow_sdist),
+        "build_packages": list(settings.build.packages),
+        "allow_sdist": sorted(settings.index.allow_sdist),
         "uv_index_flags": index_flags(settings, "uv"),
         "pip_index_flags": index_flags(settings, "pip"),
-        "runtime_packages": list(settings.runtime_packages),
-        "tools_lock": tools_lock_text(settings.resolver),
+        "runtime_packages": list(settings.runtime.packages),
+        "tools_lock": tools_lock_text(settings.lock.resolver),
         "build_wheel_py": (builtin / "build_wheel.py").read_text(encoding="utf-8"),
         "build_backend": backend,
         "scm_version": uses_scm_version(data),
@@ -166,14 +166,15 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "test_envs": test_envs or ["main"],
         "test_locks": test_locks,
         "test_lock_paths": [f"/opt/venvship/locks/{e}.txt" for e in test_locks],
-        "test_command": list(settings.test_command),
-        "uid": settings.uid,
-        "user": settings.user,
-        "workdir": settings.workdir,
-        "expose": list(settings.expose),
-        "runtime_env": [f"{key}={env_value(value)}" for key, value in sorted(settings.env.items())],
-        "healthcheck": settings.healthcheck.argv(settings.venv_path) if settings.healthcheck else None,
-        "stop_signal": settings.stop_signal,
+        "test_command": list(settings.tests.command),
+        "uid": settings.runtime.uid,
+        "user": settings.runtime.user,
+        "workdir": settings.runtime.workdir,
+        "expose": list(settings.runtime.expose),
+        "runtime_env": [f"{key}={env_value(value)}" for key, value in sorted(settings.runtime.env.items())],
+        "healthcheck": (settings.runtime.healthcheck.argv(settings.image.venv_path)
+                        if settings.runtime.healthcheck else None),
+        "stop_signal": settings.runtime.stop_signal,
         "entrypoint": list(entrypoint),
         "command": list(command),
         # --- repro: the SBOM (stages sbom-tools and sbom) ---
@@ -185,16 +186,17 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "package": settings.package,
         "package_reason": settings.package_reason,
         "app_dir": settings.app_dir.rstrip("/"),
-        "home": settings.workdir if settings.package else f"/home/{settings.user}",
-        "env": sorted(settings.env.items()),
-        "build_commands": list(settings.build_commands),
-        "build_command_env": sorted(settings.build_command_env),  # names only, never values
+        "home": settings.runtime.workdir if settings.package else f"/home/{settings.runtime.user}",
+        "env": sorted(settings.runtime.env.items()),
+        "build_commands": list(settings.build.commands),
+        "build_command_env": sorted(settings.build.command_env),  # names only, never values
         # --- end apps ---
         # --- minimal: runtime-image = "minimal" (stages runtime-rootfs, runtime-debug) ---
-        "minimal": settings.minimal,
-        "minimal_rootfs_py": (builtin / "minimal_rootfs.py").read_text(encoding="utf-8") if settings.minimal else "",
-        "minimal_left_out": [m for m in MINIMAL_LEFT_OUT if m not in settings.minimal_keep_modules],
-        "runtime_programs": list(settings.runtime_programs),
+        "minimal": settings.image.minimal,
+        "minimal_rootfs_py": ((builtin / "minimal_rootfs.py").read_text(encoding="utf-8")
+                              if settings.image.minimal else ""),
+        "minimal_left_out": [m for m in MINIMAL_LEFT_OUT if m not in settings.runtime.minimal_keep_modules],
+        "runtime_programs": list(settings.runtime.programs),
         "debug_programs": list(DEBUG_PROGRAMS),
         # --- end minimal ---
     }

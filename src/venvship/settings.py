@@ -1,11 +1,13 @@
 """Settings: ``[tool.venvship]`` in pyproject.toml, then ``VENVSHIP_*`` variables, then flags.
 
-Read once into a frozen :class:`Settings`; nothing else reads configuration.
+Read once into a frozen :class:`Settings`; nothing else reads configuration. Settings holds the
+project and its layout, and one frozen group each for the images, the index, locking, the build
+stages, the runtime stage, the Debian package and 'venvship test'. The keys in pyproject.toml are
+flat (public names); ``_KEYS`` says which group and field each one fills.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shlex
@@ -13,7 +15,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -27,9 +29,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
-RESOLVERS = ("uv", "pip-tools")
-INDEX_STRATEGIES = ("first-index", "unsafe-first-match", "unsafe-best-match")
-SOURCES = ("auto", "requirements", "pyproject", "requirements-txt")
+Resolver = Literal["uv", "pip-tools"]
+IndexStrategy = Literal["first-index", "unsafe-first-match", "unsafe-best-match"]
+Source = Literal["auto", "requirements", "pyproject", "requirements-txt"]
+NameSource = Literal["setting", "pyproject", "backend", "directory"]
+RESOLVERS: tuple[str, ...] = get_args(Resolver)
+INDEX_STRATEGIES: tuple[str, ...] = get_args(IndexStrategy)
+SOURCES: tuple[str, ...] = get_args(Source)
 # The requirements.txt layout's inputs (requirements.txt, requirements-NAME.txt, requirements/*.txt)
 # are the user's files: its locks go to a directory of their own, never over an input.
 TXT_LOCKS_DIR = "requirements.lock"
@@ -76,92 +82,36 @@ class Healthcheck:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every setting venvship uses, with its final value."""
+class ImageSettings:
+    """The images: what the stages start from, where the venv goes, the tags built."""
 
-    project_dir: Path
-    project_name: str = "app"
-    project_version: str | None = None
-    base_image: str = DEFAULT_BASE_IMAGE
-    runtime_image: str = ""
+    base: str = DEFAULT_BASE_IMAGE  # base-image
+    runtime: str = ""  # runtime-image: "" (the base image), an image, or "minimal"
     python: str = "python3"
     venv_path: str = "/app"
-    resolver: str = "uv"
-    source: str = "auto"
-    requirements_dir: str = "requirements"
-    # env name -> name of the environment it is layered on
-    layers: Mapping[str, str] = field(default_factory=dict)
-    index_url: str | None = None
-    extra_index_urls: tuple[str, ...] = ()
-    index_strategy: str | None = None
-    ca_bundle: str = "auto"
-    netrc: str | None = None
-    build_packages: tuple[str, ...] = ()
-    runtime_packages: tuple[str, ...] = ()
-    build_requires: tuple[str, ...] = ()
-    allow_sdist: tuple[str, ...] = ()
-    # requirements that replace every requirement on the same package (uv's override-dependencies):
-    # the way out for direct references (git, URLs), which cannot be fetched or hashed here
-    override: tuple[str, ...] = ()
-    entrypoint: tuple[str, ...] = ()
-    command: tuple[str, ...] = ()
-    user: str = "app"
-    uid: int = 10001
-    workdir: str = "/home/app"
-    expose: tuple[int, ...] = ()
-    test_command: tuple[str, ...] = ("python", "-m", "pytest")
-    test_envs: tuple[str, ...] = ("dev",)
-    app_modules: tuple[str, ...] = ()  # app-module: a string or a list
-    pylock: bool = False
-    template_dir: str = ".venvship/templates"
-    ignore_envs: tuple[str, ...] = ()  # extras / groups that are not environments
-    images: tuple[str, ...] = ()
-    # --- runtime settings (issue 14: verify) ---
-    env: Mapping[str, str] = field(default_factory=dict)  # ENV in the runtime stage
-    healthcheck: Healthcheck | None = None
-    stop_signal: str | None = None
-    # --- end runtime settings ---
-    # --- apps: requirements-only and non-packaged apps (issue 13 item 6) ---
-    name_source: str = "pyproject"  # "setting", "pyproject" or "directory": where project_name came from
-    package: bool = True  # False: nothing to build; the source tree is copied to app_dir
-    package_reason: str = ""  # why, for 'venvship envs'
-    app_dir: str = DEFAULT_APP_DIR  # where a non-packaged app's source tree goes (root-owned, read-only)
-    build_command_env: Mapping[str, str] = field(default_factory=dict)  # build-commands only, a secret
-    build_commands: tuple[str, ...] = ()  # shell commands run in the build stage with the venv
-    env_extras: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # environments.NAME.extra
-    # --- end apps ---
-    # --- export settings (venvship export) ---
-    deb_name: str | None = None  # default: the project name, Debian-style
-    deb_version: str | None = None  # default: the app's version in the venv, Debian-style
-    deb_maintainer: str | None = None  # default: [project] maintainers/authors, else a placeholder
-    deb_description: str | None = None  # default: [project] description
-    deb_depends: tuple[str, ...] = ()  # more Depends, after the Python runtime and runtime-packages
-    deb_python_depends: str = "auto"  # auto | none | an explicit Depends list
-    deb_link_entry_points: bool = False  # link [project.scripts] into /usr/bin
-    # --- end export settings ---
-    # --- minimal runtime settings (issue 19) ---
-    runtime_programs: tuple[str, ...] = ()  # programs (with their libraries) in the minimal image
-    minimal_keep_modules: tuple[str, ...] = ()  # MINIMAL_LEFT_OUT modules kept in the minimal image
-    # --- end minimal runtime settings ---
-    # --- install settings (venvship install / tox / test) ---
-    # --- end install settings ---
-
-    @property
-    def effective_runtime_image(self) -> str:
-        """The image the runtime stage's files come from: with runtime-image = "minimal", the
-        base image (the root filesystem is assembled from it)."""
-        return self.base_image if self.minimal else (self.runtime_image or self.base_image)
+    tags: tuple[str, ...] = ()  # images
 
     @property
     def minimal(self) -> bool:
-        return self.runtime_image == MINIMAL
+        return self.runtime == MINIMAL
 
     @property
-    def requirements_path(self) -> Path:
-        return self.project_dir / self.requirements_dir
+    def effective_runtime(self) -> str:
+        """The image the runtime stage's files come from: with runtime-image = "minimal", the
+        base image (the root filesystem is assembled from it)."""
+        return self.base if self.minimal else (self.runtime or self.base)
 
-    def lock_path(self, env: str) -> Path:
-        return self.requirements_path / f"{env}.txt"
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Where packages come from and how they are reached."""
+
+    url: str | None = None  # index-url
+    extra_urls: tuple[str, ...] = ()  # extra-index-urls
+    strategy: IndexStrategy | None = None  # index-strategy
+    allow_sdist: tuple[str, ...] = ()
+    ca_bundle: str = "auto"  # auto | none | a path
+    netrc: str | None = None
 
     def ca_bundle_path(self) -> Path | None:
         """The CA bundle handed to builds as a secret, or None."""
@@ -178,95 +128,194 @@ class Settings:
                 return Path(candidate)
         return None
 
+
+@dataclass(frozen=True)
+class LockSettings:
+    """How locks are made."""
+
+    resolver: Resolver = "uv"
+    # requirements that replace every requirement on the same package (uv's override-dependencies):
+    # the way out for direct references (git, URLs), which cannot be fetched or hashed here
+    override: tuple[str, ...] = ()
+    pylock: bool = False
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """The build stages: system packages, build requirements, a source tree's build commands."""
+
+    packages: tuple[str, ...] = ()  # build-packages
+    requires: tuple[str, ...] = ()  # build-requires
+    commands: tuple[str, ...] = ()  # build-commands: shell commands run in the build stage with the venv
+    command_env: Mapping[str, str] = field(default_factory=dict)  # build-command-env: build-commands only, a secret
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """The runtime stage: what it holds and how its container runs."""
+
+    packages: tuple[str, ...] = ()  # runtime-packages
+    programs: tuple[str, ...] = ()  # runtime-programs: programs (with their libraries) in the minimal image
+    minimal_keep_modules: tuple[str, ...] = ()  # MINIMAL_LEFT_OUT modules kept in the minimal image
+    entrypoint: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    user: str = "app"
+    uid: int = 10001
+    workdir: str = "/home/app"
+    expose: tuple[int, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)  # ENV in the runtime stage
+    healthcheck: Healthcheck | None = None
+    stop_signal: str | None = None
+
+
+@dataclass(frozen=True)
+class DebSettings:
+    """The Debian package 'venvship export' makes."""
+
+    name: str | None = None  # default: the project name, Debian-style
+    version: str | None = None  # default: the app's version in the venv, Debian-style
+    maintainer: str | None = None  # default: [project] maintainers/authors, else a placeholder
+    description: str | None = None  # default: [project] description
+    depends: tuple[str, ...] = ()  # more Depends, after the Python runtime and runtime-packages
+    python_depends: str = "auto"  # auto | none | an explicit Depends list
+    link_entry_points: bool = False  # link [project.scripts] into /usr/bin
+
+
+@dataclass(frozen=True)
+class TestSettings:
+    """'venvship test': the command and the environments it runs with."""
+
+    __test__ = False  # not a pytest test class
+    command: tuple[str, ...] = ("python", "-m", "pytest")  # test-command
+    envs: tuple[str, ...] = ("dev",)  # test-envs
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting venvship uses, with its final value: the project and its layout here, the
+    rest in groups."""
+
+    project_dir: Path
+    project_name: str = "app"
+    project_version: str | None = None
+    name_source: NameSource = "pyproject"  # where project_name came from
+    package: bool = True  # False: nothing to build; the source tree is copied to app_dir
+    package_reason: str = ""  # why, for 'venvship envs'
+    app_dir: str = DEFAULT_APP_DIR  # where a non-packaged app's source tree goes (root-owned, read-only)
+    app_modules: tuple[str, ...] = ()  # app-module: a string or a list
+    source: Source = "auto"
+    requirements_dir: str = "requirements"
+    # env name -> name of the environment it is layered on
+    layers: Mapping[str, str] = field(default_factory=dict)
+    env_extras: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # environments.NAME.extra
+    ignore_envs: tuple[str, ...] = ()  # extras / groups that are not environments
+    template_dir: str = ".venvship/templates"
+    image: ImageSettings = field(default_factory=ImageSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
+    lock: LockSettings = field(default_factory=LockSettings)
+    build: BuildSettings = field(default_factory=BuildSettings)
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    deb: DebSettings = field(default_factory=DebSettings)
+    tests: TestSettings = field(default_factory=TestSettings)
+
+    @property
+    def requirements_path(self) -> Path:
+        return self.project_dir / self.requirements_dir
+
+    def lock_path(self, env: str) -> Path:
+        return self.requirements_path / f"{env}.txt"
+
     def index_args(self, installer: str = "uv") -> list[str]:
         """Index options for uv or pip (empty for PyPI's default); uv also takes the strategy."""
         args: list[str] = []
-        if self.index_url:
-            args += ["--index-url", self.index_url]
-        for url in self.extra_index_urls:
+        if self.index.url:
+            args += ["--index-url", self.index.url]
+        for url in self.index.extra_urls:
             args += ["--extra-index-url", url]
-        if installer == "uv" and self.index_strategy:
-            args += ["--index-strategy", self.index_strategy]
+        if installer == "uv" and self.index.strategy:
+            args += ["--index-strategy", self.index.strategy]
         return args
 
     def binary_args(self) -> list[str]:
         """Wheels only, except the packages allowed as sdists by name."""
         args = ["--only-binary", ":all:"]
-        for name in self.allow_sdist:
+        for name in self.index.allow_sdist:
             args += ["--no-binary", name]
         return args
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that change what a resolver produces (part of the lock's input hash)."""
         return {
-            "resolver": self.resolver,
-            "index_url": self.index_url,
-            "extra_index_urls": list(self.extra_index_urls),
-            "index_strategy": self.index_strategy,
-            "allow_sdist": sorted(self.allow_sdist),
+            "resolver": self.lock.resolver,
+            "index_url": self.index.url,
+            "extra_index_urls": list(self.index.extra_urls),
+            "index_strategy": self.index.strategy,
+            "allow_sdist": sorted(self.index.allow_sdist),
             # only when set: locks made before the setting existed stay fresh
-            **({"override": sorted(self.override)} if self.override else {}),
+            **({"override": sorted(self.lock.override)} if self.lock.override else {}),
         }
 
 
-# key in [tool.venvship] -> (field name, kind)
-_KEYS: dict[str, tuple[str, str]] = {
-    "base-image": ("base_image", "str"),
-    "runtime-image": ("runtime_image", "str"),
-    "python": ("python", "str"),
-    "venv-path": ("venv_path", "str"),
-    "resolver": ("resolver", "str"),
-    "source": ("source", "str"),
-    "requirements-dir": ("requirements_dir", "str"),
-    "index-url": ("index_url", "str"),
-    "extra-index-urls": ("extra_index_urls", "list"),
-    "index-strategy": ("index_strategy", "str"),
-    "ca-bundle": ("ca_bundle", "str"),
-    "netrc": ("netrc", "str"),
-    "build-packages": ("build_packages", "list"),
-    "runtime-packages": ("runtime_packages", "list"),
-    "build-requires": ("build_requires", "list"),
-    "allow-sdist": ("allow_sdist", "list"),
-    "override": ("override", "list"),
-    "entrypoint": ("entrypoint", "list"),
-    "command": ("command", "list"),
-    "user": ("user", "str"),
-    "uid": ("uid", "int"),
-    "workdir": ("workdir", "str"),
-    "expose": ("expose", "intlist"),
-    "test-command": ("test_command", "command"),
-    "test-envs": ("test_envs", "list"),
-    "app-module": ("app_modules", "strlist"),
-    "pylock": ("pylock", "bool"),
-    "template-dir": ("template_dir", "str"),
-    "ignore-envs": ("ignore_envs", "list"),
-    "images": ("images", "list"),
+# key in [tool.venvship] -> (group, field, kind); group "" is Settings itself
+_KEYS: dict[str, tuple[str, str, str]] = {
+    "base-image": ("image", "base", "str"),
+    "runtime-image": ("image", "runtime", "str"),
+    "python": ("image", "python", "str"),
+    "venv-path": ("image", "venv_path", "str"),
+    "resolver": ("lock", "resolver", "str"),
+    "source": ("", "source", "str"),
+    "requirements-dir": ("", "requirements_dir", "str"),
+    "index-url": ("index", "url", "str"),
+    "extra-index-urls": ("index", "extra_urls", "list"),
+    "index-strategy": ("index", "strategy", "str"),
+    "ca-bundle": ("index", "ca_bundle", "str"),
+    "netrc": ("index", "netrc", "str"),
+    "build-packages": ("build", "packages", "list"),
+    "runtime-packages": ("runtime", "packages", "list"),
+    "build-requires": ("build", "requires", "list"),
+    "allow-sdist": ("index", "allow_sdist", "list"),
+    "override": ("lock", "override", "list"),
+    "entrypoint": ("runtime", "entrypoint", "list"),
+    "command": ("runtime", "command", "list"),
+    "user": ("runtime", "user", "str"),
+    "uid": ("runtime", "uid", "int"),
+    "workdir": ("runtime", "workdir", "str"),
+    "expose": ("runtime", "expose", "intlist"),
+    "test-command": ("tests", "command", "command"),
+    "test-envs": ("tests", "envs", "list"),
+    "app-module": ("", "app_modules", "strlist"),
+    "pylock": ("lock", "pylock", "bool"),
+    "template-dir": ("", "template_dir", "str"),
+    "ignore-envs": ("", "ignore_envs", "list"),
+    "images": ("image", "tags", "list"),
     # --- runtime keys ---
-    "env": ("env", "table"),
-    "healthcheck": ("healthcheck", "healthcheck"),
-    "stop-signal": ("stop_signal", "str"),
+    "env": ("runtime", "env", "table"),
+    "healthcheck": ("runtime", "healthcheck", "healthcheck"),
+    "stop-signal": ("runtime", "stop_signal", "str"),
     # --- end runtime keys ---
     # --- apps keys ---
-    "name": ("project_name", "str"),
-    "package": ("package", "bool"),
-    "app-dir": ("app_dir", "str"),
-    "build-commands": ("build_commands", "list"),
+    "name": ("", "project_name", "str"),
+    "package": ("", "package", "bool"),
+    "app-dir": ("", "app_dir", "str"),
+    "build-commands": ("build", "commands", "list"),
     # --- end apps keys ---
     # --- export keys ---
-    "deb-name": ("deb_name", "str"),
-    "deb-version": ("deb_version", "str"),
-    "deb-maintainer": ("deb_maintainer", "str"),
-    "deb-description": ("deb_description", "str"),
-    "deb-depends": ("deb_depends", "list"),
-    "deb-python-depends": ("deb_python_depends", "str"),
-    "deb-link-entry-points": ("deb_link_entry_points", "bool"),
+    "deb-name": ("deb", "name", "str"),
+    "deb-version": ("deb", "version", "str"),
+    "deb-maintainer": ("deb", "maintainer", "str"),
+    "deb-description": ("deb", "description", "str"),
+    "deb-depends": ("deb", "depends", "list"),
+    "deb-python-depends": ("deb", "python_depends", "str"),
+    "deb-link-entry-points": ("deb", "link_entry_points", "bool"),
     # --- end export keys ---
     # --- minimal runtime keys ---
-    "runtime-programs": ("runtime_programs", "list"),
-    "minimal-keep-modules": ("minimal_keep_modules", "list"),
+    "runtime-programs": ("runtime", "programs", "list"),
+    "minimal-keep-modules": ("runtime", "minimal_keep_modules", "list"),
     # --- end minimal runtime keys ---
-    # --- install keys ---
-    # --- end install keys ---
+}
+_GROUPS: dict[str, type[Any]] = {
+    "image": ImageSettings, "index": IndexSettings, "lock": LockSettings, "build": BuildSettings,
+    "runtime": RuntimeSettings, "deb": DebSettings, "tests": TestSettings,
 }
 _TABLES = {"environments", "build-command-env"}
 _HOST_VALUE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -277,7 +326,7 @@ def build_command_values(settings: Settings, environ: Mapping[str, str] | None =
     time only: lock and the other commands never need them)."""
     environ = os.environ if environ is None else environ
     out: dict[str, str] = {}
-    for name, value in settings.build_command_env.items():
+    for name, value in settings.build.command_env.items():
         host = _HOST_VALUE.match(value)
         if host:
             if host.group(1) not in environ:
@@ -443,17 +492,17 @@ def _validate(values: dict[str, Any]) -> None:
         raise ConfigError(f"resolver must be one of {', '.join(RESOLVERS)}, got {values['resolver']!r}")
     if values.get("source", "auto") not in SOURCES:
         raise ConfigError(f"source must be one of {', '.join(SOURCES)}, got {values['source']!r}")
-    strategy = values.get("index_strategy")
+    strategy = values.get("index-strategy")
     if strategy is not None and strategy not in INDEX_STRATEGIES:
         raise ConfigError(
             f"index-strategy must be one of {', '.join(INDEX_STRATEGIES)}, got {strategy!r}"
         )
-    venv = values.get("venv_path", "/app")
+    venv = values.get("venv-path", "/app")
     if not PurePosixPath(venv).is_absolute() or ".." in PurePosixPath(venv).parts:
         raise ConfigError(f"venv-path must be an absolute path without '..', got {venv!r}")
     if venv.rstrip("/") in ("", "/usr", "/bin", "/etc", "/lib", "/var", "/tmp"):
         raise ConfigError(f"venv-path {venv!r} would overwrite a system directory")
-    for name in values.get("allow_sdist", ()):
+    for name in values.get("allow-sdist", ()):
         if not _PKG_NAME.match(name):
             raise ConfigError(f"allow-sdist: {name!r} is not a package name")
     overridden: set[str] = set()
@@ -468,14 +517,14 @@ def _validate(values: dict[str, Any]) -> None:
         if canonicalize_name(req.name) in overridden:
             raise ConfigError(f"override: {req.name} is named twice")
         overridden.add(canonicalize_name(req.name))
-    if values.get("extra_index_urls") and values.get("index_url") and strategy is None:
+    if values.get("extra-index-urls") and values.get("index-url") and strategy is None:
         raise ConfigError(
             "index-url and extra-index-urls are both set but no index-strategy is chosen",
             hint="mixing a private index with a public one invites dependency confusion; set "
             "index-strategy = 'first-index' (safe: a name found on the first index is only "
             "taken from there) or 'unsafe-best-match' explicitly",
         )
-    for url in [values.get("index_url") or "", *values.get("extra_index_urls", ())]:
+    for url in [values.get("index-url") or "", *values.get("extra-index-urls", ())]:
         parsed = urlsplit(url)
         if url and (parsed.scheme not in ("http", "https", "file") or not (parsed.netloc or parsed.path)):
             raise ConfigError(f"index URL {url!r} is not an http(s) or file URL")
@@ -484,14 +533,14 @@ def _validate(values: dict[str, Any]) -> None:
                 "an index URL contains credentials; they would end up in the Dockerfile and the image history",
                 hint="put them in a netrc file and set netrc = '~/.netrc' (passed as a BuildKit secret)",
             )
-    for program in values.get("runtime_programs", ()):
+    for program in values.get("runtime-programs", ()):
         if not _PROGRAM.match(program):
             raise ConfigError(f"runtime-programs: {program!r} is not a program name or absolute path")
-    for module in values.get("minimal_keep_modules", ()):
+    for module in values.get("minimal-keep-modules", ()):
         if module not in MINIMAL_LEFT_OUT:
             raise ConfigError(f"minimal-keep-modules: {module!r} is not left out of the minimal runtime "
                               f"(left out: {', '.join(MINIMAL_LEFT_OUT)})")
-    signal = values.get("stop_signal")
+    signal = values.get("stop-signal")
     if signal is not None and not _STOP_SIGNAL.match(signal):
         raise ConfigError(f"stop-signal must be a signal name such as SIGQUIT or a number, got {signal!r}")
     uid = values.get("uid", 10001)
@@ -503,7 +552,7 @@ def _recorded_name(project_dir: Path, values: Mapping[str, Any]) -> str | None:
     """The name the build backend gave 'venvship lock' (setup.py, setup.cfg, Poetry)."""
     from .metadata import read_record
 
-    record = read_record(project_dir, values.get("requirements_dir", "requirements"))
+    record = read_record(project_dir, values.get("requirements-dir", "requirements"))
     return record.name if record is not None else None
 
 
@@ -526,8 +575,7 @@ def load_settings(project_dir: Path, overrides: Mapping[str, Any] | None = None,
             raise ConfigError(
                 f"{where}: unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
             )
-        name, kind = _KEYS[key]
-        values[name] = _coerce(key, kind, value, where)
+        values[key] = _coerce(key, _KEYS[key][2], value, where)
 
     layers: dict[str, str] = {}
     env_extras: dict[str, tuple[str, ...]] = {}
@@ -551,52 +599,61 @@ def load_settings(project_dir: Path, overrides: Mapping[str, Any] | None = None,
         if not _ENV_NAME.match(env):
             raise ConfigError(f"{where}: {env!r} is not a valid environment name")
 
-    for key, (name, kind) in _KEYS.items():
+    for key, (_, _, kind) in _KEYS.items():
         var = "VENVSHIP_" + key.upper().replace("-", "_")
         if var in environ and environ[var] != "":
-            values[name] = _coerce(var, kind, environ[var], "environment", from_env=True)
+            values[key] = _coerce(var, kind, environ[var], "environment", from_env=True)
 
-    for name, value in (overrides or {}).items():
+    for name, value in (overrides or {}).items():  # a key, with "_" for "-": base_image=...
         if value is None or value == ():
             continue
-        if name not in {f.name for f in dataclasses.fields(Settings)}:
+        if name.replace("_", "-") not in _KEYS:
             raise AssertionError(f"unknown override {name}")  # programming error
-        values[name] = value
+        values[name.replace("_", "-")] = value
 
     _validate(values)
     project = data.get("project", {})
-    if "project_name" in values:
-        values["name_source"] = "setting"
+    name_source: NameSource = "pyproject"
+    if "name" in values:
+        name_source = "setting"
     elif project.get("name"):
-        values["project_name"] = str(project["name"])
+        values["name"] = str(project["name"])
     elif recorded := _recorded_name(project_dir, values):  # setup.py, setup.cfg, Poetry
-        values["project_name"], values["name_source"] = recorded, "backend"
+        values["name"], name_source = recorded, "backend"
     else:
-        values["project_name"], values["name_source"] = project_dir.name, "directory"
-    values["package"], values["package_reason"] = packaging(project_dir, data, values.get("package"))
+        values["name"], name_source = project_dir.name, "directory"
+    values["package"], package_reason = packaging(project_dir, data, values.get("package"))
     if (values.get("source", "auto") == "auto" and not values["package"]
             and detect_txt_layout(project_dir, data, values)):
         values["source"] = "requirements-txt"
-    if values.get("source") == "requirements-txt" and "requirements_dir" not in values:
-        values["requirements_dir"] = TXT_LOCKS_DIR
+    if values.get("source") == "requirements-txt" and "requirements-dir" not in values:
+        values["requirements-dir"] = TXT_LOCKS_DIR
     if not values["package"] and "workdir" not in values:
-        values["workdir"] = values.get("app_dir", DEFAULT_APP_DIR)
-    app_dir = values.get("app_dir", DEFAULT_APP_DIR)
+        values["workdir"] = values.get("app-dir", DEFAULT_APP_DIR)
+    app_dir = values.get("app-dir", DEFAULT_APP_DIR)
     if not PurePosixPath(app_dir).is_absolute() or app_dir.rstrip("/") in ("", "/usr", "/etc", "/bin", "/tmp"):
         raise ConfigError(f"app-dir must be an absolute path that is not a system directory, got {app_dir!r}")
-    if values.get("build_commands") and values["package"]:
+    if values.get("build-commands") and values["package"]:
         raise ConfigError(
             "build-commands run in an app copied as a source tree, but this app is built as a "
-            f"package ({values['package_reason']})",
+            f"package ({package_reason})",
             hint="set package = false in [tool.venvship] to copy the source tree instead",
         )
+    top: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {group: {} for group in _GROUPS}
+    groups["build"]["command_env"] = _table(tool, "build-command-env", where)
+    for key, value in values.items():
+        group, name, _ = _KEYS[key]
+        (groups[group] if group else top)[name] = value
     return Settings(
         project_dir=project_dir,
         project_version=project.get("version"),
+        name_source=name_source,
+        package_reason=package_reason,
         layers=layers,
         env_extras=env_extras,
-        build_command_env=_table(tool, "build-command-env", where),
-        **values,
+        **top,
+        **{group: cls(**groups[group]) for group, cls in _GROUPS.items()},
     )
 
 
@@ -604,7 +661,7 @@ def detect_txt_layout(project_dir: Path, data: Mapping[str, Any], values: Mappin
     """The requirements.txt layout (for an app with nothing to build, or ``source =
     "requirements-txt"``): requirements.txt-style inputs, no ``.in`` files, and no [project]
     dependencies or groups (those are the pyproject layout)."""
-    req_dir = project_dir / str(values.get("requirements_dir", "requirements"))
+    req_dir = project_dir / str(values.get("requirements-dir", "requirements"))
     if any(req_dir.glob("*.in")) or not has_txt_requirements(project_dir):
         return False
     project = data.get("project", {})

@@ -62,7 +62,7 @@ def test_layered_locks_install_together_with_main_pins(locked_39: Path, engine) 
     from venvship.settings import load_settings
 
     settings = load_settings(locked_39, environ={})
-    ca = settings.ca_bundle_path()
+    ca = settings.index.ca_bundle_path()
     with tempfile.TemporaryDirectory() as tmp:
         ctx = Path(tmp)
         for env in ("main", "dev"):

@@ -40,7 +40,7 @@ def test_plain_buildx_build_of_a_setuptools_scm_project(copy_example, engine) ->
     header = (project / "Dockerfile").read_text().split("\nARG ", 1)[0]
     assert "--build-arg VENVSHIP_APP_VERSION=X.Y.Z" in header
 
-    ca = load_settings(project, environ={}).ca_bundle_path()
+    ca = load_settings(project, environ={}).index.ca_bundle_path()
     secret = ["--secret", f"id=venvship_ca,src={ca}"] if ca else []
     tag = f"venvship-test/plain-buildx:{uuid.uuid4().hex[:10]}"
 

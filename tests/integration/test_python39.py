@@ -18,7 +18,7 @@ def test_unit_suite_and_cli_on_python_39(engine) -> None:  # type: ignore[no-unt
     from venvship.engine import BuildRequest, Secret
     from venvship.settings import load_settings
 
-    ca = load_settings(ROOT / "examples" / "hello-app", environ={}).ca_bundle_path()
+    ca = load_settings(ROOT / "examples" / "hello-app", environ={}).index.ca_bundle_path()
     with tempfile.TemporaryDirectory() as tmp:
         ctx = Path(tmp) / "src"
         ctx.mkdir()

@@ -27,7 +27,7 @@ def test_requirements_txt_without_pyproject(tmp_path: Path) -> None:
     settings = load_settings(path, environ={})
     assert (settings.source, settings.requirements_dir) == ("requirements-txt", "requirements.lock")
     assert (settings.package, settings.project_name, settings.name_source) == (False, "mysite", "directory")
-    assert settings.workdir == settings.app_dir == "/srv/app"
+    assert settings.runtime.workdir == settings.app_dir == "/srv/app"
     envs = discover(settings)
     assert envs.envs["main"].source == "requirements.txt"
     assert [line.requirement for line in envs.envs["main"].lines] == ["Django==5.0"]
@@ -117,7 +117,7 @@ def test_extra_requirements_name_and_env(tmp_path: Path) -> None:
         '[tool.venvship.environments.main]\nextra = ["gunicorn>=22"]\n')})
     settings = load_settings(path, environ={})
     assert (settings.project_name, settings.name_source) == ("blog", "setting")
-    assert settings.env == {"FLASK_APP": "blog.py", "N": "3"}
+    assert settings.runtime.env == {"FLASK_APP": "blog.py", "N": "3"}
     line = discover(settings).envs["main"].lines[-1]
     assert (line.requirement, line.origin) == ("gunicorn>=22", "[tool.venvship.environments.main] extra[0]")
 

@@ -83,7 +83,7 @@ def test_big_app_is_the_larger_app_the_issue_asks_for(bench: ModuleType) -> None
     assert 40 <= len(lock.pins) <= 60
     assert "markupsafe" in lock.pins
     settings = bench.read_settings(project)
-    assert settings.allow_sdist == ("markupsafe",) and "gcc" in settings.build_packages
+    assert settings.index.allow_sdist == ("markupsafe",) and "gcc" in settings.build.packages
 
 
 def test_derived_inputs_pin_what_venvship_locked(bench: ModuleType) -> None:

@@ -109,16 +109,16 @@ def _settings(project: Path, text: str) -> Any:
 
 def test_test_command_accepts_a_string_split_like_a_shell(project: Path) -> None:
     settings = _settings(project, "test-command = \"python -m pytest -x -k 'not slow'\"\n")
-    assert settings.test_command == ("python", "-m", "pytest", "-x", "-k", "not slow")
+    assert settings.tests.command == ("python", "-m", "pytest", "-x", "-k", "not slow")
 
 
 def test_test_command_still_accepts_a_list(project: Path) -> None:
-    assert _settings(project, 'test-command = ["pytest", "-q"]\n').test_command == ("pytest", "-q")
+    assert _settings(project, 'test-command = ["pytest", "-q"]\n').tests.command == ("pytest", "-q")
 
 
 def test_test_command_from_the_environment_is_split_like_a_shell(project: Path) -> None:
     settings = load_settings(project, environ={"VENVSHIP_TEST_COMMAND": "pytest -k 'a or b'"})
-    assert settings.test_command == ("pytest", "-k", "a or b")
+    assert settings.tests.command == ("pytest", "-k", "a or b")
 
 
 @pytest.mark.parametrize("value", ['"pytest \'unclosed"', "[]", '""', "[1]"])

@@ -17,23 +17,23 @@ def test_defaults_and_project_metadata(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path), environ={})
     assert s.project_name == "demo"
     assert s.project_version == "1.0"
-    assert s.venv_path == "/app"
-    assert s.resolver == "uv"
-    assert s.effective_runtime_image == s.base_image
+    assert s.image.venv_path == "/app"
+    assert s.lock.resolver == "uv"
+    assert s.image.effective_runtime == s.image.base
 
 
 def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
     write(tmp_path, 'base-image = "from-file:1"\nvenv-path = "/opt/venvs/demo"')
     s = load_settings(tmp_path, environ={"VENVSHIP_BASE_IMAGE": "from-env:1"})
-    assert s.base_image == "from-env:1"
-    assert s.venv_path == "/opt/venvs/demo"
+    assert s.image.base == "from-env:1"
+    assert s.image.venv_path == "/opt/venvs/demo"
     s = load_settings(tmp_path, {"base_image": "from-flag:1"}, environ={"VENVSHIP_BASE_IMAGE": "from-env:1"})
-    assert s.base_image == "from-flag:1"
+    assert s.image.base == "from-flag:1"
 
 
 def test_env_lists_split_on_commas_and_spaces(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path), environ={"VENVSHIP_BUILD_PACKAGES": "gcc, libc6-dev python3-dev"})
-    assert s.build_packages == ("gcc", "libc6-dev", "python3-dev")
+    assert s.build.packages == ("gcc", "libc6-dev", "python3-dev")
 
 
 @pytest.mark.parametrize(
@@ -69,18 +69,18 @@ def test_missing_and_invalid_pyproject(tmp_path: Path) -> None:
 def test_settings_are_frozen(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path), environ={})
     with pytest.raises(AttributeError):
-        s.base_image = "x"  # type: ignore[misc]
+        s.image.base = "x"  # type: ignore[misc]
 
 
 def test_ca_bundle_auto_none_and_explicit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("cert")
     monkeypatch.setenv("SSL_CERT_FILE", str(ca))
-    assert load_settings(write(tmp_path), environ={}).ca_bundle_path() == ca
-    assert load_settings(write(tmp_path, 'ca-bundle = "none"'), environ={}).ca_bundle_path() is None
+    assert load_settings(write(tmp_path), environ={}).index.ca_bundle_path() == ca
+    assert load_settings(write(tmp_path, 'ca-bundle = "none"'), environ={}).index.ca_bundle_path() is None
     s = load_settings(write(tmp_path, 'ca-bundle = "/nonexistent/ca.pem"'), environ={})
     with pytest.raises(ConfigError, match="not a readable file"):
-        s.ca_bundle_path()
+        s.index.ca_bundle_path()
 
 
 def test_minimal_runtime_settings(tmp_path: Path) -> None:
@@ -89,9 +89,9 @@ def test_minimal_runtime_settings(tmp_path: Path) -> None:
     write(tmp_path, 'base-image = "base:1"\nruntime-image = "minimal"\nruntime-programs = ["sh", "/usr/bin/curl"]\n'
                     'minimal-keep-modules = ["readline"]')
     s = load_settings(tmp_path, environ={})
-    assert s.minimal and s.effective_runtime_image == "base:1"
-    assert s.runtime_programs == ("sh", "/usr/bin/curl") and s.minimal_keep_modules == ("readline",)
-    assert not load_settings(tmp_path, {"runtime_image": "other:1"}, environ={}).minimal
+    assert s.image.minimal and s.image.effective_runtime == "base:1"
+    assert s.runtime.programs == ("sh", "/usr/bin/curl") and s.runtime.minimal_keep_modules == ("readline",)
+    assert not load_settings(tmp_path, {"runtime_image": "other:1"}, environ={}).image.minimal
     write(tmp_path, 'minimal-keep-modules = ["json"]')
     with pytest.raises(ConfigError, match="minimal-keep-modules: 'json' is not left out of the minimal runtime"):
         load_settings(tmp_path, environ={})

@@ -44,7 +44,7 @@ def test_one_container_per_image_id(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert target_of_image(other, settings)["base_image_id"] == other.image_id  # type: ignore[arg-type]
     assert other.runs == 1
 
-    cache = target_cache_file(engine.image_id, settings.python)
+    cache = target_cache_file(engine.image_id, settings.image.python)
     assert cache is not None and cache.is_file()
     cache.write_text("{not json")  # a damaged cache entry is asked again, and rewritten
     assert target_of_image(engine, settings) == first  # type: ignore[arg-type]

@@ -265,8 +265,8 @@ def test_runtime_settings_parse_and_render(tmp_path: Path) -> None:
 
     settings = _settings(tmp_path, '\nstop-signal = "SIGQUIT"\nhealthcheck = {http = "8000/healthz"}\n'
                                    '[tool.venvship.env]\nAPP_MODE = "production"\nQUOTED = \'a "b" $c\'\n')
-    assert settings.env == {"APP_MODE": "production", "QUOTED": 'a "b" $c'}
-    assert settings.healthcheck == Healthcheck(http="8000/healthz")
+    assert settings.runtime.env == {"APP_MODE": "production", "QUOTED": 'a "b" $c'}
+    assert settings.runtime.healthcheck == Healthcheck(http="8000/healthz")
     text = render_dockerfile(settings, discover(settings))
     assert 'ENV APP_MODE="production" \\\n    QUOTED="a \\"b\\" \\$c"\n' in text
     assert "STOPSIGNAL SIGQUIT\n" in text
@@ -282,7 +282,7 @@ def test_runtime_settings_parse_and_render(tmp_path: Path) -> None:
 ])
 def test_healthcheck_forms(tmp_path: Path, value: str, argv: list[str]) -> None:
     settings = _settings(tmp_path, f"\nhealthcheck = {value}\n")
-    assert settings.healthcheck is not None and settings.healthcheck.argv(settings.venv_path) == argv
+    assert settings.runtime.healthcheck is not None and settings.runtime.healthcheck.argv(settings.image.venv_path) == argv
 
 
 def test_runtime_settings_from_the_environment(tmp_path: Path) -> None:
@@ -291,9 +291,9 @@ def test_runtime_settings_from_the_environment(tmp_path: Path) -> None:
     project = _settings(tmp_path).project_dir
     settings = load_settings(project, environ={"VENVSHIP_ENV": "A=1,B=two", "VENVSHIP_HEALTHCHECK": "http=80/up",
                                                "VENVSHIP_STOP_SIGNAL": "SIGTERM"})
-    assert settings.env == {"A": "1", "B": "two"}
-    assert settings.healthcheck == Healthcheck(http="80/up")
-    assert settings.stop_signal == "SIGTERM"
+    assert settings.runtime.env == {"A": "1", "B": "two"}
+    assert settings.runtime.healthcheck == Healthcheck(http="80/up")
+    assert settings.runtime.stop_signal == "SIGTERM"
 
 
 @pytest.mark.parametrize(("tool", "message"), [

@@ -146,7 +146,7 @@ def register(app: typer.Typer) -> None:
         state = ctx.obj
         settings = state.settings(base_image=base_image)
         env_vars = parse_env_vars(env_var)
-        _say(f"building the test stage of {settings.project_name} in {settings.base_image}")
+        _say(f"building the test stage of {settings.project_name} in {settings.image.base}")
         result = run_tests(settings, discover(settings), Engine(), args=list(args or []), requested=env,
                            env_vars=env_vars, network=network, keep_image=keep_image,
                            no_cache=no_cache, allow_stale=allow_stale,

@@ -172,7 +172,7 @@ def needed_envs(settings: Settings, envs: EnvironmentSet, target: str) -> list[s
     build lock, and for the test stages the test environments' closures."""
     names = ["main", BUILD_ENV]
     if target in ("test", "test-deps"):
-        names += [env for env in settings.test_envs if env in envs.envs]
+        names += [env for env in settings.tests.envs if env in envs.envs]
     return envs.closure(*names)
 
 
@@ -209,9 +209,9 @@ def prepare_context(settings: Settings, envs: EnvironmentSet, workdir: Path) -> 
 def build_request(settings: Settings, envs: EnvironmentSet, opts: BuildOptions, dockerfile: Path) -> BuildRequest:
     for ref in opts.images:
         validate_reference(ref)
-    validate_reference(settings.base_image, "base image")
-    validate_reference(settings.effective_runtime_image, "runtime image")
-    args = {"BASE_IMAGE": settings.base_image, "RUNTIME_IMAGE": settings.effective_runtime_image,
+    validate_reference(settings.image.base, "base image")
+    validate_reference(settings.image.effective_runtime, "runtime image")
+    args = {"BASE_IMAGE": settings.image.base, "RUNTIME_IMAGE": settings.image.effective_runtime,
             **label_args(settings)}
     version = scm_version(settings, read_pyproject(settings.project_dir))
     if version:
@@ -219,7 +219,7 @@ def build_request(settings: Settings, envs: EnvironmentSet, opts: BuildOptions, 
         args.setdefault("VENVSHIP_VERSION", version)
     args.update(opts.build_args)
     extra_secrets: tuple[Secret, ...] = ()
-    if settings.build_command_env and not settings.package and opts.target not in ("test", "test-deps"):
+    if settings.build.command_env and not settings.package and opts.target not in ("test", "test-deps"):
         # build-command-env: a secret file the build-commands step sources; never a build arg
         env_file = dockerfile.parent / "venvship-build-env"
         env_file.touch(mode=0o600)
@@ -324,9 +324,9 @@ def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildO
     check_locks_intact(settings, envs, opts.target)
     engine.client()
     engine.frontend()
-    runtime_base = engine.require_image(settings.base_image, "base image")
-    if settings.effective_runtime_image != settings.base_image:
-        runtime_base = engine.require_image(settings.effective_runtime_image, "runtime image")
+    runtime_base = engine.require_image(settings.image.base, "base image")
+    if settings.image.effective_runtime != settings.image.base:
+        runtime_base = engine.require_image(settings.image.effective_runtime, "runtime image")
     opts = replace(opts, build_args={**base_image_args(runtime_base), **opts.build_args})
     if not opts.allow_stale:
         ensure_fresh(settings, envs, engine, opts.target)

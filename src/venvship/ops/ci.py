@@ -40,8 +40,8 @@ class CiOptions:
 def notes(settings: Settings) -> list[str]:
     """What the user must know before the pipeline can pass (printed to stderr)."""
     out = []
-    if settings.base_image.startswith("venvship-local/"):
-        out.append(f"base-image {settings.base_image} is a local image (scripts/setup-docker): a CI runner "
+    if settings.image.base.startswith("venvship-local/"):
+        out.append(f"base-image {settings.image.base} is a local image (scripts/setup-docker): a CI runner "
                    f"cannot pull it; set base-image to an image in a registry the runner can reach")
     return out
 
@@ -56,7 +56,7 @@ def render(settings: Settings, opts: CiOptions) -> str:
     header = (f"# {opts.provider} pipeline for {settings.project_name}, written by 'venvship ci {opts.provider}' "
               f"(venvship {__version__}).\n"
               f"# Regenerate rather than edit: venvship ci {opts.provider} -o {DEFAULT_PATHS[opts.provider]}\n"
-              f"# Base image: {settings.base_image} (the runner must be able to pull it).\n")
+              f"# Base image: {settings.image.base} (the runner must be able to pull it).\n")
     return header + yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=1000, allow_unicode=True)
 
 

@@ -60,11 +60,11 @@ def diagnose(engine: Engine, settings: Settings | None) -> list[Finding]:
         findings.append(Finding(True, "no local venvship base images",
                                 "without a registry, build them: scripts/setup-docker"))
     if settings is not None:
-        present = engine.image(settings.base_image) is not None
-        findings.append(Finding(present, f"configured base image {settings.base_image}: "
+        present = engine.image(settings.image.base) is not None
+        findings.append(Finding(present, f"configured base image {settings.image.base}: "
                                          + ("present" if present else "missing"),
                                 "" if present else "pull it, or build a local one (scripts/setup-docker) "
                                 "and set base-image", ImageError))
-        ca = settings.ca_bundle_path()
+        ca = settings.index.ca_bundle_path()
         findings.append(Finding(True, f"CA bundle passed to builds as a secret: {ca or 'none'}"))
     return findings

@@ -79,10 +79,10 @@ def homepage(project: Mapping[str, Any]) -> str:
 
 def run_environment(settings: Settings) -> list[tuple[str, str]]:
     """The runtime image's ENV for a source-tree app, in the image's order (pure)."""
-    venv = settings.venv_path.rstrip("/") or "/app"
+    venv = settings.image.venv_path.rstrip("/") or "/app"
     return [("PATH", f"{venv}/bin:$PATH"), ("VIRTUAL_ENV", venv), ("LANG", "C.UTF-8"),
             ("PYTHONDONTWRITEBYTECODE", "1"), ("PYTHONUNBUFFERED", "1"),
-            ("PYTHONPATH", settings.app_dir.rstrip("/")), *sorted(settings.env.items())]
+            ("PYTHONPATH", settings.app_dir.rstrip("/")), *sorted(settings.runtime.env.items())]
 
 
 def app_spec(settings: Settings, data: Mapping[str, Any], deb_name: str) -> dict[str, Any] | None:
@@ -95,7 +95,7 @@ def app_spec(settings: Settings, data: Mapping[str, Any], deb_name: str) -> dict
         "dir": settings.app_dir.rstrip("/"),
         "version": settings.project_version,
         "env": [list(pair) for pair in run_environment(settings)],
-        "workdir": settings.workdir,
+        "workdir": settings.runtime.workdir,
         "entrypoint": list(entrypoint),
         "command": list(command),
         # the wrapper: outside the venv (which stays the image's, file for file) and the tree
@@ -110,24 +110,24 @@ def deb_spec(settings: Settings, data: Mapping[str, Any]) -> dict[str, Any]:
     project = project if isinstance(project, Mapping) else {}
     scripts = project.get("scripts", {})
     description = str(project.get("description") or "").strip()
-    deb_name = settings.deb_name or debian_name(settings.project_name)
+    deb_name = settings.deb.name or debian_name(settings.project_name)
     return {
         "app": app_spec(settings, data, deb_name),
         "project": settings.project_name,
-        "venv_path": settings.venv_path.rstrip("/") or "/app",
+        "venv_path": settings.image.venv_path.rstrip("/") or "/app",
         "deb": {
             "name": deb_name,
-            "version": settings.deb_version or None,
-            "maintainer": settings.deb_maintainer
+            "version": settings.deb.version or None,
+            "maintainer": settings.deb.maintainer
             or default_maintainer(settings.project_name, project),
-            "description": settings.deb_description
+            "description": settings.deb.description
             or (description.splitlines()[0] if description else "")
             or f"{settings.project_name} (Python application)",
             "homepage": homepage(project),
-            "depends": list(dict.fromkeys([*settings.runtime_packages, *settings.deb_depends])),
-            "python_depends": settings.deb_python_depends,
+            "depends": list(dict.fromkeys([*settings.runtime.packages, *settings.deb.depends])),
+            "python_depends": settings.deb.python_depends,
             "links": sorted(scripts)
-            if settings.deb_link_entry_points and isinstance(scripts, Mapping) else [],
+            if settings.deb.link_entry_points and isinstance(scripts, Mapping) else [],
         },
     }
 
@@ -284,7 +284,7 @@ def export(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: Expor
     target = TARGETS[opts.fmt]
     engine.client()
     engine.frontend()
-    engine.require_image(settings.base_image, "base image")
+    engine.require_image(settings.image.base, "base image")
     if not opts.allow_stale:
         ensure_fresh(settings, envs, engine, target)
     with tempfile.TemporaryDirectory(prefix="venvship-export-") as tmp:

@@ -240,8 +240,8 @@ def requirements_text(pins: Iterable[Pin]) -> str:
 def pip_options(settings: Settings) -> list[str]:
     """Index and format options shared by every pip call (the locks were compiled binary-only)."""
     opts = ["--disable-pip-version-check", "--no-input", *settings.binary_args(), *settings.index_args("pip")]
-    if settings.ca_bundle not in ("auto", "none"):
-        ca = settings.ca_bundle_path()
+    if settings.index.ca_bundle not in ("auto", "none"):
+        ca = settings.index.ca_bundle_path()
         if ca is not None:
             opts += ["--cert", str(ca)]
     return opts
@@ -416,8 +416,8 @@ def install_pins(python: str, settings: Settings, pins: Sequence[Pin], workdir: 
 
 def _pip_env(settings: Settings) -> dict[str, str]:
     env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    if settings.netrc:
-        env["NETRC"] = str(Path(settings.netrc).expanduser())
+    if settings.index.netrc:
+        env["NETRC"] = str(Path(settings.index.netrc).expanduser())
     return env
 
 

@@ -74,9 +74,9 @@ def select(settings: Settings, envs: EnvironmentSet, requested: Sequence[str] = 
            flag: str | None = "--env") -> Selection:
     """The test environments for ``venvship test``, ``venvship tox`` and builds of the test
     stages (the one place). ``flag``: the command's option that names them, for the hints."""
-    wanted = list(dict.fromkeys(requested or settings.test_envs))
+    wanted = list(dict.fromkeys(requested or settings.tests.envs))
     where = "--env" if requested else "test-envs"
-    tool = tool_of(settings.test_command)
+    tool = tool_of(settings.tests.command)
     candidates = [n for n in envs.order() if n not in ("main", BUILD_ENV)]
     holders = tuple(n for n in candidates if tool and tool in pinned(settings, envs, envs.closure(n)))
     missing = [e for e in wanted if e not in envs.envs]

@@ -38,7 +38,7 @@ def image_tag(settings: Settings) -> str:
 
 
 def command_argv(settings: Settings, args: Sequence[str]) -> list[str]:
-    return [*settings.test_command, *args]
+    return [*settings.tests.command, *args]
 
 
 NO_TESTS_COLLECTED = 5  # pytest's exit code when it collected nothing
@@ -117,7 +117,7 @@ def run_tests(settings: Settings, envs: EnvironmentSet, engine: Engine, *, args:
     chosen = testenvs.select(settings, envs, requested)
     if chosen.warning:
         say(f"venvship: warning: {chosen.warning}")
-    settings = replace(settings, test_envs=chosen.envs)
+    settings = replace(settings, tests=replace(settings.tests, envs=chosen.envs))
     if network is not None:
         engine.require_network(network)
     tag = image_tag(settings)

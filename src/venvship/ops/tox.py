@@ -75,7 +75,7 @@ def section(settings: Settings, envs: EnvironmentSet, name: str = "testenv",
         values["package"] = "wheel"
     else:  # nothing to build: the tests run against the source tree
         values["skip_install"] = "true"
-    values["commands"] = " ".join(_quote(a) for a in settings.test_command) + " {posargs}"
+    values["commands"] = " ".join(_quote(a) for a in settings.tests.command) + " {posargs}"
     return ToxSection(name, values, chosen.warning)
 
 

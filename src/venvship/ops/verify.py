@@ -257,7 +257,7 @@ def _requirement_problems(data: Mapping[str, Any]) -> list[str]:
 def verify_report(data: Mapping[str, Any], settings: Settings, lock: lockfile.Lock) -> list[str]:
     """Every way the image breaks its promises (pure; ``data`` is the probe's output)."""
     problems: list[str] = []
-    venv = settings.venv_path.rstrip("/")
+    venv = settings.image.venv_path.rstrip("/")
     if os.path.normpath(data["prefix"]) != venv:
         problems.append(f"the interpreter's prefix is {data['prefix']}, expected {venv}")
     app = settings.project_name if settings.package else ""  # a source-tree app is no distribution
@@ -272,7 +272,7 @@ def verify_report(data: Mapping[str, Any], settings: Settings, lock: lockfile.Lo
     for cmd in data.get("commands") or []:
         if cmd.get("path") is None:
             where = "not an executable file, nor on PATH"
-            if settings.minimal:  # the minimal runtime has only the programs it is given
+            if settings.image.minimal:  # the minimal runtime has only the programs it is given
                 where += (f"; runtime-image = \"minimal\" has no shell or tools: "
                           f"add {cmd['argv0']!r} to runtime-programs")
             problems.append(f"the image's command runs {cmd['argv0']!r}, which is not in the image ({where})")
@@ -323,7 +323,7 @@ class VerifyOptions:
 
 def run_probe(engine: Engine, image: str, settings: Settings, config: Mapping[str, Any],
               env_vars: Mapping[str, str]) -> dict[str, Any]:
-    python = f"{settings.venv_path.rstrip('/')}/bin/python"
+    python = f"{settings.image.venv_path.rstrip('/')}/bin/python"
     try:
         _, out = engine.run(image, ["-c", probe_source(), json.dumps(config)], entrypoint=[python],
                                environment=env_vars, timeout=PROBE_TIMEOUT)
