@@ -55,16 +55,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def copy_example_to(dest: Path, name: str = "hello-app") -> Path:
+    """A copy of examples/NAME at ``dest`` (locks included; no caches or build output)."""
+    shutil.copytree(EXAMPLES / name, dest, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    return dest
+
+
 @pytest.fixture
 def copy_example(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A fresh copy of examples/NAME in a temporary directory (locks included)."""
 
     def copy(name: str = "hello-app") -> Path:
-        dest = tmp_path / name
-        shutil.copytree(EXAMPLES / name, dest, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
-        return dest
+        return copy_example_to(tmp_path / name, name)
 
     return copy
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A fresh copy of examples/hello-app for one test, which may change it."""
+    return copy_example_to(tmp_path / "hello-app")
+
+
+@pytest.fixture(scope="module")
+def module_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of examples/hello-app shared by a module's tests (the expensive ones: one lock or
+    image for the module); a test that changes it must leave it usable for the others."""
+    return copy_example_to(tmp_path_factory.mktemp("module") / "hello-app")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import copy_example_to, run_cli
 from tests.integration import buildkit
 
 pytestmark = pytest.mark.docker
@@ -20,10 +20,8 @@ TAG = "venvship-test/hello-app:it"
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    import shutil
 
-    project = tmp_path_factory.mktemp("build") / "hello-app"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "hello-app", project)
+    project = copy_example_to(tmp_path_factory.mktemp("build") / "hello-app")
     result = run_cli("build", "--image", TAG, "--json", cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]
     return {"project": project, "summary": json.loads(result.stdout)}

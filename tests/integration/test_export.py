@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import tarfile
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 from packaging.utils import canonicalize_name
 
-from tests.conftest import EXAMPLES, PY311, run_cli
+from tests.conftest import PY311, copy_example_to, run_cli
 from venvship import lockfile
 from venvship.ops.verify import parse_probe, probe_source
 
@@ -27,22 +26,20 @@ VENV = "/opt/venvs/hello-app"
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("export") / "hello-app"
-    shutil.copytree(EXAMPLES / "hello-app", dest,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+def export_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = copy_example_to(tmp_path_factory.mktemp("export") / "hello-app")
     with (dest / "pyproject.toml").open("a") as fh:
         fh.write(f'venv-path = "{VENV}"\ndeb-link-entry-points = true\n')
     return dest
 
 
 @pytest.fixture(scope="module")
-def exported(project: Path) -> dict[str, Any]:
+def exported(export_project: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"timings": {}}
     for fmt in ("deb", "tar"):
         started = time.monotonic()
-        result = run_cli("export", "--format", fmt, "--output", str(project / "dist"), "--json",
-                         cwd=project)
+        result = run_cli("export", "--format", fmt, "--output", str(export_project / "dist"), "--json",
+                         cwd=export_project)
         out["timings"][fmt] = time.monotonic() - started
         assert result.returncode == 0, result.stderr[-3000:]
         out[fmt] = json.loads(result.stdout)
@@ -51,8 +48,8 @@ def exported(project: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def locked(project: Path) -> dict[str, str]:
-    lock = lockfile.read(project / "requirements" / "main.txt", "main")
+def locked(export_project: Path) -> dict[str, str]:
+    lock = lockfile.read(export_project / "requirements" / "main.txt", "main")
     assert lock is not None
     return {**lock.versions, "hello-app": "1.2.0"}
 
@@ -138,8 +135,7 @@ def test_tarball_unpacked_at_its_path_runs(exported: dict[str, Any], locked: dic
     assert _installed(clean, f"{VENV}/bin/python") == locked
 
 
-def test_export_refuses_a_stale_lock(copy_example: Any) -> None:
-    project = copy_example()
+def test_export_refuses_a_stale_lock(project: Path) -> None:
     with (project / "requirements" / "main.in").open("a") as fh:
         fh.write("six\n")
     result = run_cli("export", "--format", "tar", "--output", "out", cwd=project)

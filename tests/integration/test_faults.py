@@ -62,18 +62,18 @@ def locked(server: IndexServer, private_bundle: Path, tmp_path_factory: pytest.T
 
 
 @pytest.fixture
-def project(locked: Path, tmp_path: Path) -> Path:
+def vsp_app(locked: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "vsp-app"
     shutil.copytree(locked, dest)
     return dest
 
 
-def test_each_command_would_change_the_locks_with_a_healthy_index(project: Path) -> None:
+def test_each_command_would_change_the_locks_with_a_healthy_index(vsp_app: Path) -> None:
     """The control: against a working index both commands rewrite locks, so 'unchanged' below
     means the fault stopped them."""
     for command, args in COMMANDS.items():
-        attempt = project.parent / f"control-{command}"
-        shutil.copytree(project, attempt)
+        attempt = vsp_app.parent / f"control-{command}"
+        shutil.copytree(vsp_app, attempt)
         prepare(attempt, command)
         before = locks(attempt)
         result = run_cli("--progress", "quiet", *args, cwd=attempt, env=FAST)
@@ -83,15 +83,15 @@ def test_each_command_would_change_the_locks_with_a_healthy_index(project: Path)
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 @pytest.mark.parametrize("fault", ["500", "hang"])
-def test_index_errors_and_timeouts_keep_every_lock(fault: str, command: str, project: Path,
+def test_index_errors_and_timeouts_keep_every_lock(fault: str, command: str, vsp_app: Path,
                                                    server: IndexServer) -> None:
-    prepare(project, command)
-    before = locks(project)
+    prepare(vsp_app, command)
+    before = locks(vsp_app)
     seen = len(server.requests())
     server.set_mode(fault)
     try:
         started = time.monotonic()
-        result = run_cli("--progress", "quiet", *COMMANDS[command], cwd=project, env=FAST, timeout=300)
+        result = run_cli("--progress", "quiet", *COMMANDS[command], cwd=vsp_app, env=FAST, timeout=300)
         elapsed = time.monotonic() - started
     finally:
         server.set_mode("index")
@@ -100,7 +100,7 @@ def test_index_errors_and_timeouts_keep_every_lock(fault: str, command: str, pro
     assert "the package index is unavailable" in line
     assert {"500": "500 Internal Server Error", "hang": "timed out"}[fault] in line
     assert server.requests()[seen:], "the index was never asked"
-    assert locks(project) == before
+    assert locks(vsp_app) == before
     assert elapsed < 120, f"took {elapsed:.0f} s: the timeout did not reach the resolver"
 
 
@@ -184,7 +184,7 @@ def processes_naming(text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_interrupted_build_leaves_the_previous_tag(sig: signal.Signals, project: Path, engine) -> None:  # type: ignore[no-untyped-def]
+def test_interrupted_build_leaves_the_previous_tag(sig: signal.Signals, vsp_app: Path, engine) -> None:  # type: ignore[no-untyped-def]
     """Stopped while BuildKit runs its first step: exit 130, the build cancelled, the tag still
     on the image it named before."""
     from tests.conftest import PY311
@@ -194,7 +194,7 @@ def test_interrupted_build_leaves_the_previous_tag(sig: signal.Signals, project:
     previous.tag(TAG)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "venvship", "build", "--no-cache", "--image", TAG], cwd=project,
+            [sys.executable, "-m", "venvship", "build", "--no-cache", "--image", TAG], cwd=vsp_app,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **FAST},
         )
         assert proc.stderr is not None

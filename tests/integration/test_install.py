@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from tests.conftest import EXAMPLES, PY39, PY313, run_cli, snapshot
+from tests.conftest import PY39, PY313, run_cli, snapshot
 from venvship import lockfile
 
 
@@ -32,52 +31,45 @@ def _locked(project: Path, *envs: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("install") / "hello-app"
-    shutil.copytree(EXAMPLES / "hello-app", dest)
-    return dest
-
-
-@pytest.fixture(scope="module")
-def venv(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def venv(module_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One install into a venv at an arbitrary, not yet existing path (spaces included)."""
     path = tmp_path_factory.mktemp("any where") / "not yet" / "my venv"
-    before = snapshot(project)
-    result = run_cli("install", "--venv", str(path), cwd=project, timeout=600)
+    before = snapshot(module_project)
+    result = run_cli("install", "--venv", str(path), cwd=module_project, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"{path}: main installed" in result.stdout
-    assert snapshot(project) == before  # a regular install builds from a copy: no build/ litter
+    assert snapshot(module_project) == before  # a regular install builds from a copy: no build/ litter
     return path
 
 
-def test_install_into_a_fresh_venv_runs_the_entry_point(venv: Path, project: Path) -> None:
+def test_install_into_a_fresh_venv_runs_the_entry_point(venv: Path, module_project: Path) -> None:
     out = subprocess.run([str(venv / "bin" / "hello-app"), "--once"], capture_output=True,
                          text=True, cwd="/", check=True)
     body = json.loads(out.stdout)
     assert body["message"] == "hello from venvship"
     assert Path(body["prefix"]) == venv
     installed = _dists(venv)
-    for name, version in _locked(project, "main").items():
+    for name, version in _locked(module_project, "main").items():
         assert installed.get(name) == version, name
     assert installed["hello-app"] == "1.2.0"
 
 
-def test_install_sync_removes_a_stray_package(venv: Path, project: Path) -> None:
+def test_install_sync_removes_a_stray_package(venv: Path, module_project: Path) -> None:
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "six"],
                    check=True, capture_output=True)
     assert "six" in _dists(venv)
     result = run_cli("install", "--sync", "--venv", str(venv), "--env", "dev", "--editable",
-                     cwd=project, timeout=600)
+                     cwd=module_project, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "- six" in result.stdout
     installed = _dists(venv)
-    expected = _locked(project, "main", "dev")
+    expected = _locked(module_project, "main", "dev")
     assert set(installed) - set(expected) == {"hello-app", "pip"}  # nothing stray survives
     assert all(installed[n] == v for n, v in expected.items())
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
                             "import hello_app; print(hello_app.__file__)"],
                            capture_output=True, text=True, check=True, cwd="/").stdout
-    assert Path(where.strip()).is_relative_to(project / "src")  # --editable
+    assert Path(where.strip()).is_relative_to(module_project / "src")  # --editable
 
 
 @pytest.mark.docker

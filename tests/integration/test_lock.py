@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PY39, PY311, one_error, run_cli, snapshot
+from tests.conftest import PY39, PY311, copy_example_to, one_error, run_cli, snapshot
 from venvship import lockfile
 
 pytestmark = pytest.mark.docker
@@ -28,10 +28,8 @@ def versions(project: Path, env: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def locked_39(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import shutil
 
-    dest = tmp_path_factory.mktemp("py39") / "hello-app"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "hello-app", dest)
+    dest = copy_example_to(tmp_path_factory.mktemp("py39") / "hello-app")
     for txt in (dest / "requirements").glob("*.txt"):
         txt.unlink()
     result = lock(dest, "--base-image", PY39)

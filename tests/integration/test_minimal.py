@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import time
 import urllib.request
 import uuid
@@ -18,18 +17,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import copy_example_to, run_cli
 from tests.integration import buildkit
 from venvship.errors import ImageError
 
 pytestmark = pytest.mark.docker
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-app"
 SIZE_LIMIT = 60_000_000  # issue 19: the example app <= 60 MB (176 MB on the base image)
 
 
 def _project(directory: Path, tool: str) -> Path:
-    project = directory / "hello-app"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    project = copy_example_to(directory / "hello-app")
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace(
         'app-module = "hello_app"', 'app-module = "hello_app"\nruntime-image = "minimal"\n' + tool))

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import ROOT, run_cli
 
 
-def test_wheel_ships_templates_and_renders_outside_the_checkout(tmp_path: Path) -> None:
+def test_wheel_ships_templates_and_renders_outside_the_checkout(project: Path, tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
                    check=True, capture_output=True)
@@ -23,8 +23,6 @@ def test_wheel_ships_templates_and_renders_outside_the_checkout(tmp_path: Path) 
     venv.create(target, with_pip=True)
     py = target / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True, capture_output=True)
-    project = tmp_path / "hello-app"
-    shutil.copytree(ROOT / "examples" / "hello-app", project)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     rendered = subprocess.run([str(target / "bin" / "venvship"), "dockerfile"], cwd=project, env=env,
                               capture_output=True, text=True, check=True).stdout

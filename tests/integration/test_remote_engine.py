@@ -8,7 +8,6 @@ second engine and never in the first."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tarfile
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, PY311, run_cli
+from tests.conftest import PY311, run_cli
 from tests.integration import second_engine
 
 pytestmark = [
@@ -43,13 +42,6 @@ def remote() -> Iterator[second_engine.SecondEngine]:
     finally:
         marker.unlink()
         print("\nsecond engine timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in TIMES.items()))
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    dest = tmp_path / "hello-app"
-    shutil.copytree(EXAMPLES / "hello-app", dest, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    return dest
 
 
 def _local_env() -> dict[str, str]:

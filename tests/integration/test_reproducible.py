@@ -8,7 +8,6 @@ byte-identical lock files.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import tarfile
 import tempfile
 import uuid
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, PY311, run_cli
+from tests.conftest import PY311, copy_example_to, run_cli
 from tests.integration import localindex, second_engine
 from tests.integration.localindex import IndexServer
 
@@ -59,8 +58,7 @@ def pyc_flags(engine, image: str, pyc: str) -> int:  # type: ignore[no-untyped-d
 
 @pytest.fixture(scope="module")
 def two_builds(tmp_path_factory: pytest.TempPathFactory, engine):  # type: ignore[no-untyped-def]
-    project = tmp_path_factory.mktemp("repro") / "hello-app"
-    shutil.copytree(EXAMPLES / "hello-app", project)
+    project = copy_example_to(tmp_path_factory.mktemp("repro") / "hello-app")
     trees = []
     for tag in TAGS:
         result = run_cli("--progress", "quiet", "build", "--no-cache", "--image", tag, cwd=project)
@@ -84,11 +82,9 @@ def test_two_no_cache_builds_give_the_same_image_id(image_ids: list[str]) -> Non
 
 
 @pytest.mark.skipif(second_engine.unavailable() is not None, reason=str(second_engine.unavailable()))
-def test_a_second_engine_with_its_own_cache_gives_the_same_image_id(image_ids: list[str], tmp_path: Path) -> None:
+def test_a_second_engine_with_its_own_cache_gives_the_same_image_id(image_ids: list[str], project: Path) -> None:
     """Another dockerd (own data root, so an empty build cache; own bridge and socket), given only
     the base image, builds the same image id as the first engine."""
-    project = tmp_path / "hello-app"
-    shutil.copytree(EXAMPLES / "hello-app", project, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     tag = f"venvship-test/repro-e2:{uuid.uuid4().hex[:8]}"
     with second_engine.running([PY311]) as other:
         result = run_cli("--progress", "quiet", "build", "--image", tag, cwd=project,
@@ -110,9 +106,7 @@ def test_shadow_and_history_carry_no_build_day(two_builds: list[dict[str, str]],
     assert newest["Created"] == 315532800, newest
 
 
-def test_a_non_deterministic_step_is_named_by_check_reproducible(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
-    project = tmp_path / "hello-app"
-    shutil.copytree(EXAMPLES / "hello-app", project)
+def test_a_non_deterministic_step_is_named_by_check_reproducible(project: Path, engine) -> None:  # type: ignore[no-untyped-def]
     templates = project / ".venvship" / "templates"
     templates.mkdir(parents=True)
     (templates / "Dockerfile.j2").write_text(
@@ -131,13 +125,11 @@ def test_a_non_deterministic_step_is_named_by_check_reproducible(tmp_path: Path,
         engine.remove_image(tag)
 
 
-def test_a_cached_build_after_a_new_epoch_equals_a_no_cache_build(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_cached_build_after_a_new_epoch_equals_a_no_cache_build(project: Path, engine) -> None:  # type: ignore[no-untyped-def]
     """BuildKit keys a COPY on its files' contents, not their mtimes: with files stamped with
     SOURCE_DATE_EPOCH, a commit that changes no file of a layer would get that layer from the cache
     with the earlier commit's mtimes, and differ from a --no-cache build. Files carry the fixed
     epoch; only the SBOM (whose content holds the epoch) and the config carry SOURCE_DATE_EPOCH."""
-    project = tmp_path / "hello-app"
-    shutil.copytree(EXAMPLES / "hello-app", project)
     tag = f"venvship-test/repro-epoch:{uuid.uuid4().hex[:12]}"
     try:
         first = run_cli("--progress", "quiet", "build", "--no-verify", "--image", tag, cwd=project,
@@ -151,12 +143,10 @@ def test_a_cached_build_after_a_new_epoch_equals_a_no_cache_build(tmp_path: Path
         engine.remove_image(tag)
 
 
-def test_runtime_packages_and_a_compiled_sdist_are_reproducible(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+def test_runtime_packages_and_a_compiled_sdist_are_reproducible(project: Path, engine) -> None:  # type: ignore[no-untyped-def]
     """The threats README names: the runtime-packages apt layer (logs, caches, backups of the base
     image's files, times) and an extension compiled from an sdist (debug info with uv's random
     build directory). --check-reproducible builds a second time with --no-cache."""
-    project = tmp_path / "hello-app"
-    shutil.copytree(EXAMPLES / "hello-app", project)
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace(
         'app-module = "hello_app"',

@@ -5,13 +5,12 @@ verify failing on an SBOM that does not match the venv."""
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import copy_example_to, run_cli
 from venvship import lockfile
 from venvship.engine import Engine
 from venvship.ops import sbom
@@ -21,8 +20,7 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, engine: Engine):  # type: ignore[no-untyped-def]
-    project = tmp_path_factory.mktemp("sbom") / "hello-app"
-    shutil.copytree(EXAMPLES / "hello-app", project)
+    project = copy_example_to(tmp_path_factory.mktemp("sbom") / "hello-app")
     tag = f"venvship-test/sbom:{uuid.uuid4().hex[:12]}"
     result = run_cli("--progress", "quiet", "build", "--image", tag, cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -65,9 +63,7 @@ def test_venvship_sbom_prints_cyclonedx_and_writes_spdx(built, tmp_path: Path) -
     assert missing.returncode == 12 and "carries no SBOM" in missing.stderr
 
 
-def test_verify_fails_on_an_sbom_that_does_not_match_the_venv(tmp_path: Path, engine: Engine) -> None:
-    project = tmp_path / "hello-app"
-    shutil.copytree(EXAMPLES / "hello-app", project)
+def test_verify_fails_on_an_sbom_that_does_not_match_the_venv(project: Path, engine: Engine) -> None:
     templates = project / ".venvship" / "templates"
     templates.mkdir(parents=True)
     (templates / "Dockerfile.j2").write_text(

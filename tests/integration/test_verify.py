@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import one_error, run_cli
+from tests.conftest import copy_example_to, one_error, run_cli
 from venvship.engine import Engine
 from venvship.ops.verify import run_probe
 from venvship.settings import load_settings
@@ -97,8 +97,7 @@ def hello(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Iterator[
     root = tmp_path_factory.mktemp("start")
     projects = {name: root / name / "hello-app" for name in ("plain", "checked", "cli")}
     for project in projects.values():
-        shutil.copytree(HERE.parents[1] / "examples" / "hello-app", project,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+        copy_example_to(project)
     with (projects["checked"] / "pyproject.toml").open("a") as fh:
         fh.write('healthcheck = {http = "8000/healthz"}\nstop-signal = "SIGINT"\n'
                  '[tool.venvship.env]\nHELLO_MODE = "production"\n')

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,8 +9,6 @@ import pytest
 from tests.conftest import one_error
 from venvship import __version__
 from venvship.__main__ import main
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -32,13 +29,6 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
 def test_usage_error_exit_code_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "lock", "--no-such-flag")
     assert code == 2 and "No such option" in err
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    dest = tmp_path / "hello-app"
-    shutil.copytree(ROOT / "examples" / "hello-app", dest)
-    return dest
 
 
 @pytest.mark.parametrize(

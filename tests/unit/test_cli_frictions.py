@@ -5,7 +5,6 @@ string, --base-image on doctor and test."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,7 @@ from venvship.cliparse import GLOBAL_FLAGS, GLOBAL_VALUE_OPTIONS, move_global_op
 from venvship.errors import ConfigError
 from venvship.settings import load_settings
 
-ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"<(bool|str|int|float|path|list\[[^\]]*\]|[a-z_]+)>")
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    dest = tmp_path / "hello-app"
-    shutil.copytree(ROOT / "examples" / "hello-app", dest)
-    return dest
 
 
 def commands() -> dict[str, Any]:

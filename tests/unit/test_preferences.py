@@ -6,7 +6,6 @@ uv-docker-example and poetry, pip-compile / uv pip compile output as those tools
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,6 @@ from venvship.__main__ import main
 from venvship.environments import discover
 from venvship.ops.lock import check, lock_script, make_plan, user_paths, write_inputs
 from venvship.settings import load_settings
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # uv pip compile requirements/main.in -o requirements/main.txt (no --generate-hashes)
 UNHASHED = """\
@@ -254,11 +251,9 @@ def test_first_lock_seeds_the_resolver_with_another_tools_pins(tmp_path: Path, n
 
 
 @pytest.fixture
-def pip_tools(tmp_path: Path) -> Path:
-    dest = tmp_path / "hello-app"
-    shutil.copytree(ROOT / "examples" / "hello-app", dest)
-    (dest / "requirements/main.txt").write_text(UNHASHED.replace("flask>=2\n", "").replace("-e .\n", ""))
-    return dest
+def pip_tools(project: Path) -> Path:
+    (project / "requirements/main.txt").write_text(UNHASHED.replace("flask>=2\n", "").replace("-e .\n", ""))
+    return project
 
 
 def test_unhashed_lock_is_adopted_not_refused(pip_tools: Path) -> None:
@@ -297,19 +292,15 @@ def test_check_says_what_to_do_with_pins_to_adopt(pip_tools: Path, tmp_path: Pat
                         "uv.lock's pins (kept as they are, hashes added)"]
 
 
-def test_check_after_lock_with_another_base_image_names_the_setting(tmp_path: Path) -> None:
-    dest = tmp_path / "hello-app"
-    shutil.copytree(ROOT / "examples" / "hello-app", dest)
-    settings = load_settings(dest, overrides={"base_image": "python:3.13-slim"}, environ={})
+def test_check_after_lock_with_another_base_image_names_the_setting(project: Path) -> None:
+    settings = load_settings(project, overrides={"base_image": "python:3.13-slim"}, environ={})
     problems = check(settings, discover(settings), ["main"], None)
     compiled = "venvship-local/python:3.11-bookworm"
     assert any(f'set base-image = "{compiled}" in [tool.venvship]' in p for p in problems), problems
 
 
-def test_via_comments_name_the_users_files(tmp_path: Path) -> None:
-    dest = tmp_path / "hello-app"
-    shutil.copytree(ROOT / "examples" / "hello-app", dest)
-    settings = load_settings(dest, environ={})
+def test_via_comments_name_the_users_files(project: Path, tmp_path: Path) -> None:
+    settings = load_settings(project, environ={})
     envs = discover(settings)
     body = ("flask==3.0.0 \\\n    --hash=sha256:x\n    # via -r in/main.in\n"
             "click==8.1.7 \\\n    --hash=sha256:y\n    # via\n    #   -c out/main.pins\n"

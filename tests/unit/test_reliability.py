@@ -4,7 +4,6 @@ reaching the lock stage, interrupts, and the template flags that close the sdist
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,6 @@ from venvship import lockfile
 from venvship.__main__ import _interrupted_by
 from venvship.engine import BuildRequest, _build_failure
 from venvship.errors import LockIntegrityError
-
-ROOT = Path(__file__).resolve().parents[2]
 
 UV_HASH_FAILURE = """\
 #9 [deps 2/2] RUN --mount=type=secret,id=venvship_ca,required=false     uv pip install ...
@@ -50,13 +47,6 @@ def test_lock_errors_name_the_line_in_the_file() -> None:
     number = text.splitlines().index("flask==3.1.3") + 1
     with pytest.raises(LockIntegrityError, match=rf"^main.txt:{number}: flask==3.1.3 has no hash$"):
         lockfile.parse(text, "main", "main.txt")
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    dest = tmp_path / "hello-app"
-    shutil.copytree(ROOT / "examples" / "hello-app", dest)
-    return dest
 
 
 def test_resolver_timeouts_reach_the_lock_stage(project: Path) -> None:

@@ -5,17 +5,16 @@ Regenerate after an intended template change: pytest tests/unit/test_render.py -
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT, copy_example_to
 from venvship.environments import discover
 from venvship.errors import ConfigError
 from venvship.render import one_line_requirements, printf_file, render_dockerfile
 from venvship.settings import Healthcheck, load_settings
 
-ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
 
 CONFIGS = {
@@ -35,16 +34,15 @@ CONFIGS = {
 }
 
 
-def render(name: str, tmp_path: Path) -> str:
-    project = tmp_path / "hello-app"
-    shutil.copytree(ROOT / "examples" / "hello-app", project)
+def render(name: str, project: Path) -> str:
+    """The example project's Dockerfile with the settings of configuration NAME."""
     settings = load_settings(project, CONFIGS[name], environ={})
     return render_dockerfile(settings, discover(settings))
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_golden(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    text = render(name, tmp_path)
+def test_golden(name: str, project: Path, request: pytest.FixtureRequest) -> None:
+    text = render(name, project)
     golden = GOLDEN / f"{name}.Dockerfile"
     if request.config.getoption("--update-golden"):
         golden.write_text(text)
@@ -55,13 +53,11 @@ def test_golden(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> No
     assert dangling == [], f"continuation into an empty line (BuildKit warns) at lines {dangling}"
 
 
-def test_rendering_is_deterministic(tmp_path: Path) -> None:
-    assert render("hello-app", tmp_path / "a") == render("hello-app", tmp_path / "b")
+def test_rendering_is_deterministic(project: Path, tmp_path: Path) -> None:
+    assert render("hello-app", project) == render("hello-app", copy_example_to(tmp_path / "b" / "hello-app"))
 
 
-def test_user_block_override(tmp_path: Path) -> None:
-    project = tmp_path / "hello-app"
-    shutil.copytree(ROOT / "examples" / "hello-app", project)
+def test_user_block_override(project: Path) -> None:
     templates = project / ".venvship" / "templates"
     templates.mkdir(parents=True)
     (templates / "Dockerfile.j2").write_text(
@@ -73,9 +69,7 @@ def test_user_block_override(tmp_path: Path) -> None:
     assert "FROM deps AS build" in text
 
 
-def test_undefined_template_variable_is_a_clear_error(tmp_path: Path) -> None:
-    project = tmp_path / "hello-app"
-    shutil.copytree(ROOT / "examples" / "hello-app", project)
+def test_undefined_template_variable_is_a_clear_error(project: Path) -> None:
     templates = project / ".venvship" / "templates"
     templates.mkdir(parents=True)
     (templates / "Dockerfile.j2").write_text("FROM {{ no_such_thing }}\n")
@@ -92,10 +86,10 @@ def test_printf_file_and_requirement_lines() -> None:
         printf_file("it's\n", "/f")
 
 
-def test_the_app_build_step_gets_no_secrets_and_no_network_settings(tmp_path: Path) -> None:
+def test_the_app_build_step_gets_no_secrets_and_no_network_settings(project: Path) -> None:
     """The app's own build backend runs offline: neither the CA bundle nor index credentials are
     mounted into that step (and the runtime stage gets none either)."""
-    text = render("hello-app", tmp_path)
+    text = render("hello-app", project)
     build = text[text.index("FROM deps AS build\n"):text.index("FROM deps AS test-deps")]
     runtime = text[text.index("AS runtime-base\n"):]
     assert "--mount=type=bind,target=/src,rw" in build

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import ROOT
 from venvship.ops.lock import target_cache_file, target_of_image
 from venvship.settings import load_settings
 
-ROOT = Path(__file__).resolve().parents[2]
 ANSWER = {"python": "3.11.2", "implementation": "cpython", "machine": "x86_64", "sys_platform": "linux",
           "platform": "linux-x86_64", "executable": "/usr/bin/python3.11"}
 

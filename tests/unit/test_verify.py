@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import EXAMPLES, copy_example_to
 from venvship import lockfile
 from venvship.environments import discover
 from venvship.errors import ConfigError, VerifyError
@@ -28,7 +29,7 @@ from venvship.ops.verify import (
 )
 from venvship.settings import load_settings
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-app"
+EXAMPLE = EXAMPLES / "hello-app"
 
 
 def probe_module() -> ModuleType:
@@ -119,10 +120,7 @@ def _data(**overrides: Any) -> dict[str, Any]:
 
 
 def _settings(tmp_path: Path, tool: str = "") -> Any:
-    import shutil
-
-    project = tmp_path / "hello-app"
-    shutil.copytree(EXAMPLE, project)
+    project = copy_example_to(tmp_path / "hello-app")
     if tool:
         with (project / "pyproject.toml").open("a") as fh:
             fh.write(tool)
