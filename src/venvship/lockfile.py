@@ -94,7 +94,7 @@ def diff(old: Mapping[str, str], new: Mapping[str, str]) -> Diff:
     return result
 
 
-def _logical_lines(text: str) -> list[tuple[int, str, list[str]]]:
+def logical_lines(text: str) -> list[tuple[int, str, list[str]]]:
     """Join backslash continuations; keep '# via' comments that follow a requirement."""
     out: list[tuple[int, str, list[str]]] = []
     buf, start = "", 0
@@ -132,7 +132,7 @@ def parse(text: str, env: str, path: str = "") -> Lock:
             last = index
     body = "".join(lines[last + 1:])
     pins: dict[str, Pin] = {}
-    for body_line, line, via in _logical_lines(body):
+    for body_line, line, via in logical_lines(body):
         number = body_line + last + 1  # messages name the line in the file, header included
         if line.startswith("-"):
             if line.startswith(("--index-url", "--extra-index-url", "--find-links", "--no-binary",

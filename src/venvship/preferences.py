@@ -30,7 +30,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .errors import InputError
-from .lockfile import HEADER_PREFIX
+from .lockfile import HEADER_PREFIX, logical_lines
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,11 +39,6 @@ else:  # pragma: no cover
 
 VENVSHIP_LOCK = "venvship lock"
 FOREIGN_FILES = ("uv.lock", "poetry.lock", "pylock.toml")  # first found wins; pylock.<env>.toml first
-_PIN = re.compile(
-    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*===?\s*(?P<version>[^\s;\\]+)"
-    r"\s*(?:;\s*(?P<marker>.+?))?\s*$"
-)
-_HASH = re.compile(r"--hash[= ]\S+")
 
 
 @dataclass(frozen=True)
@@ -155,6 +150,14 @@ def _clean_marker(text: str | None) -> str | None:
 
 
 # ---- requirement files venvship did not write ------------------------------------------------
+# an exact pin as other tools write it ('==' or '===', spaces allowed), and a hash option
+_PIN = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*===?\s*(?P<version>[^\s;\\]+)"
+    r"\s*(?:;\s*(?P<marker>.+?))?\s*$"
+)
+_HASH = re.compile(r"--hash[= ]\S+")
+
+
 def has_venvship_header(text: str) -> bool:
     return any(line.startswith(HEADER_PREFIX) for line in text.splitlines())
 
@@ -168,22 +171,10 @@ def from_requirements_text(text: str, source: str) -> Preferences:
     pins: list[PreferredPin] = []
     notes: list[str] = []
     hashed = False
-    logical: list[tuple[int, str]] = []
-    buf, start = "", 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        stripped = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-        if not buf:
-            start = number
-        if stripped.endswith("\\"):
-            buf += stripped[:-1] + " "
-            continue
-        buf += stripped
-        if buf.strip():
-            logical.append((start, buf.strip()))
-        buf = ""
-    if buf.strip():
-        logical.append((start, buf.strip()))
-    for number, line in logical:
+    # comments blanked (line numbers kept), then continuations joined as in a lock
+    uncommented = "\n".join("" if raw.lstrip().startswith("#") else raw.split(" #", 1)[0]
+                            for raw in text.splitlines())
+    for number, line, _ in logical_lines(uncommented):
         if _HASH.search(line):
             hashed = True
         req = _HASH.sub("", line).strip()
