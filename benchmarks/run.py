@@ -451,7 +451,7 @@ class Trial:
         def cum(file_end: str, func: str) -> float:
             return sum(v[3] for k, v in stats.items() if k[0].endswith(file_end) and k[2] == func)
 
-        return {"wall": wall, "cli_build": cum("venvship/cli.py", "build"),
+        return {"wall": wall, "cli_build": cum("venvship/cli/build.py", "build_command"),
                 "buildx": cum("venvship/engine.py", "build"),
                 "lock_freshness_check": cum("venvship/build.py", "ensure_fresh"),
                 "engine_checks": cum("venvship/engine.py", "client") + cum("venvship/engine.py", "frontend")

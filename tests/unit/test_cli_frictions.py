@@ -13,7 +13,7 @@ import typer.main
 
 from venvship.__main__ import main
 from venvship.cli import app
-from venvship.cliparse import GLOBAL_FLAGS, GLOBAL_VALUE_OPTIONS, move_global_options
+from venvship.cli.parsing import GLOBAL_FLAGS, GLOBAL_VALUE_OPTIONS, move_global_options
 from venvship.errors import ConfigError
 from venvship.settings import load_settings
 

@@ -8,6 +8,8 @@ from typing import Any, Optional
 
 import typer
 
+from . import BASE_IMAGE_HELP, NO_CACHE_HELP, app, new_engine, project_envs
+
 _FORMAT_HELP = ("tar (the venv tree; a source-tree app's tree and run wrapper too) or deb "
                 "(a Debian package); each with a manifest.")
 _VENV_HELP = "Absolute venv path (default: the venv-path setting)."
@@ -15,35 +17,32 @@ _VENV_HELP = "Absolute venv path (default: the venv-path setting)."
 
 # Options as defaults, not Annotated[...]: typer releases that still run on Python 3.9 ignore
 # Annotated metadata under postponed annotations (an option would silently become --fmt).
-def export(
+@app.command("export")
+def export_command(
     ctx: typer.Context,
     fmt: str = typer.Option("tar", "--format", "-f", help=_FORMAT_HELP),
     output: Path = typer.Option(Path("dist"), "--output", "-o", help="Directory for the artefacts."),
     venv_path: Optional[str] = typer.Option(None, "--venv-path", help=_VENV_HELP),
-    base_image: Optional[str] = typer.Option(
-        None, "--base-image", help="Use this base image instead of the base-image setting."),
+    base_image: Optional[str] = typer.Option(None, "--base-image", help=BASE_IMAGE_HELP),
     runtime_image: Optional[str] = typer.Option(
         None, "--runtime-image", help='Use this runtime image instead of the runtime-image setting '
         '("minimal" too: the exported venv is the same).'),
     allow_stale: bool = typer.Option(False, "--allow-stale", help="Export from stale locks."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Build every step again (BuildKit's --no-cache)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:
     """Export the build stage's venv (and a source-tree app's tree) as a tarball or a .deb."""
-    from ..engine import Engine
-    from ..environments import discover
-    from ..ops import export as exporting
+    from ..ops import export
 
-    if fmt not in exporting.FORMATS:
-        raise typer.BadParameter(f"must be one of {', '.join(exporting.FORMATS)}",
+    if fmt not in export.FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(export.FORMATS)}",
                                  param_hint="--format")
     state: Any = ctx.obj
     settings = state.settings(venv_path=venv_path, base_image=base_image, runtime_image=runtime_image)
-    opts = exporting.ExportOptions(fmt=fmt, output=output, allow_stale=allow_stale,
-                                   no_cache=no_cache)
-    result = exporting.export(settings, discover(settings), Engine(), opts,
-                              stream=state.stream(quiet or as_json))
+    opts = export.ExportOptions(fmt=fmt, output=output, allow_stale=allow_stale, no_cache=no_cache)
+    result = export.export(settings, project_envs(settings), new_engine(), opts,
+                           stream=state.stream(quiet or as_json))
     if as_json:
         typer.echo(json.dumps(result.as_json(), indent=2))
     else:
@@ -51,7 +50,3 @@ def export(
                    f"as locked; manifest {result.manifest}) in {result.seconds:.1f} s")
         if result.app_dir:
             typer.echo(f"  with the app's tree at {result.app_dir}; run it with {result.run}")
-
-
-def register(app: Any) -> None:
-    app.command("export")(export)

@@ -9,9 +9,11 @@ from typing import Any, Optional
 import typer
 
 from .. import __version__
+from . import app
 
 
-def ci(
+@app.command("ci")
+def ci_command(
     ctx: typer.Context,
     provider: str = typer.Argument(..., metavar="github|gitlab", help="The CI service."),
     output: Optional[Path] = typer.Option(
@@ -42,7 +44,3 @@ def ci(
         output.parent.mkdir(parents=True, exist_ok=True)
         write_atomically({output.resolve(): text})
         typer.echo(f"wrote {output}", err=True)
-
-
-def register(app: Any) -> None:
-    app.command("ci")(ci)

@@ -1,0 +1,94 @@
+"""``venvship install`` and ``sync``: the locked environments (and the project) in a virtualenv
+on this host (ops.install). sync is install --sync."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from . import app, project_envs, say
+
+
+def _raw_stream(state: Any, quiet: bool = False) -> Any:
+    """Tool output (pip, the backend) only with --progress plain: it has no BuildKit steps."""
+    return sys.stderr if state.progress == "plain" and not quiet else None
+
+
+def _install(ctx: typer.Context, venv: Path, env: list[str], editable: bool, sync: bool,
+             force: bool, python: str | None, allow_stale: bool, dry_run: bool) -> None:
+    from ..ops.install import InstallOptions, install
+
+    state = ctx.obj
+    settings = state.settings()
+    opts = InstallOptions(venv=venv, envs=tuple(env) or ("main",), editable=editable, sync=sync,
+                          force=force, python=python, allow_stale=allow_stale, dry_run=dry_run)
+    result = install(settings, project_envs(settings), opts, say=say, stream=_raw_stream(state))
+    lines = result.plan.lines(result.installed_before)
+    for line in lines:
+        typer.echo(line)
+    if dry_run:
+        plan = result.plan
+        verb = (f"{len(plan.install)} to install, {len(plan.uninstall)} to remove to match"
+                if plan else "already matches")
+        typer.echo(f"{result.venv}: {verb} the locks ({', '.join(result.locks)}); "
+                   f"{result.interpreter.describe()} (dry run)")
+        return
+    removed = f", {len(result.plan.uninstall)} removed" if result.plan.uninstall else ""
+    typer.echo(
+        f"{result.venv}: {', '.join(result.locks)} installed ({len(result.plan.install)} changed"
+        f"{removed}, {len(result.plan.satisfied)} already right), "
+        f"{result.project or 'the app is a source tree: not installed into the venv'}; "
+        f"{result.interpreter.describe()}; {result.seconds:.1f} s"
+    )
+
+
+# Options as defaults, not Annotated[...]: typer releases that still run on Python 3.9 ignore
+# Annotated metadata under postponed annotations (options would silently get other names).
+def _venv_opt() -> Any:
+    return typer.Option(..., "--venv", help="The virtual environment (created if missing; relative to cwd).")
+
+
+def _env_opt() -> Any:
+    return typer.Option([], "--env", "-e", help=_ENV_HELP)
+
+
+_ENV_HELP = "Environment to install (repeatable; its bases come along). Default main."
+_EDITABLE_HELP = "Install the project editable (PEP 660)."
+_FORCE_HELP = "Install locks compiled for another Python version or platform."
+_PYTHON_HELP = "Interpreter for a new venv (default: pythonX.Y of the locks, else python3)."
+_STALE_HELP = "Go ahead even if the inputs changed since locking."
+_DRY_HELP = "Show what would change; change nothing."
+
+
+@app.command("install")
+def install_command(
+    ctx: typer.Context,
+    venv: Path = _venv_opt(),
+    env: list[str] = _env_opt(),
+    editable: bool = typer.Option(False, "--editable", help=_EDITABLE_HELP),
+    sync: bool = typer.Option(False, "--sync", help="Also remove what the locks do not list (not pip)."),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+    python: Optional[str] = typer.Option(None, "--python", help=_PYTHON_HELP),
+    allow_stale: bool = typer.Option(False, "--allow-stale", help=_STALE_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help=_DRY_HELP),
+) -> None:
+    """Install the locked environments and the project into a virtualenv on this host."""
+    _install(ctx, venv, env, editable, sync, force, python, allow_stale, dry_run)
+
+
+@app.command("sync")
+def sync_command(
+    ctx: typer.Context,
+    venv: Path = _venv_opt(),
+    env: list[str] = _env_opt(),
+    editable: bool = typer.Option(False, "--editable", help=_EDITABLE_HELP),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+    python: Optional[str] = typer.Option(None, "--python", help=_PYTHON_HELP),
+    allow_stale: bool = typer.Option(False, "--allow-stale", help=_STALE_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help=_DRY_HELP),
+) -> None:
+    """Make a virtualenv match the locks exactly (install --sync): add, change, remove."""
+    _install(ctx, venv, env, editable, True, force, python, allow_stale, dry_run)

@@ -1,0 +1,84 @@
+"""``venvship lock``: compile hashed locks inside the base image, check them, adopt pins."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import typer
+
+from ..errors import StaleLockError
+from . import State, app, new_engine
+
+
+@app.command("lock")
+def lock_command(
+    ctx: typer.Context,
+    env: list[str] = typer.Option([], "--env", "-e", help="Environment to lock (repeatable). Default: all."),
+    check: bool = typer.Option(False, "--check", help="Exit non-zero if a lock is missing or stale; write nothing."),
+    upgrade: bool = typer.Option(False, "--upgrade", "-U", help="Upgrade every package in the chosen environments."),
+    upgrade_package: list[str] = typer.Option(
+        [], "--upgrade-package", "-P", help="Upgrade just this package (repeatable)."
+    ),
+    base_image: Optional[str] = typer.Option(None, "--base-image", help="Compile for this image's interpreter."),
+    resolver: Optional[str] = typer.Option(None, "--resolver", help="uv (default) or pip-tools."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Compile and show the changes, write nothing."),
+) -> None:
+    """Compile hashed locks for every environment, inside the base image."""
+    from ..ops import lock
+
+    state: State = ctx.obj
+    settings = state.settings(base_image=base_image, resolver=resolver)
+    engine = new_engine()
+    record = None
+    if not check:  # setup.py, setup.cfg, Poetry: the build backend names the requirements
+        from ..metadata import refresh
+
+        record = refresh(settings, engine, state.stream())
+    from ..environments import discover
+
+    envs = discover(settings, metadata=record)
+    if check:
+        target = lock.target_of_image(engine, settings)
+        problems = lock.check(settings, envs, env, target)
+        if problems:
+            for p in problems:
+                typer.echo(f"stale: {p}", err=True)
+            raise StaleLockError(f"{len(problems)} lock problem(s); run 'venvship lock'")
+        typer.echo("locks are up to date: " + ", ".join(envs.order(env or None)))
+        return
+    plan = lock.make_plan(envs, env, settings, upgrade=upgrade, upgrade_packages=upgrade_package)
+    if record is not None:
+        from ..metadata import overwritten_sources
+
+        overwritten_sources(settings, record, list(plan.compile))
+    typer.echo(f"locking {', '.join(plan.compile)} in {settings.image.base} with {settings.lock.resolver}", err=True)
+    _say_adopting(plan)
+    results = lock.lock(settings, envs, plan, engine, stream=state.stream(), dry_run=dry_run,
+                        warn=lambda message: typer.echo(f"venvship: warning: {message}", err=True),
+                        record=record)
+    for r in results:
+        rel = f"{settings.requirements_dir}/{r.env}.txt"
+        verb = ("would write" if dry_run else "wrote") if r.changed else "unchanged"
+        if r.adoption is not None:  # pins taken from a file venvship did not write: kept vs moved
+            typer.echo(f"{r.env}: {len(r.lock.pins)} pinned, {r.adoption.summary()}, {verb} {rel}")
+            for line in r.adoption.lines():
+                typer.echo(line)
+            continue
+        typer.echo(f"{r.env}: {len(r.lock.pins)} pinned, {verb} {rel}")
+        for line in r.diff.lines():
+            typer.echo(line)
+
+
+def _say_adopting(plan: Any) -> None:
+    """Which pins an adopting lock keeps (stderr), and what it skipped from them."""
+    noted: set[str] = set()
+    for env, prefs in plan.preferences.items():
+        if not prefs.adopted:
+            continue
+        how = "all may move (--upgrade)" if plan.upgrade_all else "kept unless --upgrade/--upgrade-package"
+        kind = f" ({prefs.kind})" if prefs.kind != prefs.source else ""
+        typer.echo(f"{env}: adopting {len(prefs.pins)} pin(s) from {prefs.source}{kind} as "
+                   f"preferences, {how}", err=True)
+        for note in () if prefs.source in noted else prefs.notes:  # once per file
+            typer.echo(f"  note: {note}", err=True)
+        noted.add(prefs.source)
