@@ -158,6 +158,13 @@ def test_upgrade_shows_what_changed(copy_example) -> None:  # type: ignore[no-un
     new = versions(project, "main")["flask"]
     assert new != old
     assert f"↑ flask {old} -> {new}" in upgraded.stdout
+    # the wheel sizes the layer plan needs are recorded with the locks, for the new pins too
+    from venvship import layers
+
+    sizes = layers.read_sizes(project / "requirements" / "sizes.txt")
+    assert {n: v for n, (v, _size) in sizes.items()} == versions(project, "main")
+    assert all(size is not None and size > 1000 for _v, size in sizes.values()), sizes
+    assert lock(project, "--check").returncode == 0
 
 
 def test_pip_tools_resolver_gives_the_same_pins(copy_example) -> None:  # type: ignore[no-untyped-def]
@@ -189,6 +196,8 @@ def test_pylock_toml_next_to_the_requirements_lock(copy_example) -> None:  # typ
     data = tomllib.loads((project / "requirements/pylock.main.toml").read_text())
     assert data["lock-version"] == "1.0"
     assert {p["name"]: p["version"] for p in data["packages"]} == versions(project, "main")
+    sizes = (project / "requirements/sizes.txt").read_text()  # taken from that file: no second pass
+    assert f"flask=={versions(project, 'main')['flask']} " in sizes and " -\n" not in sizes
 
 
 def test_check_after_lock_for_another_base_image_names_the_setting(locked_39: Path) -> None:

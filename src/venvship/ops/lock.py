@@ -14,13 +14,19 @@ import os
 import re
 import secrets
 import shlex
+import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .. import __version__, lockfile, metadata, preferences
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .. import __version__, layers, lockfile, metadata, preferences
 from ..engine import BuildRequest, Engine, Secret
 from ..environments import BUILD_ENV, EnvironmentSet
 from ..errors import (
@@ -191,6 +197,12 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
         '  [ "$rc" -eq 0 ] || exit 0',
         '  pins "$OUT/$env.txt" "$OUT/$env.pins"',
         "}",
+        "sizes_env() {  # wheel sizes for the layer plan (layers.py), only when a pin is new",
+        '  env=$1; shift',
+        '  if [ -f "$IN/sizes-known.txt" ] && ! sed -e \'s/ *;.*//\' "$OUT/$env.pins" \\',
+        '      | grep -qvxF -f "$IN/sizes-known.txt"; then return 0; fi',
+        '  "$@" > "$OUT/sizes-$env.log" 2>&1 || echo failed > "$OUT/sizes-$env.failed"',
+        "}",
         "compile_optional() {  # an extra or group: its failure is reported, the others go on",
         '  env=$1; shift',
         '  "$@" > "$OUT/$env.log" 2>&1',
@@ -214,6 +226,8 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
         if name == BUILD_ENV and backend is not None:
             out += ['if [ "$(cat "$OUT/build.rc")" = 0 ]; then',
                     *("  " + line for line in _build_hook_lines(argv, backend)), "fi"]
+        if name in envs.closure("main") and not (settings.lock.pylock and settings.lock.resolver == "uv"):
+            out.append(_sizes_line(name, name in plan.optional))
         if settings.lock.pylock and settings.lock.resolver == "uv" and name != BUILD_ENV:
             py = ["/opt/venvship/tools/bin/uv", "pip", "compile", "--quiet", "--no-header",
                   "--python", "/opt/venvship/tools/bin/python", "-c", f"$OUT/{name}.pins",
@@ -223,6 +237,17 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
             out.append(f"{guard}compile_env pylock.{name} " + " ".join(_q(a) for a in py))
     out.append('echo done > "$OUT/complete"')
     return "\n".join(out) + "\n"
+
+
+def _sizes_line(name: str, optional: bool) -> str:
+    """The pylock.toml of an environment of the main closure, for its wheels' sizes
+    (requirements/sizes.txt): uv again, pinned to the lock just compiled (warm cache). Skipped
+    when requirements/sizes.txt already has every pin (sizes-known.txt)."""
+    argv = ["/opt/venvship/tools/bin/uv", "pip", "compile", "--quiet", "--no-header",
+            "--python", "/opt/venvship/tools/bin/python", "-c", f"$OUT/{name}.pins",
+            "--format", "pylock.toml", "--output-file", f"$OUT/pylock.sizes-{name}.toml", f"$IN/{name}.in"]
+    guard = f'[ ! -f "$OUT/{name}.pins" ] || ' if optional else ""
+    return f"{guard}sizes_env {name} " + " ".join(_q(a) for a in argv)
 
 
 def _build_hook_lines(argv: list[str], backend: tuple[str, str]) -> list[str]:
@@ -303,6 +328,9 @@ def write_inputs(directory: Path, settings: Settings, envs: EnvironmentSet, plan
     (directory / "existing").mkdir(parents=True)
     (directory / "target.py").write_text(TARGET_PY)
     (directory / "lock.sh").write_text(lock_script(settings, envs, plan))
+    known = layers.read_sizes(sizes_path(settings))
+    if known:
+        (directory / "sizes-known.txt").write_text("".join(f"{n}=={v}\n" for n, (v, _s) in sorted(known.items())))
     if settings.lock.override:
         (directory / "overrides.txt").write_text("".join(f"{o}\n" for o in settings.lock.override))
     if BUILD_ENV in plan.compile:
@@ -613,6 +641,9 @@ def lock(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine: Engin
         files = {settings.lock_path(r.env): r.text for r in results}
         if record is not None:
             files[metadata.record_path(settings.project_dir, settings.requirements_dir)] = record.text()
+        sizes = sizes_file(settings, envs, results, outdir, target, warn)
+        if sizes is not None:
+            files[sizes_path(settings)] = sizes
         if settings.lock.pylock:
             for r in results:
                 p = outdir / f"pylock.{r.env}.toml"
@@ -621,6 +652,40 @@ def lock(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine: Engin
         if not dry_run:
             lockfile.write_atomically(files)
     return results
+
+
+def sizes_path(settings: Settings) -> Path:
+    return settings.requirements_path / layers.SIZES_NAME
+
+
+def sizes_file(settings: Settings, envs: EnvironmentSet, results: Sequence[EnvResult], outdir: Path,
+               target: Mapping[str, Any], warn: Callable[[str], None] | None = None) -> str | None:
+    """requirements/sizes.txt for the main closure's locks after this run (None: this run
+    locked none of them, or one has no lock): sizes from this run's pylock.toml files, else the
+    ones recorded before for the same version, else unknown."""
+    closure = envs.closure("main")
+    new = {r.env: r.lock for r in results}
+    if not any(env in new for env in closure):
+        return None
+    pins: dict[str, lockfile.Pin] = {}
+    for env in closure:
+        lock_ = new.get(env) or lockfile.read(settings.lock_path(env), env)
+        if lock_ is None:
+            return None
+        pins.update(lock_.pins)
+    known = layers.read_sizes(sizes_path(settings))
+    for env in closure:
+        found = outdir / (f"pylock.{env}.toml" if settings.pylock and settings.resolver == "uv"
+                          else f"pylock.sizes-{env}.toml")
+        if (outdir / f"sizes-{env}.failed").exists() and warn is not None:
+            warn(f"the wheel sizes of {env!r} were not recorded ({_last_line(outdir / f'sizes-{env}.log')}): "
+                 "the venv's layer groups are planned without them")
+        if found.is_file():
+            with contextlib.suppress(tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError, TypeError):
+                known.update(layers.sizes_from_pylock(tomllib.loads(found.read_text(encoding="utf-8")), target))
+    sizes = {name: (pin.version, known[name][1] if known.get(name, ("", None))[0] == pin.version else None)
+             for name, pin in pins.items()}
+    return layers.sizes_text(sizes, f"{target['sys_platform']} {target['machine']}")
 
 
 # ---- --check ------------------------------------------------------------------------------
@@ -726,6 +791,11 @@ def check(settings: Settings, envs: EnvironmentSet, names: Sequence[str],
                 other = locks[base].pins.get(name)
                 if other is not None and other.version != pin.version:
                     problems.append(f"{env}: pins {name}=={pin.version} but {base} pins {other.version}")
+    closure = envs.closure("main")
+    if all(env in locks for env in closure) and sizes_path(settings).is_file():
+        pins = lockfile.combine([locks[env] for env in closure]).pins
+        problems += layers.problems(pins, layers.read_sizes(sizes_path(settings)),
+                                    f"{settings.requirements_dir}/{layers.SIZES_NAME}")
     return problems
 
 

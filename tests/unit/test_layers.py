@@ -1,0 +1,216 @@
+"""Layer groups (layers.py): a pure function of the locks and the recorded sizes; deterministic,
+bounded and stable under a bump. Property-style: many seeded random locks."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from venvship import layers, lockfile
+from venvship.lockfile import Pin
+
+BIG_APP = Path(__file__).resolve().parents[2] / "examples" / "big-app" / "requirements" / "main.txt"
+TARGET = {"python": "3.11.2", "implementation": "cpython", "machine": "x86_64",
+          "sys_platform": "linux", "platform": "linux-x86_64"}
+
+
+def random_lock(rng: random.Random, n: int) -> tuple[dict[str, Pin], dict[str, tuple[str, int | None]]]:
+    pins: dict[str, Pin] = {}
+    sizes: dict[str, tuple[str, int | None]] = {}
+    for i in range(n):
+        name = f"dist-{rng.randrange(10**6)}-{i}"
+        version = f"{rng.choice([0, 1, 2, 3, 2024])}.{rng.randrange(20)}.{rng.randrange(5)}"
+        via = ("-r requirements/main.in",) if rng.random() < 0.3 else (f"dist-{rng.randrange(99)}",)
+        pins[name] = Pin(name, version, ("sha256:" + "a" * 64,), None, via)
+        size = rng.choice([None, rng.randrange(10_000, 400_000), rng.randrange(10_000, 40_000_000)])
+        sizes[name] = (version, size)
+    return pins, sizes
+
+
+def bump(pin: Pin, rng: random.Random) -> Pin:
+    """A new patch or minor release: same name, same major version."""
+    major, minor, patch = ([*pin.version.split("."), "0", "0"])[:3]
+    new = f"{major}.{minor}.{int(patch) + 1}" if rng.random() < 0.5 else f"{major}.{int(minor) + 1}.0"
+    return Pin(pin.name, new, ("sha256:" + "b" * 64,), pin.marker, pin.via)
+
+
+def membership(groups: tuple[layers.Group, ...]) -> dict[str, str]:
+    return {m: g.name for g in groups for m in g.members}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_plan_is_a_bounded_partition_and_deterministic(seed: int) -> None:
+    rng = random.Random(seed)
+    pins, sizes = random_lock(rng, rng.randrange(1, 180))
+    groups = layers.plan(pins, sizes)
+    assert groups == layers.plan(dict(reversed(list(pins.items()))), dict(sizes))  # order-free
+    names = [m for g in groups for m in g.members]
+    assert sorted(names) == sorted(pins)  # every pin in exactly one group
+    assert len(groups) <= layers.MAX_LARGE + 2 * layers.BUCKETS
+    assert all(g.members for g in groups)
+    assert len({g.name for g in groups}) == len(groups)
+    large = [g for g in groups if g.large]
+    assert all(len(g.members) == 1 for g in large)
+    assert groups[:len(large)] == tuple(large)  # large first, then rare, then often
+    tiers = [g.name.split("-")[0] for g in groups if not g.large]
+    assert tiers == sorted(tiers, key=lambda t: t == "often")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_one_bump_moves_no_other_distribution(seed: int) -> None:
+    rng = random.Random(1000 + seed)
+    pins, sizes = random_lock(rng, rng.randrange(2, 150))
+    before = membership(layers.plan(pins, sizes))
+    name = rng.choice(sorted(pins))
+    new = bump(pins[name], rng)
+    pins2 = {**pins, name: new}
+    sizes2 = {**sizes, name: (new.version, sizes[name][1])}
+    after = membership(layers.plan(pins2, sizes2))
+    moved = {n for n in pins if before[n] != after[n]}
+    assert moved <= {name}
+    # the bumped pin keeps its group too unless it is one of the largest (the cap)
+    large = sum(1 for n in pins if (sizes[n][1] or 0) >= layers.LARGE_BYTES)
+    if large <= layers.MAX_LARGE:
+        assert not moved
+
+
+def test_large_distributions_get_their_own_group_and_unknown_sizes_do_not() -> None:
+    pin = lambda n, v="1.2.3", via=("x",): Pin(n, v, ("sha256:" + "c" * 64,), None, via)  # noqa: E731
+    pins = {"numpy": pin("numpy"), "idna": pin("idna"), "mystery": pin("mystery"), "old": pin("old")}
+    sizes = {"numpy": ("1.2.3", 16_000_000), "idna": ("1.2.3", 70_000), "mystery": ("1.2.3", None),
+             "old": ("1.0", 9_000_000)}  # recorded for another version: not trusted
+    groups = layers.plan(pins, sizes)
+    assert [g.name for g in groups if g.large] == ["numpy"]
+    assert groups[0].size == 16_000_000
+    assert membership(groups)["old"] != "old"
+
+
+def test_cap_keeps_the_largest() -> None:
+    pins = {f"d{i}": Pin(f"d{i}", "1.0", ("sha256:" + "d" * 64,), None, ("x",)) for i in range(12)}
+    sizes = {f"d{i}": ("1.0", 2_000_000 + i) for i in range(12)}
+    large = [g.name for g in layers.plan(pins, sizes) if g.large]
+    assert sorted(large) == sorted(f"d{i}" for i in range(4, 12))
+
+
+def test_tiers() -> None:
+    def pin(version: str, via: tuple[str, ...]) -> Pin:
+        return Pin("x", version, (), None, via)
+    assert layers.tier(pin("2.1", ("-r requirements/main.in",))) == "often"
+    assert layers.tier(pin("2.1", ("pyproject.toml [project.dependencies]",))) == "often"
+    assert layers.tier(pin("0.9", ("flask",))) == "often"
+    assert layers.tier(pin("2024.8.30", ("requests",))) == "often"
+    assert layers.tier(pin("3.1", ("flask", "-c requirements/main.txt"))) == "rare"
+
+
+def test_big_app_lock_plan() -> None:
+    lock = lockfile.read(BIG_APP, "main")
+    assert lock is not None
+    groups = layers.plan(lock.pins, {})
+    assert sorted(m for g in groups for m in g.members) == sorted(lock.pins)
+    assert not any(g.large for g in groups)  # no sizes recorded: small groups only
+    assert 2 <= len(groups) <= 2 * layers.BUCKETS
+
+
+def test_sizes_file_round_trip_and_problems() -> None:
+    sizes = {"numpy": ("2.3.1", 16_000_000), "markupsafe": ("3.0.4", None)}
+    text = layers.sizes_text(sizes, "linux x86_64")
+    assert layers.parse_sizes(text) == sizes
+    pins = {"numpy": Pin("numpy", "2.3.1", ()), "markupsafe": Pin("markupsafe", "3.0.4", ())}
+    assert layers.problems(pins, sizes, "requirements/sizes.txt") == []
+    bumped = {**pins, "numpy": Pin("numpy", "2.3.2", ())}
+    (problem,) = layers.problems(bumped, sizes, "requirements/sizes.txt")
+    assert "numpy==2.3.2" in problem and "venvship lock" in problem
+    (problem,) = layers.problems({"numpy": pins["numpy"]}, sizes, "requirements/sizes.txt")
+    assert "markupsafe (not locked)" in problem
+
+
+def test_sizes_from_pylock_pick_the_target_wheel() -> None:
+    data = {"packages": [
+        {"name": "NumPy", "version": "2.3.1", "sdist": {"size": 20_000_000}, "wheels": [
+            {"name": "numpy-2.3.1-cp311-cp311-manylinux_2_28_x86_64.whl", "size": 16_000_000},
+            {"name": "numpy-2.3.1-cp311-cp311-musllinux_1_2_x86_64.whl", "size": 17_000_000},
+            {"name": "numpy-2.3.1-cp312-cp312-manylinux_2_28_x86_64.whl", "size": 18_000_000},
+            {"name": "numpy-2.3.1-cp311-cp311-manylinux_2_28_aarch64.whl", "size": 19_000_000},
+            {"name": "numpy-2.3.1-cp311-cp311-win_amd64.whl", "size": 21_000_000},
+        ]},
+        {"name": "idna", "version": "3.20",
+         "wheels": [{"url": "https://files.example/idna-3.20-py3-none-any.whl", "size": 69583}]},
+        {"name": "pydantic-core", "version": "2.1", "wheels": [
+            {"name": "pydantic_core-2.1-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+             "size": 2_000_000}]},
+        {"name": "markupsafe", "version": "3.0.4", "sdist": {"size": 80_000}, "wheels": []},
+        {"name": "nosize", "version": "1.0", "wheels": [{"name": "nosize-1.0-py3-none-any.whl"}]},
+    ]}
+    assert layers.sizes_from_pylock(data, TARGET) == {
+        "numpy": ("2.3.1", 16_000_000), "idna": ("3.20", 69583), "pydantic-core": ("2.1", 2_000_000),
+        "markupsafe": ("3.0.4", 80_000), "nosize": ("1.0", None)}
+
+
+def test_group_lock_text_keeps_hashes_and_markers() -> None:
+    lock = lockfile.read(BIG_APP, "main")
+    assert lock is not None
+    text = layers.group_lock_text(lock, ["idna", "anyio"])
+    assert [ln.split("==")[0] for ln in text.splitlines()] == ["anyio", "idna"]
+    assert all("--hash=sha256:" in ln for ln in text.splitlines())
+
+
+# ---- recorded by 'venvship lock', checked by 'lock --check' -------------------------------
+@pytest.fixture
+def big_app(tmp_path: Path) -> Path:
+    import shutil
+
+    dest = tmp_path / "big-app"
+    shutil.copytree(BIG_APP.parents[1], dest)
+    return dest
+
+
+def test_lock_stage_asks_for_sizes_of_the_main_closure_only_when_a_pin_is_new(big_app: Path) -> None:
+    from venvship.environments import discover
+    from venvship.ops.lock import lock_script, make_plan, write_inputs
+    from venvship.settings import load_settings
+
+    settings = load_settings(big_app, environ={})
+    envs = discover(settings)
+    plan = make_plan(envs, [], settings)
+    script = lock_script(settings, envs, plan, environ={})
+    assert script.count("sizes_env main ") == 1 and "sizes_env dev" not in script
+    assert "--format pylock.toml --output-file $OUT/pylock.sizes-main.toml $IN/main.in" in script
+    (big_app / "requirements" / "sizes.txt").write_text(layers.sizes_text({"idna": ("3.20", 1)}, "linux x86_64"))
+    write_inputs(big_app / "in", settings, envs, plan)
+    assert (big_app / "in" / "sizes-known.txt").read_text() == "idna==3.20\n"
+
+
+def test_sizes_file_after_a_lock_and_check(big_app: Path, tmp_path: Path) -> None:
+    from venvship.environments import discover
+    from venvship.ops.lock import EnvResult, check, sizes_file
+    from venvship.settings import load_settings
+
+    settings = load_settings(big_app, environ={})
+    envs = discover(settings)
+    main = lockfile.read(settings.lock_path("main"), "main")
+    assert main is not None
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "pylock.sizes-main.toml").write_text(
+        'lock-version = "1.0"\n[[packages]]\nname = "idna"\nversion = "3.20"\n'
+        'wheels = [{ name = "idna-3.20-py3-none-any.whl", size = 69583 }]\n')
+    result = EnvResult("main", "", main, lockfile.diff({}, {}), False)
+    warned: list[str] = []
+    text = sizes_file(settings, envs, [result], out, TARGET, warned.append)
+    assert text is not None and not warned
+    sizes = layers.parse_sizes(text)
+    assert sorted(sizes) == sorted(main.pins) and sizes["idna"] == ("3.20", 69583)
+    assert sizes["anyio"] == (main.pins["anyio"].version, None)
+    assert sizes_file(settings, envs, [], out, TARGET) is None  # main not locked this run: untouched
+    assert check(settings, envs, ["main"], None) == []  # no sizes file: nothing to match
+    path = big_app / "requirements" / "sizes.txt"
+    path.write_text(text)
+    assert check(settings, envs, ["main"], None) == []
+    path.write_text(text.replace("idna==3.20", "idna==3.19"))
+    (problem,) = check(settings, envs, ["main"], None)
+    assert problem.startswith("requirements/sizes.txt does not match the locks (idna==3.20)")
+    (out / "sizes-main.failed").write_text("failed\n")
+    sizes_file(settings, envs, [result], out, TARGET, warned.append)
+    assert warned and "were not recorded" in warned[0]
