@@ -197,6 +197,10 @@ def test_sizes_file_after_a_lock_and_check(big_app: Path, tmp_path: Path) -> Non
         'lock-version = "1.0"\n[[packages]]\nname = "idna"\nversion = "3.20"\n'
         'wheels = [{ name = "idna-3.20-py3-none-any.whl", size = 69583 }]\n')
     result = EnvResult("main", "", main, lockfile.diff({}, {}), False)
+    recorded = layers.read_sizes(big_app / "requirements" / "sizes.txt")  # the example's, committed
+    assert recorded["anyio"][1], "sizes recorded before are reused for the same version"
+    assert layers.parse_sizes(sizes_file(settings, envs, [result], out, TARGET) or "")["anyio"] == recorded["anyio"]
+    (big_app / "requirements" / "sizes.txt").unlink()
     warned: list[str] = []
     text = sizes_file(settings, envs, [result], out, TARGET, warned.append)
     assert text is not None and not warned

@@ -675,7 +675,7 @@ def sizes_file(settings: Settings, envs: EnvironmentSet, results: Sequence[EnvRe
         pins.update(lock_.pins)
     known = layers.read_sizes(sizes_path(settings))
     for env in closure:
-        found = outdir / (f"pylock.{env}.toml" if settings.pylock and settings.resolver == "uv"
+        found = outdir / (f"pylock.{env}.toml" if settings.lock.pylock and settings.lock.resolver == "uv"
                           else f"pylock.sizes-{env}.toml")
         if (outdir / f"sizes-{env}.failed").exists() and warn is not None:
             warn(f"the wheel sizes of {env!r} were not recorded ({_last_line(outdir / f'sizes-{env}.log')}): "
