@@ -69,11 +69,18 @@ class App:
     module: str
     bump: str  # the dependency whose pin changes in the "bump" scenario
     source_file: str  # the file a source-only change edits
+    where: str = "examples"  # the directory holding the app, from the repository's root
+
+    @property
+    def path(self) -> Path:
+        return ROOT / self.where / self.name
 
 
 APPS = {
     "hello-app": App("hello-app", "hello_app", "werkzeug", "src/hello_app/__init__.py"),
     "big-app": App("big-app", "big_app", "idna", "src/big_app/__init__.py"),
+    # 100+ locked distributions; its bump is numpy's, a large wheel with a layer group of its own
+    "large-app": App("large-app", "large_app", "numpy", "src/large_app/__init__.py", "benchmarks/apps"),
 }
 
 
@@ -279,10 +286,11 @@ class AppSetup:
     sdists: list[str]
     base_image: str
     build_packages: list[str]
+    groups: list[dict[str, Any]] = field(default_factory=list)  # venvship's layer plan (bump state)
 
 
 def setup_app(app: App, work: Path, helper: str, ca: Path, cache_volume: str) -> AppSetup:
-    src = ROOT / "examples" / app.name
+    src = app.path
     base = copy_tree(src, work / "states" / app.name / "base")
     bump = copy_tree(src, work / "states" / app.name / "bump")
     old = main_lock(base).versions
@@ -305,7 +313,17 @@ def setup_app(app: App, work: Path, helper: str, ca: Path, cache_volume: str) ->
         uv_lock(uvdir, helper, ca, cache_volume)
     settings = read_settings(base)
     return AppSetup(app.name, str(base), str(bump), old[app.bump], new.get(app.bump, "?"), len(old),
-                    sorted(settings.index.allow_sdist), settings.image.base, list(settings.build.packages))
+                    sorted(settings.index.allow_sdist), settings.image.base, list(settings.build.packages),
+                    layer_plan(bump))
+
+
+def layer_plan(project: Path) -> list[dict[str, Any]]:
+    """venvship's layer groups for a project's locks (layers.py), bottom first."""
+    from venvship import layers
+
+    groups = layers.plan(main_lock(project).pins, layers.read_sizes(project / "requirements" / layers.SIZES_NAME))
+    return [{"name": g.name, "members": list(g.members), "wheel_bytes": g.size, "large": g.large}
+            for g in groups]
 
 
 # ---- trials ----------------------------------------------------------------------------------------
@@ -543,8 +561,128 @@ def image_metrics(tag: str, variant: str, app: App, base_image: str) -> dict[str
     }
 
 
+# ---- what a bump changes: layers, bytes, and bytes pushed to a registry ----------------------------
+def layer_sizes(tag: str) -> list[tuple[str, int]]:
+    """(diff id, uncompressed bytes) of each layer of a local image, bottom first, from `docker
+    save` (its manifest lists the layer tars in RootFS order)."""
+    import tarfile
+
+    diff_ids = json.loads(run(["docker", "image", "inspect", tag]).stdout)[0]["RootFS"]["Layers"]
+    proc = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
+    sizes: dict[str, int] = {}
+    manifest: list[dict[str, Any]] = []
+    assert proc.stdout is not None
+    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+        for member in tar:
+            if member.name == "manifest.json":
+                fh = tar.extractfile(member)
+                manifest = json.loads(fh.read()) if fh else []
+            elif member.isfile():
+                sizes[member.name] = member.size
+    proc.wait()
+    files = manifest[0]["Layers"] if manifest else []
+    return [(d, sizes.get(f, 0)) for d, f in zip(diff_ids, files)]
+
+
+class Registry:
+    """Debian's docker-registry on a free loopback port, as tests/integration start it (never a
+    pulled image); the engine pushes to 127.0.0.0/8 over plain HTTP."""
+
+    def __init__(self, work: Path) -> None:
+        import socket
+
+        binary = shutil.which("docker-registry")
+        if binary is None:
+            raise SystemExit("docker-registry is missing: run scripts/setup-docker")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        (work / "registry").mkdir(parents=True)
+        config = work / "registry" / "config.yml"
+        config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+                          f"    rootdirectory: {work / 'registry'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+        self.proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        self.host = f"127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                self.manifest("none", "none")
+                break
+            except OSError:
+                time.sleep(0.1)
+
+    def manifest(self, repository: str, tag: str) -> dict[str, Any] | None:
+        import urllib.error
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # our registry only
+        req = urllib.request.Request(f"http://{self.host}/v2/{repository}/manifests/{tag}", headers={
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json, "
+                      "application/vnd.oci.image.manifest.v1+json"})
+        try:
+            with opener.open(req, timeout=10) as answer:
+                data: dict[str, Any] = json.loads(answer.read())
+                return data
+        except urllib.error.HTTPError:
+            return None
+
+    def push(self, local: str, repository: str, tag: str) -> dict[str, Any]:
+        ref = f"{self.host}/{repository}:{tag}"
+        run(["docker", "tag", local, ref])
+        try:
+            run(["docker", "push", "--quiet", ref])
+        finally:
+            run(["docker", "image", "rm", ref], check=False)
+        return self.manifest(repository, tag) or {}
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+INSTALLED_SIZE = """\
+import importlib.metadata as md, os, sys
+d = md.distribution(sys.argv[1])
+total = 0
+for f in d.files or []:
+    p = f.locate()
+    if p.is_file():
+        total += p.stat().st_size
+        if p.suffix == ".py":  # its bytecode, compiled at install, is not in RECORD
+            c = p.parent / "__pycache__" / (p.stem + "." + sys.implementation.cache_tag + ".pyc")
+            total += c.stat().st_size if c.is_file() else 0
+print(total)
+"""
+
+
+def installed_bytes(tag: str, venv: str, dist: str) -> int | None:
+    """The installed size of one distribution in an image: its RECORD's files and their bytecode."""
+    proc = run(["docker", "run", "--rm", "--entrypoint", f"{venv}/bin/python", tag, "-c", INSTALLED_SIZE, dist],
+               check=False)
+    return int(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip().isdigit() else None
+
+
+def bump_bytes(before: str, after: str, registry: Registry | None, repository: str) -> dict[str, Any]:
+    """What one bump changes: the layers of ``after`` that ``before`` does not have (their
+    uncompressed bytes), and, pushed to a registry after ``before``, the bytes of the blobs it
+    did not have yet (compressed, as the engine pushes them)."""
+    old = {d for d, _n in layer_sizes(before)}
+    new = layer_sizes(after)
+    changed = [(d, n) for d, n in new if d not in old]
+    out: dict[str, Any] = {"layers": len(new), "changed_layers": len(changed),
+                           "changed_bytes": sum(n for _d, n in changed),
+                           "layer_bytes": [n for _d, n in new]}
+    if registry is not None:
+        first = registry.push(before, repository, "before")
+        second = registry.push(after, repository, "after")
+        have = {layer["digest"] for layer in first.get("layers", [])}
+        out["pushed_bytes"] = sum(layer["size"] for layer in second.get("layers", []) if layer["digest"] not in have)
+        out["pushed_layers"] = sum(1 for layer in second.get("layers", []) if layer["digest"] not in have)
+    return out
+
+
 def run_trial(setup: AppSetup, app: App, variant: str, repeat: int, work: Path, runid: str,
-              ca: Path, measure_image: bool) -> dict[str, Any]:
+              ca: Path, measure_image: bool, registry: Registry | None = None) -> dict[str, Any]:
     t = Trial(setup, app, variant, repeat, work, runid, ca)
     result: dict[str, Any] = {"app": app.name, "variant": variant, "repeat": repeat,
                               "loadavg": os.getloadavg()[0]}
@@ -563,9 +701,14 @@ def run_trial(setup: AppSetup, app: App, variant: str, repeat: int, work: Path, 
         if variant == "venvship":
             log(f"{app.name} / {variant} / repeat {repeat + 1}: floor (plain buildx, source-only change)")
             result["floor"] = asdict(t.floor())
+        before = t.tags[-1]
         t.bump()
         log(f"{app.name} / {variant} / repeat {repeat + 1}: dependency bump")
         result["bump"] = asdict(t.build("bump"))
+        if measure_image:
+            log(f"{app.name} / {variant} / repeat {repeat + 1}: what the bump changed (layers, push)")
+            result["bump_bytes"] = bump_bytes(before, t.tags[-1], registry, f"{runid}-{app.name}-{variant}")
+            result["bump_bytes"]["installed"] = installed_bytes(t.tags[-1], VENV_PATHS[variant], app.bump)
     finally:
         t.cleanup()
     return result
@@ -784,6 +927,7 @@ def targets(data: dict[str, Any], app: str) -> list[tuple[str, str, bool | None,
                  (med(cold) <= 1.0) if cold else None,
                  ("slowest venvship cold steps: " + "; ".join(f"`{n}` {s:.1f} s" for n, s in
                                                              top_steps(ct["cold"], 3))) if ct else ""))
+    rows += bump_targets(data, app)
     lk = next((x for x in data.get("locks", []) if x["app"] == app), None)
     if lk and lk["uv"] and lk["bare"]:
         r = [a / b for a, b in zip(lk["uv"], lk["bare"])]
@@ -795,6 +939,85 @@ def targets(data: dict[str, Any], app: str) -> list[tuple[str, str, bool | None,
                      ratio_cell(r, "{:.2f}×"), med(r) <= 1.2,
                      f"venvship {cell(lk['uv_cold'])}, bare {cell(lk['bare_cold'])}"))
     return rows
+
+
+def bump_measure(data: dict[str, Any], app: str, variant: str) -> dict[str, Any] | None:
+    return next((t["bump_bytes"] for t in data["trials"] if t["app"] == app and t["variant"] == variant
+                 and "bump_bytes" in t), None)
+
+
+def bump_group(data: dict[str, Any], app: str) -> tuple[int, dict[str, Any]] | None:
+    """(index, group) of venvship's layer group holding the bumped distribution."""
+    s = next(x for x in data["setups"] if x["app"] == app)
+    return next(((i, g) for i, g in enumerate(s.get("groups", [])) if APPS[app].bump in g["members"]), None)
+
+
+def group_layers(data: dict[str, Any], app: str) -> list[int]:
+    """The sizes of venvship's venv layers (one per group), from the bumped image: they sit right
+    above the base's layers and the user's."""
+    s = next(x for x in data["setups"] if x["app"] == app)
+    bb, img = bump_measure(data, app, "venvship"), image_of(data, app, "venvship")
+    if not bb or not img or not s.get("groups"):
+        return []
+    start = img["base_layers"] + 1
+    return list(bb["layer_bytes"][start:start + len(s["groups"])])
+
+
+def bump_targets(data: dict[str, Any], app: str) -> list[tuple[str, str, bool | None, str]]:
+    """Issue 17: a dependency bump, against the uv pattern and venvship's own source-only rebuild,
+    and the bytes it changes."""
+    rows: list[tuple[str, str, bool | None, str]] = []
+    bt = median_trial(data, app, "venvship", "bump")
+    ev = ("slowest venvship bump steps: " + "; ".join(f"`{n}` {sec:.1f} s" for n, sec in top_steps(bt["bump"], 3))
+          if bt else "")
+    r = paired(data, app, ("uv-multistage", "bump"), ("venvship", "bump"))
+    rows.append(("dependency bump ≥ 3× faster than (c) uv multi-stage (issue 17)", ratio_cell(r),
+                 (med(r) >= 3.0) if r else None, ev))
+    r = paired(data, app, ("venvship", "bump"), ("venvship", "source"))
+    rows.append(("dependency bump ≤ 2× venvship's own source-only rebuild (issue 17)", ratio_cell(r, "{:.2f}×"),
+                 (med(r) <= 2.0) if r else None, ""))
+    bb, found, sizes = bump_measure(data, app, "venvship"), bump_group(data, app), group_layers(data, app)
+    if bb and found and sizes:
+        index, group = found
+        dist = APPS[app].bump
+        changed = bb["changed_bytes"]
+        sbom = bb["layer_bytes"][-1] if bb["changed_layers"] > 1 else 0
+        if group["large"] and bb.get("installed"):
+            limit, what = 2 * bb["installed"], f"2× {dist}'s installed size ({mb(bb['installed'])}; a group of its own)"
+        else:
+            limit, what = sizes[index] + sbom, (f"its group's layer ({group['name']}, {len(group['members'])} "
+                                                f"distributions, {mb(sizes[index])}) + the SBOM layer ({mb(sbom)})")
+        rows.append((f"bytes changed in the image by the bump ≤ {what}", f"{mb(changed)} in "
+                     f"{bb['changed_layers']} of {bb['layers']} layers", changed <= limit,
+                     f"venv layer groups: {len(sizes)}, {mb(min(sizes))}–{mb(max(sizes))} "
+                     f"(median {mb(statistics.median(sizes))})"))
+    return rows
+
+
+def bump_table(data: dict[str, Any], app: str) -> list[str]:
+    """What the dependency bump changed in each variant's image (first repeat)."""
+    rows = []
+    for v in VARIANTS:
+        bb = bump_measure(data, app, v)
+        if bb:
+            pushed = f"{mb(bb['pushed_bytes'])} ({bb['pushed_layers']} layers)" if "pushed_bytes" in bb else "–"
+            rows.append(f"| {LABELS[v]} | {bb['changed_layers']} of {bb['layers']} | {mb(bb['changed_bytes'])} "
+                        f"| {pushed} | {mb(bb['installed']) if bb.get('installed') else '–'} |")
+    if not rows:
+        return []
+    out = ["### What the dependency bump changes (first repeat)", "",
+           f"Layers of the bumped image whose digest the image before the bump does not have, their "
+           f"uncompressed bytes, and the bytes pushed to a local registry (Debian's `docker-registry`) "
+           f"after the image before the bump was pushed there (compressed, as the engine pushes). "
+           f"Installed size: {APPS[app].bump}'s files and bytecode in the venv.", "",
+           "| variant | layers changed | bytes changed | bytes pushed | installed size |", "|---|---|---|---|---|",
+           *rows, ""]
+    sizes, s = group_layers(data, app), next(x for x in data["setups"] if x["app"] == app)
+    if sizes:
+        out += ["venvship's layer groups (`layers.py`, from the locks and `requirements/sizes.txt`), "
+                "bottom first, with their layer's size: " + "; ".join(
+                    f"{g['name']} ({len(g['members'])}) {mb(n)}" for g, n in zip(s["groups"], sizes)) + ".", ""]
+    return out
 
 
 def lock_evidence(lk: dict[str, Any], app_name: bool = False) -> str:
@@ -889,7 +1112,8 @@ def render_markdown(data: dict[str, Any], png: str | None) -> str:
         out += ["### Targets", "", "| target | measured | result | evidence |", "|---|---|---|---|"]
         for name, measured, ok, ev in targets(data, app):
             out.append(f"| {name} | {measured} | {verdict(ok)} | {ev} |")
-        out += ["", "### Where the time goes (median repeat, three slowest executed steps)", "",
+        out += ["", *bump_table(data, app)]
+        out += ["### Where the time goes (median repeat, three slowest executed steps)", "",
                 "| variant | scenario | total | slowest steps |", "|---|---|---|---|"]
         for sc in ("cold", "source", "bump"):
             for v in VARIANTS:
@@ -1029,6 +1253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--no-locks", action="store_true", help="skip the lock timings")
     parser.add_argument("--no-builds", action="store_true", help="skip the build timings")
+    parser.add_argument("--no-push", action="store_true",
+                        help="do not push to a local docker-registry (bytes pushed after a bump)")
     parser.add_argument("--out", type=Path, default=DOCS, help="where benchmarks.md/.png go (default docs/)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--report-only", type=Path, metavar="RAW_JSON",
@@ -1053,25 +1279,29 @@ def main(argv: list[str] | None = None) -> int:
     helper = f"{PREFIX}/uv-helper:{runid}"
     volume = f"{PREFIX}-{runid}-setup-uvcache"
     started = time.monotonic()
+    registry: Registry | None = None
     try:
-        base_images = {read_settings(ROOT / "examples" / a).image.base for a in apps}
+        base_images = {read_settings(APPS[a].path).image.base for a in apps}
         if len(base_images) != 1:
             raise SystemExit(f"the apps use different base images: {sorted(base_images)}")
         log(f"run {runid}: building the uv helper image (set-up, not timed)")
         build_helper_image(helper, base_images.pop(), uv_version(), ca)
         run(["docker", "volume", "create", volume])
         setups = {a: setup_app(APPS[a], work, helper, ca, volume) for a in apps}
+        registry = None if args.no_push else Registry(work)
         data["setups"] = [asdict(s) for s in setups.values()]
         for r in range(0 if args.no_builds else args.repeat):
             for app in apps:
                 order = args.variants[r % len(args.variants):] + args.variants[:r % len(args.variants)]
                 for v in order:  # rotated each repeat: no variant always runs first
                     data["trials"].append(run_trial(setups[app], APPS[app], v, r, work, runid, ca,
-                                                    measure_image=(r == 0)))
+                                                    measure_image=(r == 0), registry=registry))
         if not args.no_locks:
             for app in apps:
                 data["locks"].append(time_locks(setups[app], APPS[app], work, runid, ca, helper, args.repeat))
     finally:
+        if registry is not None:
+            registry.close()
         run(["docker", "volume", "rm", volume], check=False)
         run(["docker", "image", "rm", helper], check=False)
         if not args.keep:

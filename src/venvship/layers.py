@@ -12,7 +12,8 @@ locked platform, from the index: pylock.toml carries it). Rules (README "Layer g
   distributions, version 1.0 or later; tier ``often``: direct requirements, 0.x versions and
   calendar-versioned distributions, which are bumped more often;
 - groups are ordered large first (by name), then rare, then often: the layers that change most
-  come last. At most ``MAX_LARGE + 2 * BUCKETS`` groups, far from the engine's ~125-layer limit.
+  come last. At most ``MAX_LARGE + 2 * BUCKETS`` groups, far from the engine's ~125-layer limit;
+  a venv of fewer than ``MIN_GROUPED`` distributions is one group.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SIZES_NAME = "sizes.txt"
 LARGE_BYTES = 1_500_000
 MAX_LARGE = 8
 BUCKETS = 3
+MIN_GROUPED = 16  # fewer distributions: one group (one layer), as small venvs gain nothing
 UNKNOWN = "-"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -162,6 +164,8 @@ def plan(pins: Mapping[str, Pin], sizes: Mapping[str, tuple[str, int | None]]) -
         version, size = sizes.get(name, ("", None))
         return size if size is not None and version == pins[name].version else 0
 
+    if len(pins) < MIN_GROUPED:
+        return (Group("all", tuple(sorted(pins)), sum(size_of(n) for n in pins)),) if pins else ()
     large = sorted((n for n in pins if size_of(n) >= LARGE_BYTES), key=lambda n: (-size_of(n), n))
     own = sorted(large[:MAX_LARGE])
     groups = [Group(n, (n,), size_of(n), large=True) for n in own]

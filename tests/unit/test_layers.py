@@ -51,6 +51,9 @@ def test_plan_is_a_bounded_partition_and_deterministic(seed: int) -> None:
     assert len(groups) <= layers.MAX_LARGE + 2 * layers.BUCKETS
     assert all(g.members for g in groups)
     assert len({g.name for g in groups}) == len(groups)
+    if len(pins) < layers.MIN_GROUPED:
+        assert [g.name for g in groups] == ["all"]
+        return
     large = [g for g in groups if g.large]
     assert all(len(g.members) == 1 for g in large)
     assert groups[:len(large)] == tuple(large)  # large first, then rare, then often
@@ -78,7 +81,8 @@ def test_one_bump_moves_no_other_distribution(seed: int) -> None:
 
 def test_large_distributions_get_their_own_group_and_unknown_sizes_do_not() -> None:
     pin = lambda n, v="1.2.3", via=("x",): Pin(n, v, ("sha256:" + "c" * 64,), None, via)  # noqa: E731
-    pins = {"numpy": pin("numpy"), "idna": pin("idna"), "mystery": pin("mystery"), "old": pin("old")}
+    pins = {"numpy": pin("numpy"), "idna": pin("idna"), "mystery": pin("mystery"), "old": pin("old"),
+            **{f"filler-{i}": pin(f"filler-{i}") for i in range(layers.MIN_GROUPED)}}
     sizes = {"numpy": ("1.2.3", 16_000_000), "idna": ("1.2.3", 70_000), "mystery": ("1.2.3", None),
              "old": ("1.0", 9_000_000)}  # recorded for another version: not trusted
     groups = layers.plan(pins, sizes)
@@ -88,8 +92,8 @@ def test_large_distributions_get_their_own_group_and_unknown_sizes_do_not() -> N
 
 
 def test_cap_keeps_the_largest() -> None:
-    pins = {f"d{i}": Pin(f"d{i}", "1.0", ("sha256:" + "d" * 64,), None, ("x",)) for i in range(12)}
-    sizes = {f"d{i}": ("1.0", 2_000_000 + i) for i in range(12)}
+    pins = {f"d{i}": Pin(f"d{i}", "1.0", ("sha256:" + "d" * 64,), None, ("x",)) for i in range(20)}
+    sizes = {f"d{i}": ("1.0", 2_000_000 + i if i < 12 else 1000) for i in range(20)}
     large = [g.name for g in layers.plan(pins, sizes) if g.large]
     assert sorted(large) == sorted(f"d{i}" for i in range(4, 12))
 
@@ -218,3 +222,10 @@ def test_sizes_file_after_a_lock_and_check(big_app: Path, tmp_path: Path) -> Non
     (out / "sizes-main.failed").write_text("failed\n")
     sizes_file(settings, envs, [result], out, TARGET, warned.append)
     assert warned and "were not recorded" in warned[0]
+
+
+def test_a_small_venv_is_one_group() -> None:
+    pins = {f"d{i}": Pin(f"d{i}", "1.0", ("sha256:" + "e" * 64,), None, ("x",)) for i in range(5)}
+    (group,) = layers.plan(pins, {"d0": ("1.0", 50_000_000)})
+    assert group.name == "all" and group.members == tuple(sorted(pins)) and not group.large
+    assert layers.plan({}, {}) == ()
