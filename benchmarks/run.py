@@ -1014,7 +1014,7 @@ def bump_table(data: dict[str, Any], app: str) -> list[str]:
            *rows, ""]
     sizes, s = group_layers(data, app), next(x for x in data["setups"] if x["app"] == app)
     if sizes:
-        out += ["venvship's layer groups (`layers.py`, from the locks and `requirements/sizes.txt`), "
+        out += ["venvship's layer groups (`layers.py`, from the locks and `requirements/wheel-sizes.list`), "
                 "bottom first, with their layer's size: " + "; ".join(
                     f"{g['name']} ({len(g['members'])}) {mb(n)}" for g, n in zip(s["groups"], sizes)) + ".", ""]
     return out

@@ -30,7 +30,10 @@ from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from .layers import SIZES_NAME
+
 RECORD_NAME = "project-metadata.json"
+
 _LOCK_MARK = "# venvship: env ="
 # Not tracked as metadata sources: code (a version read from a module: no lock depends on the
 # version) and prose (a long description), so a release or a README edit needs no new lock.
@@ -171,7 +174,7 @@ def _walk(value: Any) -> list[Any]:
 def _is_venvship_output(path: Path, requirements_dir: str, project_dir: Path) -> bool:
     if path.parent != project_dir / requirements_dir:
         return False
-    if path.name == RECORD_NAME or path.name.startswith("pylock."):
+    if path.name in (RECORD_NAME, SIZES_NAME) or path.name.startswith("pylock."):
         return True
     try:
         with path.open(encoding="utf-8", errors="replace") as fh:

@@ -161,7 +161,7 @@ def test_upgrade_shows_what_changed(copy_example) -> None:  # type: ignore[no-un
     # the wheel sizes the layer plan needs are recorded with the locks, for the new pins too
     from venvship import layers
 
-    sizes = layers.read_sizes(project / "requirements" / "sizes.txt")
+    sizes = layers.read_sizes(project / "requirements" / "wheel-sizes.list")
     assert {n: v for n, (v, _size) in sizes.items()} == versions(project, "main")
     assert all(size is not None and size > 1000 for _v, size in sizes.values()), sizes
     assert lock(project, "--check").returncode == 0
@@ -196,7 +196,7 @@ def test_pylock_toml_next_to_the_requirements_lock(copy_example) -> None:  # typ
     data = tomllib.loads((project / "requirements/pylock.main.toml").read_text())
     assert data["lock-version"] == "1.0"
     assert {p["name"]: p["version"] for p in data["packages"]} == versions(project, "main")
-    sizes = (project / "requirements/sizes.txt").read_text()  # taken from that file: no second pass
+    sizes = (project / "requirements/wheel-sizes.list").read_text()  # taken from that file: no second pass
     assert f"flask=={versions(project, 'main')['flask']} " in sizes and " -\n" not in sizes
 
 

@@ -122,11 +122,11 @@ def test_sizes_file_round_trip_and_problems() -> None:
     text = layers.sizes_text(sizes, "linux x86_64")
     assert layers.parse_sizes(text) == sizes
     pins = {"numpy": Pin("numpy", "2.3.1", ()), "markupsafe": Pin("markupsafe", "3.0.4", ())}
-    assert layers.problems(pins, sizes, "requirements/sizes.txt") == []
+    assert layers.problems(pins, sizes, "requirements/wheel-sizes.list") == []
     bumped = {**pins, "numpy": Pin("numpy", "2.3.2", ())}
-    (problem,) = layers.problems(bumped, sizes, "requirements/sizes.txt")
+    (problem,) = layers.problems(bumped, sizes, "requirements/wheel-sizes.list")
     assert "numpy==2.3.2" in problem and "venvship lock" in problem
-    (problem,) = layers.problems({"numpy": pins["numpy"]}, sizes, "requirements/sizes.txt")
+    (problem,) = layers.problems({"numpy": pins["numpy"]}, sizes, "requirements/wheel-sizes.list")
     assert "markupsafe (not locked)" in problem
 
 
@@ -181,7 +181,7 @@ def test_lock_stage_asks_for_sizes_of_the_main_closure_only_when_a_pin_is_new(bi
     script = lock_script(settings, envs, plan, environ={})
     assert script.count("sizes_env main ") == 1 and "sizes_env dev" not in script
     assert "--format pylock.toml --output-file $OUT/pylock.sizes-main.toml $IN/main.in" in script
-    (big_app / "requirements" / "sizes.txt").write_text(layers.sizes_text({"idna": ("3.20", 1)}, "linux x86_64"))
+    (big_app / "requirements" / "wheel-sizes.list").write_text(layers.sizes_text({"idna": ("3.20", 1)}, "linux x86_64"))
     write_inputs(big_app / "in", settings, envs, plan)
     assert (big_app / "in" / "sizes-known.txt").read_text() == "idna==3.20\n"
 
@@ -201,10 +201,10 @@ def test_sizes_file_after_a_lock_and_check(big_app: Path, tmp_path: Path) -> Non
         'lock-version = "1.0"\n[[packages]]\nname = "idna"\nversion = "3.20"\n'
         'wheels = [{ name = "idna-3.20-py3-none-any.whl", size = 69583 }]\n')
     result = EnvResult("main", "", main, lockfile.diff({}, {}), False)
-    recorded = layers.read_sizes(big_app / "requirements" / "sizes.txt")  # the example's, committed
+    recorded = layers.read_sizes(big_app / "requirements" / "wheel-sizes.list")  # the example's, committed
     assert recorded["anyio"][1], "sizes recorded before are reused for the same version"
     assert layers.parse_sizes(sizes_file(settings, envs, [result], out, TARGET) or "")["anyio"] == recorded["anyio"]
-    (big_app / "requirements" / "sizes.txt").unlink()
+    (big_app / "requirements" / "wheel-sizes.list").unlink()
     warned: list[str] = []
     text = sizes_file(settings, envs, [result], out, TARGET, warned.append)
     assert text is not None and not warned
@@ -213,12 +213,12 @@ def test_sizes_file_after_a_lock_and_check(big_app: Path, tmp_path: Path) -> Non
     assert sizes["anyio"] == (main.pins["anyio"].version, None)
     assert sizes_file(settings, envs, [], out, TARGET) is None  # main not locked this run: untouched
     assert check(settings, envs, ["main"], None) == []  # no sizes file: nothing to match
-    path = big_app / "requirements" / "sizes.txt"
+    path = big_app / "requirements" / "wheel-sizes.list"
     path.write_text(text)
     assert check(settings, envs, ["main"], None) == []
     path.write_text(text.replace("idna==3.20", "idna==3.19"))
     (problem,) = check(settings, envs, ["main"], None)
-    assert problem.startswith("requirements/sizes.txt does not match the locks (idna==3.20)")
+    assert problem.startswith("requirements/wheel-sizes.list does not match the locks (idna==3.20)")
     (out / "sizes-main.failed").write_text("failed\n")
     sizes_file(settings, envs, [result], out, TARGET, warned.append)
     assert warned and "were not recorded" in warned[0]

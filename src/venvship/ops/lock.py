@@ -241,8 +241,8 @@ def lock_script(settings: Settings, envs: EnvironmentSet, plan: LockPlan,
 
 def _sizes_line(name: str, optional: bool) -> str:
     """The pylock.toml of an environment of the main closure, for its wheels' sizes
-    (requirements/sizes.txt): uv again, pinned to the lock just compiled (warm cache). Skipped
-    when requirements/sizes.txt already has every pin (sizes-known.txt)."""
+    (requirements/wheel-sizes.list): uv again, pinned to the lock just compiled (warm cache). Skipped
+    when requirements/wheel-sizes.list already has every pin (sizes-known.txt)."""
     argv = ["/opt/venvship/tools/bin/uv", "pip", "compile", "--quiet", "--no-header",
             "--python", "/opt/venvship/tools/bin/python", "-c", f"$OUT/{name}.pins",
             "--format", "pylock.toml", "--output-file", f"$OUT/pylock.sizes-{name}.toml", f"$IN/{name}.in"]
@@ -660,7 +660,7 @@ def sizes_path(settings: Settings) -> Path:
 
 def sizes_file(settings: Settings, envs: EnvironmentSet, results: Sequence[EnvResult], outdir: Path,
                target: Mapping[str, Any], warn: Callable[[str], None] | None = None) -> str | None:
-    """requirements/sizes.txt for the main closure's locks after this run (None: this run
+    """requirements/wheel-sizes.list for the main closure's locks after this run (None: this run
     locked none of them, or one has no lock): sizes from this run's pylock.toml files, else the
     ones recorded before for the same version, else unknown."""
     closure = envs.closure("main")
