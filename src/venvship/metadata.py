@@ -307,8 +307,8 @@ def ask_backend(settings: Any, data: Mapping[str, Any], engine: Any, stream: Any
 
     from .environments import BUILD_ENV, Environment, EnvironmentSet, build_requirements
     from .errors import ConfigError, ResolutionError
-    from .ops import lock as locking
     from .ops.build import scm_version
+    from .ops.lock import hook_script, run_lock_stage
     from .render import build_backend
 
     backend = build_backend(dict(data))
@@ -325,8 +325,8 @@ def ask_backend(settings: Any, data: Mapping[str, Any], engine: Any, stream: Any
         inputs.mkdir()
         (inputs / "lock.sh").write_text(metadata_script(settings, backend, version))
         (inputs / "build.in").write_text(build_env.input_text())
-        (inputs / "requires_hook.py").write_text(locking.hook_script())
-        outdir = locking.run_lock_stage(settings, envs, engine, Path(tmp), inputs, True, stream)
+        (inputs / "requires_hook.py").write_text(hook_script())
+        outdir = run_lock_stage(settings, envs, engine, Path(tmp), inputs, True, stream)
         rc = (outdir / "metadata.rc").read_text().strip() if (outdir / "metadata.rc").exists() else ""
         answer = outdir / "metadata.json"
         if rc != "0" or not answer.is_file():

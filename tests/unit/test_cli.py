@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from pathlib import Path
 
 import pytest
+import typer.main
+from typer.core import TyperGroup
 
 from tests.conftest import one_error
 from venvship import __version__
 from venvship.__main__ import main
+from venvship.cli import State, app
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -68,3 +73,40 @@ def test_debug_shows_the_traceback(project: Path) -> None:
     (project / "requirements/main.in").write_text("flask=>3\n")
     with pytest.raises(InputError):
         main(["--debug", "--project", str(project), "envs"])
+
+
+
+# The commands and their order in `venvship --help` are public: the workflow's order.
+COMMANDS = ["lock", "dockerfile", "build", "verify", "envs", "doctor", "export", "install", "sync",
+            "tox", "test", "sbom", "ci"]
+
+
+def _group() -> TyperGroup:
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    return group
+
+
+def test_every_command_is_registered_once_in_the_workflows_order() -> None:
+    assert list(_group().commands) == COMMANDS
+    assert [c.name for c in app.registered_commands] == COMMANDS  # each once, by its public name
+
+
+def test_command_summaries_do_not_break_mid_sentence() -> None:
+    """typer lists a command's first paragraph with its line breaks: docstrings wrapped like code
+    showed 'verify' and 'test' broken mid-sentence in `venvship --help`."""
+    for name, command in _group().commands.items():
+        first = inspect.cleandoc(command.help or "").split("\n\n")[0]
+        assert "\n" not in first, name
+
+
+def test_state_holds_the_global_options(project: Path) -> None:
+    state = State(project, debug=False, progress="quiet")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        state.progress = "plain"  # type: ignore[misc]
+    assert state.stream() is None
+    assert state.settings(base_image="x/y:1").image.base == "x/y:1"
+    assert State(project, debug=False, progress="plain").stream(quiet=True) is None
+    assert State.of(typer.Context(_group(), obj=state)) is state
+    with pytest.raises(TypeError):
+        State.of(typer.Context(_group(), obj=None))

@@ -19,7 +19,7 @@ from venvship import export_script as script
 from venvship import lockfile
 from venvship.environments import discover
 from venvship.errors import ConfigError
-from venvship.ops import export as exporting
+from venvship.ops import export
 from venvship.render import render_dockerfile
 from venvship.settings import load_settings
 
@@ -43,15 +43,15 @@ def _project(tmp_path: Path, extra: str = "", project: str = "") -> Path:
     ("x", "x-app"), ("__", "app"), ("-Odd_Name.", "odd-name"),
 ])
 def test_debian_name(project: str, expected: str) -> None:
-    assert exporting.debian_name(project) == expected
-    assert re.match(r"^[a-z0-9][a-z0-9+.-]+$", exporting.debian_name(project))
+    assert export.debian_name(project) == expected
+    assert re.match(r"^[a-z0-9][a-z0-9+.-]+$", export.debian_name(project))
 
 
 def test_default_maintainer_prefers_maintainers_then_authors() -> None:
     both = {"authors": [{"name": "Ann", "email": "ann@example.org"}],
             "maintainers": [{"name": "Max"}, {"name": "Moe <x>", "email": "moe@example.org"}]}
-    assert exporting.default_maintainer("p", both) == "Moe x <moe@example.org>"
-    maintainer = exporting.default_maintainer
+    assert export.default_maintainer("p", both) == "Moe x <moe@example.org>"
+    maintainer = export.default_maintainer
     assert maintainer("p", {"authors": both["authors"]}) == "Ann <ann@example.org>"
     assert maintainer("p", {"authors": [{"email": "a@b.c"}]}) == "p maintainers <a@b.c>"
     assert maintainer("p", {"authors": [{"name": "Doe, Jo", "email": "jo@x.org"}]}) == "Doe Jo <jo@x.org>"
@@ -60,7 +60,7 @@ def test_default_maintainer_prefers_maintainers_then_authors() -> None:
 
 def test_deb_spec_defaults_from_project_metadata(tmp_path: Path) -> None:
     settings = load_settings(_project(tmp_path, 'runtime-packages = ["libpq5"]\n'), environ={})
-    spec = exporting.deb_spec(settings, {"project": {
+    spec = export.deb_spec(settings, {"project": {
         "description": "Does things.\nSecond line.", "scripts": {"b": "m:f"},
         "urls": {"Homepage": "https://example.org"}}})
     assert spec == {
@@ -70,7 +70,7 @@ def test_deb_spec_defaults_from_project_metadata(tmp_path: Path) -> None:
                 "description": "Does things.", "homepage": "https://example.org",
                 "depends": ["libpq5"], "python_depends": "auto", "links": []},
     }
-    assert exporting.check_deb_spec(spec) == []
+    assert export.check_deb_spec(spec) == []
 
 
 def test_deb_spec_settings_override_everything(tmp_path: Path) -> None:
@@ -82,14 +82,14 @@ def test_deb_spec_settings_override_everything(tmp_path: Path) -> None:
         'deb-python-depends = "python3.11"\ndeb-link-entry-points = true\n'
     )), environ={})
     scripts = {"my-app": "a:b", "my-admin": "a:c"}
-    spec = exporting.deb_spec(settings, {"project": {"scripts": scripts}})
+    spec = export.deb_spec(settings, {"project": {"scripts": scripts}})
     assert spec["venv_path"] == "/opt/venvs/my-app"
     assert spec["deb"] == {
         "name": "acme-my-app", "version": "1:2.0~rc1-3", "maintainer": "Ops <ops@example.org>",
         "description": "The app", "homepage": "", "depends": ["libpq5 (>= 15)", "curl | wget"],
         "python_depends": "python3.11", "links": ["my-admin", "my-app"],
     }
-    assert exporting.check_deb_spec(spec) == []
+    assert export.check_deb_spec(spec) == []
 
 
 def test_bad_deb_settings_are_reported_each(tmp_path: Path) -> None:
@@ -97,7 +97,7 @@ def test_bad_deb_settings_are_reported_each(tmp_path: Path) -> None:
         'deb-name = "My App"\ndeb-version = "v1"\ndeb-maintainer = "nobody"\n'
         'deb-depends = ["libpq5 >= 15"]\ndeb-python-depends = "python 3"\n'
     )), environ={})
-    problems = exporting.check_deb_spec(exporting.deb_spec(settings, {}))
+    problems = export.check_deb_spec(export.deb_spec(settings, {}))
     assert [p.split(" ")[0] for p in problems] == [
         "deb-name", "deb-version", "deb-maintainer", "deb-depends", "deb-python-depends"]
 
@@ -117,17 +117,17 @@ def test_the_dockerfile_has_export_stages(tmp_path: Path) -> None:
     stages = ("export-base", "export-tar-build", "export-tar", "export-deb-build", "export-deb")
     for stage in stages:
         assert re.search(rf"^FROM \S+ AS {stage}$", text, re.M), stage
-    assert set(exporting.TARGETS.values()) <= set(stages)
+    assert set(export.TARGETS.values()) <= set(stages)
     assert text.index("AS export-deb\n") < text.index("AS runtime\n")
     assert "FROM build AS export-base\n" in text
-    assert f"COPY --from={exporting.EXPORT_CONTEXT} . /opt/venvship/export/" in text
+    assert f"COPY --from={export.EXPORT_CONTEXT} . /opt/venvship/export/" in text
     assert "RUN /opt/venvs/my-app/bin/python /opt/venvship/export/export_script.py deb" in text
 
 
 def test_the_export_context_holds_the_script_and_the_spec(tmp_path: Path) -> None:
     settings = load_settings(_project(tmp_path), environ={})
-    spec = exporting.deb_spec(settings, {})
-    files = exporting.context_files(spec)
+    spec = export.deb_spec(settings, {})
+    files = export.context_files(spec)
     assert sorted(files) == ["export_script.py", "spec.json"]
     assert json.loads(files["spec.json"]) == spec
     assert files["export_script.py"] == Path(script.__file__).read_text()
@@ -256,13 +256,13 @@ def _manifest(**dists: str) -> dict[str, object]:
 
 def test_manifest_equal_to_the_lock(tmp_path: Path) -> None:
     manifest = _manifest(**{"Flask": "3.1.3", "MarkupSafe": "3.0.4", "hello_app": "1.2.0"})
-    assert exporting.compare_manifest(manifest, _lock(tmp_path), "hello-app") == []
+    assert export.compare_manifest(manifest, _lock(tmp_path), "hello-app") == []
 
 
 def test_manifest_differences(tmp_path: Path) -> None:
     manifest = _manifest(flask="3.1.2", six="1.17.0", tzdata="2025.2")
     manifest["python"] = "3.11.4"
-    assert exporting.compare_manifest(manifest, _lock(tmp_path), "hello-app") == [
+    assert export.compare_manifest(manifest, _lock(tmp_path), "hello-app") == [
         "the app hello-app is not in the venv",
         "missing: markupsafe==3.0.4",
         "not in the lock: six==1.17.0",
@@ -275,8 +275,8 @@ def test_manifest_differences(tmp_path: Path) -> None:
 def test_failure_reason_is_the_scripts_last_error_line() -> None:
     log = ("#12 0.3 venvship-export: error: first\n#12 0.4 venvship-export: error: the real one\n"
            "ERROR: failed to solve: exit code: 1\n")
-    assert exporting.failure_reason(log) == "the real one"
-    assert exporting.failure_reason("ERROR: failed to solve\n") is None
+    assert export.failure_reason(log) == "the real one"
+    assert export.failure_reason("ERROR: failed to solve\n") is None
 
 
 # ---- the tarball, from a fake venv (file I/O only) -----------------------------------------
@@ -386,7 +386,7 @@ def _tree_project(tmp_path: Path, extra: str = "") -> Path:
 def test_a_source_tree_app_spec_carries_the_images_run_settings(tmp_path: Path) -> None:
     settings = load_settings(_tree_project(tmp_path), environ={})
     assert not settings.package
-    spec = exporting.deb_spec(settings, {})
+    spec = export.deb_spec(settings, {})
     assert spec["app"] == {
         "dir": "/srv/app", "version": None, "workdir": "/srv/app",
         "env": [["PATH", "/app/bin:$PATH"], ["VIRTUAL_ENV", "/app"], ["LANG", "C.UTF-8"],
@@ -395,18 +395,18 @@ def test_a_source_tree_app_spec_carries_the_images_run_settings(tmp_path: Path) 
         "entrypoint": [], "command": ["gunicorn", "app:app"],
         "run": {"tar": "/usr/local/bin/my-site", "deb": "/usr/bin/my-site"},
     }
-    assert json.loads(exporting.context_files(spec)["spec.json"]) == spec
+    assert json.loads(export.context_files(spec)["spec.json"]) == spec
     # a package has no tree to ship: the spec says so
     (tmp_path / "p").mkdir()
-    assert exporting.deb_spec(load_settings(_project(tmp_path / "p"), environ={}), {})["app"] is None
+    assert export.deb_spec(load_settings(_project(tmp_path / "p"), environ={}), {})["app"] is None
 
 
 def test_a_source_tree_deb_needs_a_version(tmp_path: Path) -> None:
     settings = load_settings(_tree_project(tmp_path), environ={})
-    problems = exporting.check_deb_spec(exporting.deb_spec(settings, {}))
+    problems = export.check_deb_spec(export.deb_spec(settings, {}))
     assert len(problems) == 1 and "set deb-version" in problems[0]
     settings = load_settings(_tree_project(tmp_path, 'deb-version = "1.0"\n'), environ={})
-    assert exporting.check_deb_spec(exporting.deb_spec(settings, {})) == []
+    assert export.check_deb_spec(export.deb_spec(settings, {})) == []
 
 
 def test_the_run_wrapper_sets_what_the_image_sets() -> None:

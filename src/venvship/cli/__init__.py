@@ -3,8 +3,9 @@
 This module holds the one typer ``app``, the global options (``--project/-C``, ``--progress``,
 ``--debug``, ``--version``) and their ``State``. Every command is a function in one of the
 modules below, decorated with ``@app.command("NAME")`` on this ``app``; they register as this
-module imports them, at its end, in the order ``venvship --help`` lists them. The modules group
-commands by the operation they drive (``cli/X.py`` is the command line of ``ops/X.py``):
+module imports them, at its end, in the order ``venvship --help`` lists them. Commands are
+grouped by what they act on, a module named like the operation it drives where there is one
+(``cli/lock.py`` drives ``ops/lock.py``); ``State.of(ctx)`` gives a command the global options:
 
 - ``lock``: lock (ops.lock)
 - ``build``: dockerfile, build, verify (the image: render it, build it, check it)
@@ -22,19 +23,26 @@ Command modules import the logic inside each command, so ``venvship --help`` sta
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Literal, cast
 
 import typer
 
 from .. import __version__
 from ..errors import EXIT_CODES
-from .parsing import VenvshipTyper
+from .parsing import VenvshipGroup, VenvshipTyper
+
+if TYPE_CHECKING:  # imported where used: `venvship --help` does not load the logic
+    from ..engine import Engine
+    from ..environments import EnvironmentSet
+    from ..settings import Settings
 
 app = VenvshipTyper(
     name="venvship",
     help="From direct dependencies to a production container image: hashed locks compiled "
     "inside the target image, a multi-stage Dockerfile, BuildKit builds, verified images.",
+    cls=VenvshipGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -42,28 +50,45 @@ app = VenvshipTyper(
     epilog="Exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()),
 )
 
+Progress = Literal["auto", "plain", "quiet"]
+PROGRESS: dict[str, Progress] = {"auto": "auto", "plain": "plain", "quiet": "quiet"}
 
+
+@dataclass(frozen=True)
 class State:
-    def __init__(self, project: Path, debug: bool, progress: str) -> None:
-        self.project = project
-        self.debug = debug
-        self.progress = progress
+    """The global options (``ctx.obj`` of every command): where the project is, how to show progress."""
 
-    def settings(self, **overrides: Any) -> Any:
+    project: Path
+    debug: bool
+    progress: Progress
+
+    @staticmethod
+    def of(ctx: typer.Context) -> State:
+        state = ctx.obj
+        if not isinstance(state, State):  # root() sets it before any command runs
+            raise TypeError(f"venvship's command context holds {state!r}, not a State")
+        return state
+
+    def settings(self, **overrides: str | None) -> Settings:
+        """The project's settings, read once; ``overrides``: the command's flags (None: not given)."""
         from ..settings import load_settings
 
         return load_settings(self.project, overrides)
 
-    def stream(self, quiet: bool = False) -> Any:
+    def stream(self, quiet: bool = False) -> IO[str] | None:
+        """Where long work (builds, the lock stage) shows its progress; None: nowhere."""
         if quiet or self.progress == "quiet":
             return None
-        return sys.stderr if self.progress == "plain" else _Condensed(sys.stderr)
+        if self.progress == "plain":
+            return sys.stderr
+        # The operations only write() and flush() their stream (proc.run_streaming).
+        return cast("IO[str]", _Condensed(sys.stderr))
 
 
 class _Condensed:
     """Progress for long work without BuildKit's full log: one line per step, and its outcome."""
 
-    def __init__(self, out: Any) -> None:
+    def __init__(self, out: IO[str]) -> None:
         self.out = out
         self.steps: dict[str, str] = {}
 
@@ -99,9 +124,10 @@ def root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    if progress not in ("auto", "plain", "quiet"):
+    mode = PROGRESS.get(progress)
+    if mode is None:
         raise typer.BadParameter("must be auto, plain or quiet", param_hint="--progress")
-    ctx.obj = State(project, debug, progress)
+    ctx.obj = State(project, debug, mode)
 
 
 # Help lines that several commands share.
@@ -111,7 +137,7 @@ RUNTIME_IMAGE_HELP = ('Use this runtime image instead of the runtime-image setti
 NO_CACHE_HELP = "Build every step again (BuildKit's --no-cache)."
 
 
-def project_envs(settings: Any) -> Any:
+def project_envs(settings: Settings) -> EnvironmentSet:
     """The project's environments (the build environment included)."""
     from ..environments import discover
 
@@ -123,7 +149,7 @@ def say(text: str) -> None:
     typer.echo(text, err=True)
 
 
-def new_engine() -> Any:
+def new_engine() -> Engine:
     """The container engine (nothing is asked of it until a command needs it)."""
     from ..engine import Engine
 

@@ -27,7 +27,7 @@ def dockerfile_command(
     from ..lockfile import write_atomically
     from ..render import render_dockerfile
 
-    settings = ctx.obj.settings(base_image=base_image, runtime_image=runtime_image, venv_path=venv_path)
+    settings = State.of(ctx).settings(base_image=base_image, runtime_image=runtime_image, venv_path=venv_path)
     text = render_dockerfile(settings, project_envs(settings))
     if output is None:
         sys.stdout.write(text)
@@ -52,7 +52,7 @@ def build_command(
     build_arg: list[str] = typer.Option([], "--build-arg", help="A build argument (repeatable)."),
     secret: list[str] = typer.Option([], "--secret", help="A BuildKit secret (repeatable)."),
     allow_stale: bool = typer.Option(False, "--allow-stale", help="Build even if a lock is stale."),
-    verify: bool = typer.Option(True, "--verify/--no-verify", help="Verify the image after building."),
+    verify_image: bool = typer.Option(True, "--verify/--no-verify", help="Verify the image after building."),
     env_var: list[str] = typer.Option(
         [], "--env-var", help="KEY=VALUE set in the container the verification runs (repeatable)."
     ),
@@ -63,14 +63,12 @@ def build_command(
         help="Build again with --no-cache and compare the image ids; name what differs (exit 19)."),
 ) -> None:
     """Build the image with BuildKit, then verify it."""
-    from ..ops import build
+    from ..ops import build, verify
 
-    state: State = ctx.obj
+    state = State.of(ctx)
     settings = state.settings(base_image=base_image, runtime_image=runtime_image)
     images = tuple(image) or settings.image.tags or (build.default_image(settings),)
-    from ..ops.verify import parse_env_vars
-
-    parse_env_vars(env_var)  # a malformed KEY=VALUE fails before the build, not after
+    env_vars = verify.parse_env_vars(env_var)  # a malformed KEY=VALUE fails before the build, not after
     opts = build.BuildOptions(
         images=images, target=target, no_cache=no_cache, platform=platform, push=push,
         builder=builder, cache_from=tuple(cache_from), cache_to=tuple(cache_to),
@@ -84,14 +82,14 @@ def build_command(
         from ..ops.testenvs import select
 
         settings = replace(settings, tests=replace(settings.tests, envs=select(settings, envs, flag=None).envs))
-    options = build.VerifyOptions(env_vars=parse_env_vars(env_var))
+    options = verify.VerifyOptions(env_vars=env_vars)
 
     def check(ref: str) -> float:
-        return float(build.verify(settings, engine, ref, envs=envs, options=options))
+        return float(verify.verify(settings, engine, ref, envs=envs, options=options))
 
     # verify runs on the new image before any tag moves or anything is pushed (build.publish_plan)
     summary = build.build(settings, envs, engine, opts, stream=state.stream(quiet or as_json),
-                          check=check if verify and target == "runtime" else None)
+                          check=check if verify_image and target == "runtime" else None)
     reproduced = None
     if check_reproducible and summary.image_id:
         from ..ops import repro
@@ -128,11 +126,11 @@ def verify_command(
     ),
     runtime_image: Optional[str] = typer.Option(None, "--runtime-image", help=RUNTIME_IMAGE_HELP),
 ) -> None:
-    """Check a built image: locked distributions, entry points, command, imports, shared libraries,
-    non-root, no compiler; with --start, that it starts and serves."""
+    """Check a built image: locked distributions, entry points, command, imports, shared libraries, \
+non-root, no compiler; with --start, that it starts and serves."""
     from ..ops import verify
 
-    settings = ctx.obj.settings(runtime_image=runtime_image)
+    settings = State.of(ctx).settings(runtime_image=runtime_image)
     options = verify.VerifyOptions(env_vars=verify.parse_env_vars(env_var), start=start,
                                    start_timeout=start_timeout)
     seconds = verify.verify(settings, new_engine(), image, envs=project_envs(settings), options=options)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
 from .. import __version__
-from . import app
+from . import State, app
 
 
 @app.command("ci")
@@ -32,8 +32,7 @@ def ci_command(
     from ..lockfile import write_atomically
     from ..ops.ci import CiOptions, notes, render
 
-    state: Any = ctx.obj
-    settings = state.settings()
+    settings = State.of(ctx).settings()
     text = render(settings, CiOptions(provider=provider, image=image, branch=branch, python=python,
                                       install=install))
     for note in notes(settings):

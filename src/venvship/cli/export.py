@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
-from . import BASE_IMAGE_HELP, NO_CACHE_HELP, app, new_engine, project_envs
+from . import BASE_IMAGE_HELP, NO_CACHE_HELP, State, app, new_engine, project_envs
 
 _FORMAT_HELP = ("tar (the venv tree; a source-tree app's tree and run wrapper too) or deb "
                 "(a Debian package); each with a manifest.")
@@ -38,7 +38,7 @@ def export_command(
     if fmt not in export.FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(export.FORMATS)}",
                                  param_hint="--format")
-    state: Any = ctx.obj
+    state = State.of(ctx)
     settings = state.settings(venv_path=venv_path, base_image=base_image, runtime_image=runtime_image)
     opts = export.ExportOptions(fmt=fmt, output=output, allow_stale=allow_stale, no_cache=no_cache)
     result = export.export(settings, project_envs(settings), new_engine(), opts,

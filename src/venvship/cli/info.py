@@ -4,18 +4,21 @@ from) and ``venvship doctor`` (the engine, BuildKit and base images on this mach
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from ..errors import VenvshipError
-from . import BASE_IMAGE_HELP, app, new_engine, project_envs
+from . import BASE_IMAGE_HELP, State, app, new_engine, project_envs
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 
 @app.command("envs")
 def envs_command(ctx: typer.Context) -> None:
     """List environments, what each is layered on, and where it is declared."""
-    settings = ctx.obj.settings()
+    settings = State.of(ctx).settings()
     found = project_envs(settings)
     named = {"setting": "from the name setting", "pyproject": "from pyproject.toml [project]",
              "backend": "from the build backend's metadata, recorded by venvship lock",
@@ -36,7 +39,7 @@ def envs_command(ctx: typer.Context) -> None:
                 typer.echo(f"    {line.requirement} ({line.origin})")
 
 
-def _pins_from(settings: Any, env: str) -> str:
+def _pins_from(settings: Settings, env: str) -> str:
     """Where an environment's pins come from: its venvship lock, or the file it adopts them from."""
     from ..environments import BUILD_ENV
     from ..preferences import VENVSHIP_LOCK, for_env
@@ -63,7 +66,7 @@ def doctor_command(
 
     settings = None
     try:
-        settings = ctx.obj.settings(base_image=base_image)
+        settings = State.of(ctx).settings(base_image=base_image)
     except VenvshipError as exc:
         typer.echo(f"-- no project settings: {exc.message}")
     findings = diagnose(new_engine(), settings)

@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import IO, Optional
 
 import typer
 
-from . import app, project_envs, say
+from . import State, app, project_envs, say
 
 
-def _raw_stream(state: Any, quiet: bool = False) -> Any:
+def _raw_stream(state: State) -> IO[str] | None:
     """Tool output (pip, the backend) only with --progress plain: it has no BuildKit steps."""
-    return sys.stderr if state.progress == "plain" and not quiet else None
+    return sys.stderr if state.progress == "plain" else None
 
 
-def _install(ctx: typer.Context, venv: Path, env: list[str], editable: bool, sync: bool,
+def _install(state: State, venv: Path, env: list[str], editable: bool, sync: bool,
              force: bool, python: str | None, allow_stale: bool, dry_run: bool) -> None:
     from ..ops.install import InstallOptions, install
 
-    state = ctx.obj
     settings = state.settings()
     opts = InstallOptions(venv=venv, envs=tuple(env) or ("main",), editable=editable, sync=sync,
                           force=force, python=python, allow_stale=allow_stale, dry_run=dry_run)
@@ -47,14 +46,7 @@ def _install(ctx: typer.Context, venv: Path, env: list[str], editable: bool, syn
 
 # Options as defaults, not Annotated[...]: typer releases that still run on Python 3.9 ignore
 # Annotated metadata under postponed annotations (options would silently get other names).
-def _venv_opt() -> Any:
-    return typer.Option(..., "--venv", help="The virtual environment (created if missing; relative to cwd).")
-
-
-def _env_opt() -> Any:
-    return typer.Option([], "--env", "-e", help=_ENV_HELP)
-
-
+_VENV_HELP = "The virtual environment (created if missing; relative to cwd)."
 _ENV_HELP = "Environment to install (repeatable; its bases come along). Default main."
 _EDITABLE_HELP = "Install the project editable (PEP 660)."
 _FORCE_HELP = "Install locks compiled for another Python version or platform."
@@ -66,8 +58,8 @@ _DRY_HELP = "Show what would change; change nothing."
 @app.command("install")
 def install_command(
     ctx: typer.Context,
-    venv: Path = _venv_opt(),
-    env: list[str] = _env_opt(),
+    venv: Path = typer.Option(..., "--venv", help=_VENV_HELP),
+    env: list[str] = typer.Option([], "--env", "-e", help=_ENV_HELP),
     editable: bool = typer.Option(False, "--editable", help=_EDITABLE_HELP),
     sync: bool = typer.Option(False, "--sync", help="Also remove what the locks do not list (not pip)."),
     force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
@@ -76,14 +68,14 @@ def install_command(
     dry_run: bool = typer.Option(False, "--dry-run", help=_DRY_HELP),
 ) -> None:
     """Install the locked environments and the project into a virtualenv on this host."""
-    _install(ctx, venv, env, editable, sync, force, python, allow_stale, dry_run)
+    _install(State.of(ctx), venv, env, editable, sync, force, python, allow_stale, dry_run)
 
 
 @app.command("sync")
 def sync_command(
     ctx: typer.Context,
-    venv: Path = _venv_opt(),
-    env: list[str] = _env_opt(),
+    venv: Path = typer.Option(..., "--venv", help=_VENV_HELP),
+    env: list[str] = typer.Option([], "--env", "-e", help=_ENV_HELP),
     editable: bool = typer.Option(False, "--editable", help=_EDITABLE_HELP),
     force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
     python: Optional[str] = typer.Option(None, "--python", help=_PYTHON_HELP),
@@ -91,4 +83,4 @@ def sync_command(
     dry_run: bool = typer.Option(False, "--dry-run", help=_DRY_HELP),
 ) -> None:
     """Make a virtualenv match the locks exactly (install --sync): add, change, remove."""
-    _install(ctx, venv, env, editable, True, force, python, allow_stale, dry_run)
+    _install(State.of(ctx), venv, env, editable, True, force, python, allow_stale, dry_run)

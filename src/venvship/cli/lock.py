@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from ..errors import StaleLockError
 from . import State, app, new_engine
+
+if TYPE_CHECKING:
+    from ..ops.lock import LockPlan
 
 
 @app.command("lock")
@@ -26,7 +29,7 @@ def lock_command(
     """Compile hashed locks for every environment, inside the base image."""
     from ..ops import lock
 
-    state: State = ctx.obj
+    state = State.of(ctx)
     settings = state.settings(base_image=base_image, resolver=resolver)
     engine = new_engine()
     record = None
@@ -69,7 +72,7 @@ def lock_command(
             typer.echo(line)
 
 
-def _say_adopting(plan: Any) -> None:
+def _say_adopting(plan: LockPlan) -> None:
     """Which pins an adopting lock keeps (stderr), and what it skipped from them."""
     noted: set[str] = set()
     for env, prefs in plan.preferences.items():

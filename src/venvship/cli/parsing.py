@@ -77,6 +77,9 @@ def move_global_options(args: list[str]) -> list[str]:
     return [*head, *moved, command, *kept]
 
 
+# Parameters and contexts are typed Any here: the typer in requirements/ brings its own copy of
+# click (typer._click), the older releases pip picks on Python 3.9 use click itself, so no one
+# class names both; the attributes read below are the same in both.
 def _polish(params: list[Any]) -> list[Any]:
     for param in params:
         kind = getattr(param, "param_type_name", "")
@@ -109,12 +112,10 @@ class VenvshipGroup(TyperGroup):
 
 
 class VenvshipTyper(typer.Typer):
-    """A Typer whose group and commands use the classes above (``cls`` may still be given)."""
+    """A Typer whose commands are VenvshipCommands (``cls`` may still be given); its group is
+    ``Typer(cls=VenvshipGroup)``."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("cls", VenvshipGroup)
-        super().__init__(**kwargs)
-
+    # typer's own parameters, passed on unchanged: their types are typer.Typer.command's.
     def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
         kwargs.setdefault("cls", VenvshipCommand)
         decorator: Callable[[F], F] = super().command(*args, **kwargs)

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from . import BASE_IMAGE_HELP, NO_CACHE_HELP, app, new_engine, project_envs, say
+from . import BASE_IMAGE_HELP, NO_CACHE_HELP, State, app, new_engine, project_envs, say
 
 
 @app.command("tox")
@@ -21,7 +21,7 @@ def tox_command(
     """Print (or --write) a tox 4 section whose deps are the hash-checked locks."""
     from ..ops import tox
 
-    settings = ctx.obj.settings()
+    settings = State.of(ctx).settings()
     sec = tox.section(settings, project_envs(settings), section, env)
     if sec.warning:
         say(f"venvship: warning: {sec.warning}")
@@ -50,12 +50,12 @@ def test_command(
     allow_stale: bool = typer.Option(False, "--allow-stale", help="Test even if a lock is stale."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No build progress."),
 ) -> None:
-    """Build the test stage (main + test locks, production interpreter) and run the tests in
-    it; exits with the tests' exit code."""
+    """Build the test stage (main + test locks, production interpreter) and run the tests in \
+it; exits with the tests' exit code."""
     from ..ops.testrun import run_tests
     from ..ops.verify import parse_env_vars
 
-    state = ctx.obj
+    state = State.of(ctx)
     settings = state.settings(base_image=base_image)
     env_vars = parse_env_vars(env_var)
     say(f"building the test stage of {settings.project_name} in {settings.image.base}")
