@@ -6,12 +6,16 @@ did not run). Base images come from scripts/setup-docker.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
+import textwrap
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -91,6 +95,27 @@ def engine() -> Iterator[object]:
     eng = Engine()
     eng.client()
     yield eng
+
+
+def write_tree(root: Path, files: Mapping[str, str]) -> Path:
+    """Files under ``root`` (parents made), each text dedented; returns ``root``."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def load_script(path: Path, name: str, register: bool = False) -> ModuleType:
+    """A Python file that is not an importable module (a template's script, benchmarks/run.py),
+    loaded as module ``name`` (and put in sys.modules with ``register``)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    if register:
+        sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PY311, run_cli
+from tests.integration.conftest import lock
 from venvship import lockfile
 
 pytestmark = pytest.mark.docker
@@ -97,10 +98,6 @@ source = { registry = "https://pypi.org/simple" }
 # the versions whose markers fit the base image's Python 3.11: the first of click's two, the
 # second of idna's (so neither "first wins" nor "last wins" passes by chance)
 UV_OLD = {"click": "8.1.3", "idna": "3.7"}
-
-
-def lock(project: Path, *args: str):  # type: ignore[no-untyped-def]
-    return run_cli("--progress", "quiet", "lock", *args, cwd=project)
 
 
 def versions(project: Path, env: str) -> dict[str, str]:

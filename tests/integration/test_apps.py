@@ -14,8 +14,6 @@ import os
 import secrets
 import subprocess
 import tarfile
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PY311, run_cli
+from tests.integration.conftest import http_json
 from venvship import lockfile
 
 pytestmark = pytest.mark.docker
@@ -139,19 +138,7 @@ def test_venvship_test_runs_the_tree_with_the_dev_lock(site: dict[str, Any]) -> 
 def test_the_app_answers_with_its_env_and_build_output(site: dict[str, Any], engine) -> None:  # type: ignore[no-untyped-def]
     assert site["built"].returncode == 0, site["built"].stderr[-3000:]
     assert "verified" in site["built"].stdout
-    with engine.started(site["tag"], ports={"8000/tcp": ("127.0.0.1", None)}) as container:
-        container.reload()
-        port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                    body = json.loads(response.read())
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+    body = http_json(engine, site["tag"])
     assert body == {"greeting": 'hello "$HOME" \\ world', "cwd": "/srv/app",
                     "built": f"collected with a {len(site['canary'])}-character key",
                     "secret_in_env": False}

@@ -7,40 +7,21 @@ image against PyPI.
 from __future__ import annotations
 
 import subprocess
-import textwrap
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PY311, one_error, run_cli
-from venvship import lockfile
+from tests.conftest import PY311, one_error, run_cli, write_tree
+from tests.integration.conftest import lock, versions
 
 pytestmark = pytest.mark.docker
-
-
-def lock(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("--progress", "quiet", "lock", *args, cwd=project)
-
-
-def versions(project: Path, env: str) -> dict[str, str]:
-    parsed = lockfile.read(project / "requirements" / f"{env}.txt", env)
-    assert parsed is not None
-    return parsed.versions
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
 
 
 def test_flat_setuptools_project_locks_setup_requires_from_its_own_tree(tmp_path: Path) -> None:
     """Radicale's layout (setuptools, metadata in pyproject, flat) printed 'running egg_info' into
     build.in (exit 5); a setup.py reading a file of its tree lost its setup_requires."""
-    project = write(tmp_path / "flatapp", {
+    project = write_tree(tmp_path / "flatapp", {
         "pyproject.toml": f"""\
             [build-system]
             requires = ["setuptools>=61"]
@@ -83,7 +64,7 @@ def test_flat_setuptools_project_locks_setup_requires_from_its_own_tree(tmp_path
 def test_a_backend_printing_to_stdout_does_not_reach_the_build_lock(tmp_path: Path) -> None:
     """setuptools prints 'running egg_info' from get_requires_for_build_wheel: that was read as a
     requirement ("Couldn't parse requirement in in/build.in", exit 5)."""
-    project = write(tmp_path / "radicale-like", {
+    project = write_tree(tmp_path / "radicale-like", {
         "pyproject.toml": f"""\
             [build-system]
             requires = ["setuptools>=61"]
@@ -109,7 +90,7 @@ def test_a_backend_printing_to_stdout_does_not_reach_the_build_lock(tmp_path: Pa
 
 def hatch_app(root: Path, dependencies: list[str], settings: str = "") -> Path:
     deps = ", ".join(f'"{d}"' for d in dependencies)
-    return write(root, {
+    return write_tree(root, {
         "pyproject.toml": f"""\
             [build-system]
             requires = ["hatchling"]
@@ -175,7 +156,7 @@ def test_the_build_requirements_of_an_allowed_sdist_are_locked_and_the_image_bui
 def test_a_build_hook_requirement_whose_marker_is_false_is_not_demanded(tmp_path: Path) -> None:
     """mkdocs' hatch build hook asks for "setuptools; python_version >= '3.12'": on 3.11 lock
     rightly left it out, and the build stage refused to build without it."""
-    project = write(tmp_path / "hookapp", {
+    project = write_tree(tmp_path / "hookapp", {
         "pyproject.toml": f"""\
             [build-system]
             requires = ["hatchling"]

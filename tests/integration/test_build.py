@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +10,7 @@ import pytest
 
 from tests.conftest import copy_example_to, run_cli
 from tests.integration import buildkit
+from tests.integration.conftest import http_json, rebuild_after_source_change
 
 pytestmark = pytest.mark.docker
 TAG = "venvship-test/hello-app:it"
@@ -37,19 +35,7 @@ def test_build_summary_is_machine_readable(built: dict[str, Any]) -> None:
 
 
 def test_image_runs_and_answers_http(built: dict[str, Any], engine) -> None:  # type: ignore[no-untyped-def]
-    with engine.started(TAG, ports={"8000/tcp": ("127.0.0.1", None)}) as container:
-        container.reload()
-        port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                    body = json.loads(response.read())
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+    body = http_json(engine, TAG)
     assert body["message"] == "hello from venvship"
     assert body["prefix"] == "/app"
 
@@ -90,12 +76,7 @@ def test_verify_catches_a_lock_mismatch(built: dict[str, Any], copy_example) -> 
 
 def test_source_change_reruns_only_the_app_layer(built: dict[str, Any]) -> None:
     project: Path = built["project"]
-    init = project / "src/hello_app/__init__.py"
-    token = uuid.uuid4().hex[:8]  # unique content: BuildKit's cache is content-addressed and outlives runs
-    init.write_text(init.read_text().replace("hello from venvship", f"hello again from venvship {token}"))
-    result = run_cli("--progress", "plain", "build", "--image", TAG, "--no-verify", cwd=project)
-    assert result.returncode == 0, result.stderr[-3000:]
-    log = result.stderr
+    log, greeting = rebuild_after_source_change(project, TAG)
     for stage in ("tools", "deps", "build-env", "build-base"):
         assert not buildkit.ran(log, stage), f"{stage} re-ran: {buildkit.ran(log, stage)}"
     assert any("RUN" in step for step in buildkit.cached(log, "deps")), "the dependency install was not cached"
@@ -103,7 +84,7 @@ def test_source_change_reruns_only_the_app_layer(built: dict[str, Any]) -> None:
     # the runtime image reuses the dependency layer; only the app's own small layer is new
     assert any("--from=deps" in step for step in buildkit.cached(log, "runtime")), buildkit.steps(log)
     code, out = __import__("venvship.engine", fromlist=["Engine"]).Engine().run(TAG, ["--once"])
-    assert code == 0 and f"hello again from venvship {token}" in out
+    assert code == 0 and greeting in out
 
 
 def test_stale_lock_is_refused(copy_example) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,21 +67,27 @@ def one_off_sdist(private_index: IndexServer, tmp_path_factory: pytest.TempPathF
     return name
 
 
-def sdist_app(directory: Path, index: IndexServer, bundle: Path, netrc: Path, sdist: str,
-              build_requires: str) -> Path:
-    settings = f'allow-sdist = ["{sdist}"]\n' + (f'build-requires = ["{build_requires}"]\n' if build_requires else "")
-    project = localindex.make_project(directory / "vsp-app", index, bundle, netrc=netrc,
-                                      main_in=f"vsp-alpha\n{sdist}\n", extra_settings=settings)
-    result = run_cli("--progress", "quiet", "lock", cwd=project)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return project
+@pytest.fixture
+def sdist_app(one_off_sdist: str, private_index: IndexServer, private_bundle: Path, private_netrc: Path,
+              tmp_path: Path) -> Callable[[str], Path]:
+    """A locked app on the private index that needs the one-off sdist, with these build-requires."""
+
+    def make(build_requires: str) -> Path:
+        settings = (f'allow-sdist = ["{one_off_sdist}"]\n'
+                    + (f'build-requires = ["{build_requires}"]\n' if build_requires else ""))
+        project = localindex.make_project(tmp_path / "vsp-app", private_index, private_bundle, netrc=private_netrc,
+                                          main_in=f"vsp-alpha\n{one_off_sdist}\n", extra_settings=settings)
+        result = run_cli("--progress", "quiet", "lock", cwd=project)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return project
+
+    return make
 
 
 def test_an_sdist_build_dependency_outside_the_build_lock_fails_the_build(
-    one_off_sdist: str, private_index: IndexServer, private_bundle: Path, private_netrc: Path,
-    tmp_path: Path, engine,  # type: ignore[no-untyped-def]
+    one_off_sdist: str, sdist_app: Callable[[str], Path], engine,  # type: ignore[no-untyped-def]
 ) -> None:
-    project = sdist_app(tmp_path, private_index, private_bundle, private_netrc, one_off_sdist, "")
+    project = sdist_app("")
     build_lock = lockfile.read(project / "requirements/build.txt", "build")
     assert build_lock is not None and "vsp-backend" in build_lock.pins  # lock found it
     # A build lock without it (compiled while the sdist was not allowed), built --allow-stale:
@@ -102,10 +109,9 @@ def test_an_sdist_build_dependency_outside_the_build_lock_fails_the_build(
 
 
 def test_an_sdist_builds_from_its_hash_checked_build_dependencies(
-    one_off_sdist: str, private_index: IndexServer, private_bundle: Path, private_netrc: Path,
-    tmp_path: Path, engine,  # type: ignore[no-untyped-def]
+    one_off_sdist: str, sdist_app: Callable[[str], Path], engine,  # type: ignore[no-untyped-def]
 ) -> None:
-    project = sdist_app(tmp_path, private_index, private_bundle, private_netrc, one_off_sdist, "vsp-backend")
+    project = sdist_app("vsp-backend")
     build_lock = lockfile.read(project / "requirements/build.txt", "build")
     assert build_lock is not None and build_lock.pins["vsp-backend"].hashes
     tag = "venvship-test/sdist-hashed:it"

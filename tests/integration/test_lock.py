@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PY39, PY311, copy_example_to, one_error, run_cli, snapshot
+from tests.conftest import PY39, PY311, copy_example_to, one_error, snapshot
+from tests.integration.conftest import lock, versions
 from venvship import lockfile
 
 pytestmark = pytest.mark.docker
-
-
-def lock(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("--progress", "quiet", "lock", *args, cwd=project)
-
-
-def versions(project: Path, env: str) -> dict[str, str]:
-    parsed = lockfile.read(project / "requirements" / f"{env}.txt", env)
-    assert parsed is not None
-    return parsed.versions
 
 
 @pytest.fixture(scope="module")
@@ -87,26 +77,26 @@ def test_layered_locks_install_together_with_main_pins(locked_39: Path, engine) 
     assert {"flask", "werkzeug"} <= shared
 
 
-def test_conflict_between_main_and_dev_is_clear_and_writes_nothing(copy_example) -> None:  # type: ignore[no-untyped-def]
-    project = copy_example()
-    (project / "requirements/dev.in").write_text("-c main.txt\npytest\nflask<3\n")
+def failed_lock(project: Path, code: int) -> str:
+    """'venvship lock' failing with exit ``code`` and leaving requirements/ byte for byte; its stderr."""
     before = snapshot(project / "requirements")
     result = lock(project)
-    assert result.returncode == 6, result.stderr
-    error = one_error(result.stderr)
+    assert result.returncode == code, result.stderr
+    assert snapshot(project / "requirements") == before
+    return result.stderr
+
+
+def test_conflict_between_main_and_dev_is_clear_and_writes_nothing(project: Path) -> None:
+    (project / "requirements/dev.in").write_text("-c main.txt\npytest\nflask<3\n")
+    error = one_error(failed_lock(project, 6))
     assert "'dev' requires flask<3 (requirements/dev.in:3)" in error
     assert re.search(r"'main' pins flask==3\.\d+\.\d+ \(requirements/main\.txt", error)
-    assert snapshot(project / "requirements") == before
 
 
-def test_unknown_package_fails_and_keeps_locks(copy_example) -> None:  # type: ignore[no-untyped-def]
-    project = copy_example()
+def test_unknown_package_fails_and_keeps_locks(project: Path) -> None:
     (project / "requirements/main.in").write_text("flask\nvenvship-no-such-package-4c1e\n")
-    before = snapshot(project / "requirements")
-    result = lock(project)
-    assert result.returncode == 5, result.stderr
-    assert "venvship-no-such-package-4c1e" in result.stderr and "Traceback" not in result.stderr
-    assert snapshot(project / "requirements") == before
+    stderr = failed_lock(project, 5)
+    assert "venvship-no-such-package-4c1e" in stderr and "Traceback" not in stderr
 
 
 def test_check_catches_each_stale_case(copy_example) -> None:  # type: ignore[no-untyped-def]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 
 from tests.conftest import copy_example_to, run_cli
 from tests.integration import buildkit
+from tests.integration.conftest import http_json, rebuild_after_source_change
 from venvship.errors import ImageError
 
 pytestmark = pytest.mark.docker
@@ -49,23 +48,6 @@ def minimal(tmp_path_factory: pytest.TempPathFactory, engine: Any) -> Iterator[d
     _remove(engine, tag, tag.replace(":it", ":debug"))
 
 
-def _get(engine: Any, tag: str, **kwargs: Any) -> dict[str, Any]:
-    with engine.started(tag, ports={"8000/tcp": ("127.0.0.1", None)}, **kwargs) as container:
-        deadline = time.monotonic() + 30
-        while True:
-            container.reload()
-            ports = container.attrs["NetworkSettings"]["Ports"].get("8000/tcp")
-            try:
-                assert ports, container.logs().decode()[-2000:]
-                with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]['HostPort']}/", timeout=2) as response:
-                    body: dict[str, Any] = json.loads(response.read())
-                    return body
-            except (OSError, AssertionError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
-
-
 def test_minimal_image_builds_verifies_and_is_small(minimal: dict[str, Any], engine: Any) -> None:
     summary = minimal["summary"]
     assert summary["verified"] is True
@@ -81,7 +63,7 @@ def test_minimal_image_builds_verifies_and_is_small(minimal: dict[str, Any], eng
 
 
 def test_minimal_image_serves_http_and_verify_start_passes(minimal: dict[str, Any], engine: Any) -> None:
-    body = _get(engine, minimal["tag"])
+    body = http_json(engine, minimal["tag"])
     assert body["message"] == "hello from venvship" and body["prefix"] == "/app"
     result = run_cli("verify", minimal["tag"], "--start", "--runtime-image", "minimal", cwd=minimal["project"])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -122,12 +104,7 @@ def test_source_change_leaves_the_root_filesystem_layer_alone(minimal: dict[str,
     project: Path = minimal["project"]
     tag = minimal["tag"]
     before = engine.image(tag)["RootFS"]["Layers"]
-    init = project / "src/hello_app/__init__.py"
-    token = uuid.uuid4().hex[:8]  # unique content: BuildKit's cache is content-addressed and outlives runs
-    init.write_text(init.read_text().replace("hello from venvship", f"hello again from venvship {token}"))
-    result = run_cli("--progress", "plain", "build", "--image", tag, "--no-verify", cwd=project)
-    assert result.returncode == 0, result.stderr[-3000:]
-    log = result.stderr
+    log, greeting = rebuild_after_source_change(project, tag)
     for stage in ("runtime-rootfs", "deps"):
         assert not buildkit.ran(log, stage), f"{stage} re-ran: {buildkit.ran(log, stage)}"
     assert any("RUN" in step for step in buildkit.ran(log, "build")), "the app layer did not re-run"
@@ -135,7 +112,7 @@ def test_source_change_leaves_the_root_filesystem_layer_alone(minimal: dict[str,
     assert after[:2] == before[:2], "the root filesystem or the venv layer changed"
     assert after[2] != before[2]
     code, out = engine.run(tag, ["--once"])
-    assert code == 0 and f"hello again from venvship {token}" in out
+    assert code == 0 and greeting in out
 
 
 def test_a_command_naming_an_absent_program_fails_verify_by_name(tmp_path: Path, engine: Any) -> None:
@@ -174,7 +151,7 @@ def test_compiled_extension_runtime_packages_and_programs(tmp_path: Path, engine
         assert "Tag: cp311-cp311-linux_x86_64" in out, out  # built here from the sdist
         code, out = engine.run(tag, ["-c", "echo $0"], entrypoint=["sh"])
         assert code == 0 and out.strip() == "sh", out
-        assert _get(engine, tag)["message"] == "hello from venvship"
+        assert http_json(engine, tag)["message"] == "hello from venvship"
         with pytest.raises(ImageError, match="not found"):  # only the programs named: no ls
             engine.run(tag, [], entrypoint=["ls"])
     finally:

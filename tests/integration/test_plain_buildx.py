@@ -16,25 +16,8 @@ from venvship.settings import load_settings
 pytestmark = pytest.mark.docker
 
 
-def git(project: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-                   check=True, capture_output=True)
-
-
-def test_plain_buildx_build_of_a_setuptools_scm_project(copy_example, engine) -> None:  # type: ignore[no-untyped-def]
-    project = copy_example()
-    pyproject = project / "pyproject.toml"
-    text = pyproject.read_text()
-    text = text.replace('requires = ["setuptools>=69", "wheel"]', 'requires = ["setuptools>=69", "setuptools-scm>=8"]')
-    text = text.replace('version = "1.2.0"', 'dynamic = ["version"]')
-    pyproject.write_text(text + "\n[tool.setuptools_scm]\n")
-    git(project, "init", "-q")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "first")
-    git(project, "tag", "v2.3.4")
-    locked = run_cli("--progress", "quiet", "lock", "--env", "build", cwd=project)
-    assert locked.returncode == 0, locked.stderr
-
+def test_plain_buildx_build_of_a_setuptools_scm_project(scm_project: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    project = scm_project
     rendered = run_cli("dockerfile", "--output", "Dockerfile", cwd=project)
     assert rendered.returncode == 0, rendered.stderr
     header = (project / "Dockerfile").read_text().split("\nARG ", 1)[0]

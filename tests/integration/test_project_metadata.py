@@ -8,35 +8,23 @@ from __future__ import annotations
 
 import json
 import subprocess
-import textwrap
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PY311, one_error, run_cli
-from venvship import lockfile
+from tests.conftest import PY311, one_error, run_cli, write_tree
+from tests.integration.conftest import lock, versions
 from venvship.settings import load_settings
 
 pytestmark = pytest.mark.docker
 
 
-def lock(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("--progress", "quiet", "lock", *args, cwd=project)
-
-
-def pins(project: Path, env: str, directory: str = "requirements") -> dict[str, str]:
-    parsed = lockfile.read(project / directory / f"{env}.txt", env)
-    assert parsed is not None, f"no {env} lock"
-    return parsed.versions
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+def locked_main(project: Path) -> tuple[set[str], str]:
+    """Lock: the names in the main lock and the app's name as venvship reads it."""
+    result = lock(project)
+    assert result.returncode == 0, result.stderr
+    return set(versions(project, "main")), load_settings(project, environ={}).project_name
 
 
 SETTINGS = f'[tool.venvship]\nbase-image = "{PY311}"\nrequirements-dir = "locks"\n'
@@ -45,7 +33,7 @@ SETTINGS = f'[tool.venvship]\nbase-image = "{PY311}"\nrequirements-dir = "locks"
 def test_setup_py_reading_requirements_files(tmp_path: Path) -> None:
     """flower: setup.py reads requirements/default.txt; main had 0 requirements and the folder's
     name. An extra pinning an old version (min) is reported by name, the rest is locked."""
-    project = write(tmp_path / "checkout", {
+    project = write_tree(tmp_path / "checkout", {
         "pyproject.toml": SETTINGS,
         "setup.py": """\
             from setuptools import setup, find_packages
@@ -67,8 +55,8 @@ def test_setup_py_reading_requirements_files(tmp_path: Path) -> None:
     })
     result = lock(project)
     assert result.returncode == 0, result.stderr
-    assert set(pins(project, "main", "locks")) == {"six"}
-    assert set(pins(project, "test", "locks")) == {"iniconfig"}
+    assert set(versions(project, "main", "locks")) == {"six"}
+    assert set(versions(project, "test", "locks")) == {"iniconfig"}
     assert not (project / "locks/min.txt").exists()
     assert "'min' was not locked" in result.stderr and 'ignore-envs = ["min"]' in result.stderr
     assert "(locks/main.txt, via" in result.stderr, result.stderr
@@ -96,7 +84,7 @@ def test_setup_py_reading_requirements_files(tmp_path: Path) -> None:
     (project / "pyproject.toml").write_text(SETTINGS + '[tool.venvship.environments.min]\nbase = ""\n')
     alone = lock(project, "--env", "min")
     assert alone.returncode == 0, alone.stderr
-    assert pins(project, "min", "locks") == {"six": "1.15.0"}
+    assert versions(project, "min", "locks") == {"six": "1.15.0"}
 
     # a file setup.py reads changes: noticed without asking the backend
     (project / "requirements/default.txt").write_text("six\niniconfig\n")
@@ -105,11 +93,11 @@ def test_setup_py_reading_requirements_files(tmp_path: Path) -> None:
     assert "project metadata: requirements/default.txt changed" in check.stderr, check.stderr
     again = lock(project)
     assert again.returncode == 0, again.stderr
-    assert set(pins(project, "main", "locks")) == {"six", "iniconfig"}
+    assert set(versions(project, "main", "locks")) == {"six", "iniconfig"}
 
 
 def test_a_lock_never_overwrites_a_file_the_metadata_is_read_from(tmp_path: Path) -> None:
-    project = write(tmp_path / "app", {
+    project = write_tree(tmp_path / "app", {
         "pyproject.toml": f'[tool.venvship]\nbase-image = "{PY311}"\n',
         "setup.py": """\
             from setuptools import setup
@@ -126,7 +114,7 @@ def test_a_lock_never_overwrites_a_file_the_metadata_is_read_from(tmp_path: Path
 
 
 def test_poetry_dependencies_come_from_poetry_core(tmp_path: Path) -> None:
-    project = write(tmp_path / "folder-name", {
+    project = write_tree(tmp_path / "folder-name", {
         "pyproject.toml": f"""\
             [build-system]
             requires = ["poetry-core>=1.0"]
@@ -147,16 +135,13 @@ def test_poetry_dependencies_come_from_poetry_core(tmp_path: Path) -> None:
             """,
         "poetic/__init__.py": "",
     })
-    result = lock(project)
-    assert result.returncode == 0, result.stderr
-    assert set(pins(project, "main")) == {"six"}
-    assert load_settings(project, environ={}).project_name == "poetic"
+    assert locked_main(project) == ({"six"}, "poetic")
 
 
 def test_a_setup_cfg_project_builds_and_verifies_under_its_own_name(tmp_path: Path) -> None:
     """setup.cfg only: its install_requires reach the image and verify finds the app by the
     name the backend gave, not the folder's."""
-    project = write(tmp_path / "checkout", {
+    project = write_tree(tmp_path / "checkout", {
         "pyproject.toml": f"""\
             [build-system]
             requires = ["setuptools>=61"]
@@ -183,7 +168,7 @@ def test_a_setup_cfg_project_builds_and_verifies_under_its_own_name(tmp_path: Pa
     })
     result = lock(project)
     assert result.returncode == 0, result.stderr
-    assert set(pins(project, "main")) == {"six"}
+    assert set(versions(project, "main")) == {"six"}
     record = json.loads((project / "requirements/project-metadata.json").read_text())
     assert "requirements.in" in record["sources"], record
     tag = f"venvship-test/cfgapp:{uuid.uuid4().hex[:8]}"
@@ -198,7 +183,7 @@ def test_a_setup_cfg_project_builds_and_verifies_under_its_own_name(tmp_path: Pa
 def test_a_backend_without_the_metadata_hook_is_read_from_its_wheel(tmp_path: Path) -> None:
     """prepare_metadata_for_build_wheel is optional (PEP 517): an in-tree backend (backend-path)
     without it is asked for a wheel, whose METADATA names the requirements."""
-    project = write(tmp_path / "checkout", {
+    project = write_tree(tmp_path / "checkout", {
         "pyproject.toml": f"""\
             [build-system]
             requires = ["setuptools>=61"]
@@ -223,14 +208,11 @@ def test_a_backend_without_the_metadata_hook_is_read_from_its_wheel(tmp_path: Pa
             """,
         "nometa_app.py": "",
     })
-    result = lock(project)
-    assert result.returncode == 0, result.stderr
-    assert set(pins(project, "main")) == {"six"}
-    assert load_settings(project, environ={}).project_name == "nometa-app"
+    assert locked_main(project) == ({"six"}, "nometa-app")
 
 
 def test_a_backend_that_cannot_answer_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
-    project = write(tmp_path / "broken", {
+    project = write_tree(tmp_path / "broken", {
         "pyproject.toml": f'[tool.venvship]\nbase-image = "{PY311}"\n',
         "setup.py": "raise SystemExit('setup.py: the vendored sources are missing')\n",
     })

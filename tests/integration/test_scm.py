@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_cli
+from tests.integration.conftest import git
 from venvship import lockfile
 
 pytestmark = pytest.mark.docker
 
 
-def git(project: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-                   check=True, capture_output=True)
-
-
-def test_setuptools_scm_version_is_handed_to_the_build(copy_example, engine) -> None:  # type: ignore[no-untyped-def]
-    project = copy_example()
-    pyproject = project / "pyproject.toml"
-    text = pyproject.read_text()
-    text = text.replace('requires = ["setuptools>=69", "wheel"]', 'requires = ["setuptools>=69", "setuptools-scm>=8"]')
-    text = text.replace('version = "1.2.0"', 'dynamic = ["version"]')
-    pyproject.write_text(text + "\n[tool.setuptools_scm]\n")
-    git(project, "init", "-q")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "first")
-    git(project, "tag", "v2.3.4")
-
-    locked = run_cli("--progress", "quiet", "lock", "--env", "build", cwd=project)
-    assert locked.returncode == 0, locked.stderr
+def test_setuptools_scm_version_is_handed_to_the_build(scm_project: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    project = scm_project
     build_lock = lockfile.read(project / "requirements/build.txt", "build")
     assert build_lock is not None and "setuptools-scm" in build_lock.pins
 

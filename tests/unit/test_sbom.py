@@ -4,7 +4,6 @@ pure checks verify runs."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from importlib import metadata
@@ -15,6 +14,7 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
+from tests.conftest import load_script
 from venvship.ops import build, sbom
 from venvship.render import builtin_template_dir
 
@@ -25,11 +25,7 @@ PINNED = ("jinja2", "markupsafe", "packaging", "pyyaml")
 
 
 def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("venvship_sbom", builtin_template_dir() / "sbom.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(builtin_template_dir() / "sbom.py", "venvship_sbom")
 
 
 def write_lock(path: Path, extra: str = "") -> dict[str, tuple[str, list[str]]]:

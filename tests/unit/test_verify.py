@@ -3,7 +3,6 @@ ELF reader and package map (the probe itself runs in images: tests/integration/t
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, copy_example_to
+from tests.conftest import EXAMPLES, copy_example_to, load_script
 from venvship import lockfile
 from venvship.environments import discover
 from venvship.errors import ConfigError, VerifyError
@@ -35,11 +34,7 @@ EXAMPLE = EXAMPLES / "hello-app"
 def probe_module() -> ModuleType:
     from venvship.render import builtin_template_dir
 
-    spec = importlib.util.spec_from_file_location("verify_probe", builtin_template_dir() / "verify_probe.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(builtin_template_dir() / "verify_probe.py", "verify_probe")
 
 
 @pytest.mark.parametrize(("argv", "executables", "targets"), [
