@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from venvship.errors import ConfigError
-from venvship.settings import load_settings
+from venvship.settings import _GROUPS, _KEYS, Settings, load_settings
 
 
 def write(tmp_path: Path, tool: str = "", project: str = 'name = "demo"\nversion = "1.0"') -> Path:
@@ -29,6 +30,17 @@ def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
     assert s.image.venv_path == "/opt/venvs/demo"
     s = load_settings(tmp_path, {"base_image": "from-flag:1"}, environ={"VENVSHIP_BASE_IMAGE": "from-env:1"})
     assert s.image.base == "from-flag:1"
+
+
+def test_every_key_fills_a_field_of_its_group(tmp_path: Path) -> None:
+    for key, (group, name, _) in _KEYS.items():
+        owner = _GROUPS[group] if group else Settings
+        assert name in {f.name for f in dataclasses.fields(owner)}, f"{key} -> {group}.{name}"
+    s = load_settings(write(tmp_path, 'deb-name = "demo-app"\nruntime-packages = ["libpq5"]'),
+                      environ={"VENVSHIP_TEST_ENVS": "dev,test"})
+    assert (s.deb.name, s.runtime.packages, s.tests.envs) == ("demo-app", ("libpq5",), ("dev", "test"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.runtime.packages = ()  # type: ignore[misc]
 
 
 def test_env_lists_split_on_commas_and_spaces(tmp_path: Path) -> None:
