@@ -9,7 +9,7 @@ from venvship.errors import ConfigError, InputError
 from venvship.settings import load_settings
 
 
-def project(tmp_path: Path, files: dict[str, str], pyproject: str = "") -> Path:
+def write_project(tmp_path: Path, files: dict[str, str], pyproject: str = "") -> Path:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "1"\n' + pyproject)
     for name, text in files.items():
         path = tmp_path / name
@@ -23,7 +23,7 @@ def envs_of(path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_pip_tools_layout_with_layering(tmp_path: Path) -> None:
-    found = envs_of(project(tmp_path, {
+    found = envs_of(write_project(tmp_path, {
         "requirements/main.in": "flask>=3  # web\n# comment\n\nrequests\n",
         "requirements/dev.in": "-c main.txt\npytest\n",
         "requirements/docs.in": "-r main.in\nsphinx\n",
@@ -38,7 +38,7 @@ def test_pip_tools_layout_with_layering(tmp_path: Path) -> None:
 
 
 def test_pyproject_layout(tmp_path: Path) -> None:
-    found = envs_of(project(tmp_path, {}, (
+    found = envs_of(write_project(tmp_path, {}, (
         'dependencies = ["flask"]\n[project.optional-dependencies]\npostgres = ["psycopg"]\n'
         '[dependency-groups]\ntest = ["pytest"]\nlint = [{include-group = "test"}, "ruff"]\n'
         '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
@@ -50,7 +50,7 @@ def test_pyproject_layout(tmp_path: Path) -> None:
 
 
 def test_input_hash_changes_with_base_inputs(tmp_path: Path) -> None:
-    path = project(tmp_path, {"requirements/main.in": "flask\n", "requirements/dev.in": "-c main.txt\npytest\n"})
+    path = write_project(tmp_path, {"requirements/main.in": "flask\n", "requirements/dev.in": "-c main.txt\npytest\n"})
     settings = load_settings(path, environ={})
     before = discover(settings).input_hash("dev", settings)
     (path / "requirements/main.in").write_text("flask<4\n")
@@ -70,23 +70,23 @@ def test_input_hash_changes_with_base_inputs(tmp_path: Path) -> None:
 )
 def test_bad_inputs(tmp_path: Path, files: dict[str, str], message: str) -> None:
     with pytest.raises(InputError, match=message):
-        envs_of(project(tmp_path, files))
+        envs_of(write_project(tmp_path, files))
 
 
 def test_unknown_environment_names_the_known_ones(tmp_path: Path) -> None:
-    found = envs_of(project(tmp_path, {"requirements/main.in": "flask\n"}))
+    found = envs_of(write_project(tmp_path, {"requirements/main.in": "flask\n"}))
     with pytest.raises(InputError, match="no environment named 'prod' \\(known: build, main\\)"):
         found.get("prod")
 
 
 def test_layering_setting_must_name_an_environment(tmp_path: Path) -> None:
-    path = project(tmp_path, {"requirements/main.in": "x\n"}, '[tool.venvship.environments.ghost]\nbase = "main"\n')
+    path = write_project(tmp_path, {"requirements/main.in": "x\n"}, '[tool.venvship.environments.ghost]\nbase = "main"\n')
     with pytest.raises(ConfigError, match="ghost"):
         envs_of(path)
 
 
 def test_self_referencing_extras_are_inlined(tmp_path: Path) -> None:
-    found = envs_of(project(tmp_path, {}, (
+    found = envs_of(write_project(tmp_path, {}, (
         'dependencies = ["click"]\n[project.optional-dependencies]\n'
         'test = ["pytest"]\ndev = ["demo[test]", "ruff"]\n'
     )))

@@ -14,7 +14,7 @@ from venvship.ops.tox import section
 from venvship.settings import load_settings
 
 
-def project(tmp_path: Path, extras: str, tool: str = "") -> Path:
+def write_project(tmp_path: Path, extras: str, tool: str = "") -> Path:
     (tmp_path / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
         '[project]\nname = "demo"\nversion = "1"\ndependencies = ["requests"]\n'
@@ -38,20 +38,20 @@ def test_the_tool_a_test_command_needs(command: list[str], tool: str | None) -> 
 
 
 def test_a_missing_default_env_is_refused_naming_the_one_that_holds_pytest(tmp_path: Path) -> None:
-    root = project(tmp_path, 'test = ["pytest>=8"]\ndocs = ["sphinx"]')
+    root = write_project(tmp_path, 'test = ["pytest>=8"]\ndocs = ["sphinx"]')
     with pytest.raises(InputError, match=r"no test environment named 'dev' \(test-envs; known: docs, main, test\)") as exc:
         chosen(root)
     assert exc.value.hint is not None and exc.value.hint.startswith("'test' holds pytest: pass --env test")
 
 
 def test_an_unknown_env_given_with_env_is_refused(tmp_path: Path) -> None:
-    root = project(tmp_path, 'test = ["pytest"]')
+    root = write_project(tmp_path, 'test = ["pytest"]')
     with pytest.raises(InputError, match=r"'tests' \(--env;"):
         chosen(root, "tests")
 
 
 def test_several_holders_are_all_named(tmp_path: Path) -> None:
-    root = project(tmp_path, 'test = ["pytest"]\nci = ["pytest-cov", "pytest"]')
+    root = write_project(tmp_path, 'test = ["pytest"]\nci = ["pytest-cov", "pytest"]')
     with pytest.raises(InputError) as exc:
         chosen(root)
     assert "these hold pytest: ci, test" in (exc.value.hint or "")
@@ -59,38 +59,38 @@ def test_several_holders_are_all_named(tmp_path: Path) -> None:
 
 def test_no_env_holding_the_tool_names_how_to_declare_one(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
-        chosen(project(tmp_path, 'docs = ["sphinx"]'))
+        chosen(write_project(tmp_path, 'docs = ["sphinx"]'))
     assert "declare the test tools" in (exc.value.hint or "")
 
 
 def test_the_chosen_env_must_hold_the_tool_when_another_does(tmp_path: Path) -> None:
-    root = project(tmp_path, 'test = ["pytest"]\ndocs = ["sphinx"]', 'test-envs = ["docs"]')
+    root = write_project(tmp_path, 'test = ["pytest"]\ndocs = ["sphinx"]', 'test-envs = ["docs"]')
     with pytest.raises(InputError, match="runs pytest, but the test environments \\(docs\\) do not hold it") as exc:
         chosen(root)
     assert "'test' does: pass --env test" in (exc.value.hint or "")
 
 
 def test_a_tool_no_env_pins_is_a_warning(tmp_path: Path) -> None:
-    root = project(tmp_path, 'docs = ["sphinx"]', 'test-envs = ["docs"]\ntest-command = "ward test"')
+    root = write_project(tmp_path, 'docs = ["sphinx"]', 'test-envs = ["docs"]\ntest-command = "ward test"')
     picked = chosen(root)
     assert picked.envs == ("docs",) and picked.locks == ("main", "docs")
     assert picked.warning and "runs ward, which no environment pins" in picked.warning
 
 
 def test_the_env_that_holds_the_tool_is_used_when_asked_for(tmp_path: Path) -> None:
-    root = project(tmp_path, 'test = ["pytest"]')
+    root = write_project(tmp_path, 'test = ["pytest"]')
     picked = chosen(root, "test")
     assert (picked.envs, picked.locks, picked.tool, picked.warning) == (("test",), ("main", "test"), "pytest", None)
 
 
 def test_a_stdlib_runner_needs_no_env_to_hold_it(tmp_path: Path) -> None:
-    root = project(tmp_path, 'dev = ["coverage"]', 'test-command = "python -m unittest discover"')
+    root = write_project(tmp_path, 'dev = ["coverage"]', 'test-command = "python -m unittest discover"')
     assert chosen(root).warning is None
 
 
 def test_the_locked_pins_count_not_only_the_inputs(tmp_path: Path) -> None:
     """pytest reached through pytest-cov, as the lock pins it."""
-    root = project(tmp_path, 'cov = ["pytest-cov"]', 'test-envs = ["cov"]')
+    root = write_project(tmp_path, 'cov = ["pytest-cov"]', 'test-envs = ["cov"]')
     (root / "requirements").mkdir()
     settings = load_settings(root, environ={})
     import venvship.ops.testenvs as te
@@ -103,7 +103,7 @@ def test_the_locked_pins_count_not_only_the_inputs(tmp_path: Path) -> None:
 
 
 def test_tox_takes_the_same_rule(tmp_path: Path) -> None:
-    root = project(tmp_path, 'test = ["pytest"]')
+    root = write_project(tmp_path, 'test = ["pytest"]')
     settings = load_settings(root, environ={})
     with pytest.raises(InputError, match="no test environment named 'dev'"):
         section(settings, discover(settings))
@@ -133,6 +133,6 @@ def test_no_dockerignore_keeps_nothing_out(tmp_path: Path) -> None:
 def test_build_of_the_test_stage_takes_the_same_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from venvship.__main__ import main
 
-    root = project(tmp_path, 'test = ["pytest"]')
+    root = write_project(tmp_path, 'test = ["pytest"]')
     assert main(["-C", str(root), "build", "--target", "test"]) == 4
     assert "'test' holds pytest: set test-envs = [\"test\"]" in capsys.readouterr().err
