@@ -157,8 +157,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "uv_index_flags": index_flags(settings, "uv"),
         "pip_index_flags": index_flags(settings, "pip"),
         "runtime_packages": list(settings.runtime.packages),
-        "tools_lock": tools_lock_text(settings.lock.resolver),
-        "build_wheel_py": (builtin / "build_wheel.py").read_text(encoding="utf-8"),
+        "tools_lock": tools_lock_text(settings.lock.resolver).splitlines(),
         "build_backend": backend,
         "scm_version": uses_scm_version(data),
         "backend_path": backend_path,
@@ -178,7 +177,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "entrypoint": list(entrypoint),
         "command": list(command),
         # --- repro: the SBOM (stages sbom-tools and sbom) ---
-        "sbom_tools_lock": sbom_tools_lock_text(),
+        "sbom_tools_lock": sbom_tools_lock_text().splitlines(),
         "sbom_py": (builtin / "sbom.py").read_text(encoding="utf-8"),
         "sbom_path": SBOM_PATH,
         "fixed_epoch": FIXED_EPOCH,

@@ -74,7 +74,8 @@ def test_allowed_sdists_are_rebuilt_with_every_build_dependency_hashed(project: 
     assert "--require-build-hashes" not in render_dockerfile(plain, discover(plain))
     sdist = load_settings(project, {"allow_sdist": ("markupsafe",)}, environ={})
     text = render_dockerfile(sdist, discover(sdist))
-    installs = [ln for ln in text.splitlines() if "--compile-bytecode" in ln and "--only-binary :all:" in ln]
+    commands = text.replace("\\\n", " ").splitlines()  # continuation lines joined
+    installs = [ln for ln in commands if "--compile-bytecode" in ln and "--only-binary :all:" in ln]
     assert len(installs) == 3, text  # build-env, deps, test-deps
     for line in installs:
         assert "--no-binary markupsafe --refresh-package markupsafe" in line
