@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shlex
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from . import __version__
+from . import __version__, resources
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import ConfigError
 from .ops.sbom import SBOM_PATH
@@ -17,21 +16,14 @@ from .settings import DEBUG_PROGRAMS, MINIMAL_LEFT_OUT, Settings, read_pyproject
 
 
 def builtin_template_dir() -> Path:
-    """Templates ship inside the wheel as venvship/templates; a checkout has them at the top."""
-    packaged = Path(str(resources.files("venvship"))) / "templates"
-    if packaged.is_dir():
-        return packaged
-    checkout = Path(__file__).resolve().parents[2] / "templates"
-    if checkout.is_dir():
-        return checkout
-    raise ConfigError("venvship's templates are missing from its installation")  # pragma: no cover
+    """The templates directory (resources.templates_dir, kept for existing callers)."""
+    return resources.templates_dir()
 
 
 def tools_lock_text(resolver: str) -> str:
-    name = "uv.txt" if resolver == "uv" else "pip-tools.txt"
-    text = (resources.files("venvship") / "tools" / name).read_text(encoding="utf-8")
+    text = resources.tool_lock(resources.TOOLS_UV if resolver == "uv" else resources.TOOLS_PIP_TOOLS)
     if resolver == "pip-tools":  # the build stages install with uv whichever resolver locks
-        text += (resources.files("venvship") / "tools" / "uv.txt").read_text(encoding="utf-8")
+        text += resources.tool_lock(resources.TOOLS_UV)
     return one_line_requirements(text)
 
 
@@ -72,11 +64,11 @@ FIXED_EPOCH = 315532800
 
 def sbom_tools_lock_text() -> str:
     """The SBOM generator's libraries (stage sbom-tools), one pinned, hashed line each."""
-    return one_line_requirements((resources.files("venvship") / "tools" / "sbom.txt").read_text(encoding="utf-8"))
+    return one_line_requirements(resources.tool_lock(resources.TOOLS_SBOM))
 
 
 def environment(settings: Settings | None = None) -> jinja2.Environment:
-    builtin = jinja2.FileSystemLoader(str(builtin_template_dir()))
+    builtin = jinja2.FileSystemLoader(str(resources.templates_dir()))
     loaders: list[jinja2.BaseLoader] = []
     if settings is not None:
         user_dir = settings.project_dir / settings.template_dir
@@ -140,7 +132,6 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
     test_envs = [e for e in settings.tests.envs if e in envs.envs]
     test_locks = envs.closure(*test_envs)
     main_locks = envs.closure("main")
-    builtin = builtin_template_dir()
     return {
         "venvship_version": __version__,
         "project_name": settings.project_name,
@@ -178,7 +169,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "command": list(command),
         # --- repro: the SBOM (stages sbom-tools and sbom) ---
         "sbom_tools_lock": sbom_tools_lock_text().splitlines(),
-        "sbom_py": (builtin / "sbom.py").read_text(encoding="utf-8"),
+        "sbom_py": resources.text(resources.SBOM),
         "sbom_path": SBOM_PATH,
         "fixed_epoch": FIXED_EPOCH,
         # --- apps: non-packaged apps, env, build-commands ---
@@ -192,7 +183,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         # --- end apps ---
         # --- minimal: runtime-image = "minimal" (stages runtime-rootfs, runtime-debug) ---
         "minimal": settings.image.minimal,
-        "minimal_rootfs_py": ((builtin / "minimal_rootfs.py").read_text(encoding="utf-8")
+        "minimal_rootfs_py": (resources.text(resources.MINIMAL_ROOTFS)
                               if settings.image.minimal else ""),
         "minimal_left_out": [m for m in MINIMAL_LEFT_OUT if m not in settings.runtime.minimal_keep_modules],
         "runtime_programs": list(settings.runtime.programs),
@@ -204,7 +195,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
 def render_dockerfile(settings: Settings, envs: EnvironmentSet) -> str:
     env = environment(settings)
     try:
-        return env.get_template("Dockerfile.j2").render(context(settings, envs))
+        return env.get_template(resources.DOCKERFILE).render(context(settings, envs))
     except jinja2.UndefinedError as exc:
         raise ConfigError(f"template error: {exc.message}") from None
     except jinja2.TemplateSyntaxError as exc:
