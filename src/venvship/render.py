@@ -24,6 +24,7 @@ def tools_lock_text(resolver: str) -> str:
     text = resources.tool_lock(resources.TOOLS_UV if resolver == "uv" else resources.TOOLS_PIP_TOOLS)
     if resolver == "pip-tools":  # the build stages install with uv whichever resolver locks
         text += resources.tool_lock(resources.TOOLS_UV)
+    text += resources.tool_lock(resources.TOOLS_SBOM)  # the SBOM generator's libraries
     return one_line_requirements(text)
 
 
@@ -60,11 +61,6 @@ def one_line_requirements(text: str) -> str:
 # not depend on the commit (the venv, the runtime packages, the user), and SOURCE_DATE_EPOCH when
 # there is neither git nor SOURCE_DATE_EPOCH. Not 0: zip (wheels) cannot store times before 1980.
 FIXED_EPOCH = 315532800
-
-
-def sbom_tools_lock_text() -> str:
-    """The SBOM generator's libraries (stage sbom-tools), one pinned, hashed line each."""
-    return one_line_requirements(resources.tool_lock(resources.TOOLS_SBOM))
 
 
 def environment(settings: Settings | None = None) -> jinja2.Environment:
@@ -167,8 +163,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "stop_signal": settings.runtime.stop_signal,
         "entrypoint": list(entrypoint),
         "command": list(command),
-        # --- repro: the SBOM (stages sbom-tools and sbom) ---
-        "sbom_tools_lock": sbom_tools_lock_text().splitlines(),
+        # --- repro: the SBOM (stage sbom) ---
         "sbom_py": resources.text(resources.SBOM),
         "sbom_path": SBOM_PATH,
         "fixed_epoch": FIXED_EPOCH,

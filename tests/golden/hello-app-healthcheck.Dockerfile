@@ -9,7 +9,7 @@ ARG RUNTIME_IMAGE=venvship-local/python:3.11-bookworm
 FROM ${BASE_IMAGE} AS base
 ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 
-# tools: uv, pinned and hash-checked; every build stage starts from here, the runtime never does.
+# tools: uv and the SBOM library, hash-checked; the build stages start here, the runtime does not.
 FROM base AS tools
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt PIP_CERT=/etc/ssl/certs/ca-certificates.crt
 RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt,required=false \
@@ -17,14 +17,21 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
     mkdir -p /opt/venvship && python3 -m venv /opt/venvship/tools \
  && printf '%s\n' \
         'uv==0.13.9 --hash=sha256:16963d19594e18d746a70c7fce82237bde4f2cac4cfcf0ca2b84796fe9d0c6e9 --hash=sha256:2c45530751517d6c3bbc69a19473f6effe47cce047bede01ffd8af7ea7b36b25 --hash=sha256:3eeeb51a267a2144640fcd8f38d4a2f63439b39bc47445fd84727c3fc462c843 --hash=sha256:5435c5ce14a56431208ca0996416d310f1598e8c2c8ba707688985a16bb82dbe --hash=sha256:56ec37616c00220032fc7b8c9d0ef51367fd0d70d9cd6ddd841660f949f84fed --hash=sha256:66c512266d633bef48384a1f53003f41f2a8e7b36fe6e7fbfd3e0fd52d96fa63 --hash=sha256:6a44b2ed8111d2f60d2b92627c5dccda3f7ed7570b18ce115e569cd68c28246b --hash=sha256:6b0c7b9f47a5d011939d61e324d3fe18a8bc155d8dd53add738709a92f290a7c --hash=sha256:6d5114bba238adddacb32fb11904f2b3ff4e988f8e9ff0d8d3b5e9822cf836b8 --hash=sha256:7ec1e1dd9b6cb335c301afdf877989df384227313981850755a59561f75e4ab8 --hash=sha256:a2ee66fe8b6608e1482ab1bde5799da04705c1cb40324c7f66054ecf46ae6e40 --hash=sha256:a6e845f387e4ed55bb59342957a9179e24a631fcc7668bda3426ae1cef8ed4b9 --hash=sha256:c16ed11e013557536b3e60065f1b912f6407bd6518e041b961e23ef9e6b4fbf5 --hash=sha256:c5dbdb7c8737cd183a9dce95b39cfd1f3d54ec2a27a1bb58f160293f9ba2c805 --hash=sha256:d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19 --hash=sha256:db5c8df7145c21ffea9c0f74e38823bac3af60cbadf0e26b8633f08627b17bab --hash=sha256:dd6f4f93ddf8a668c73f0945f3638444b2140a4e15a3912067493fc6335543e4 --hash=sha256:ecb6028d79dc96fbeafffe5c8af62a7099487ebc05a701e76714eebcffd06375 --hash=sha256:eeb92051c2123b9730c46b04cc843cfa4bc7d7b0aec56df431a2215ef4cb0273' \
+        'boolean.py==5.0 --hash=sha256:ef28a70bd43115208441b53a045d1549e2f0ec6e3d08a9d142cbc41c1938e8d9' \
+        'cyclonedx-python-lib==11.12.0 --hash=sha256:0e807521a921a5c3cb8ce1153f8a61d29eedfe76a46aac2796b7c6b573391a54' \
+        'defusedxml==0.7.1 --hash=sha256:a352e7e428770286cc899e2542b6cdaedb2b4953ff269a210103ec58f6198a61' \
+        'license-expression==30.4.4 --hash=sha256:421788fdcadb41f049d2dc934ce666626265aeccefddd25e162a26f23bcbf8a4' \
+        'packageurl-python==0.17.6 --hash=sha256:31a85c2717bc41dd818f3c62908685ff9eebcb68588213745b14a6ee9e7df7c9' \
+        'py-serializable==2.2.0 --hash=sha256:2cce775abc5aac12115f9ff572a145c7276d04a770090334bd4e51ed9c782415' \
+        'sortedcontainers==2.4.0 --hash=sha256:a163dcaede0f1c021485e957a39245190e74249897e2ae4b2aa38595db237ee0' \
+        'typing-extensions==4.16.0 --hash=sha256:481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8' \
         > /opt/venvship/tools.txt \
  && /opt/venvship/tools/bin/python -m pip install --no-cache-dir --disable-pip-version-check \
         --require-hashes --no-deps --only-binary :all: -r /opt/venvship/tools.txt
 
-# lock: 'venvship lock' compiles the locks here, with this interpreter and the project mounted
-# (writable, discarded); inputs come from the named context 'lock-inputs' (DL3022 off).
+# lock, lock-export: 'venvship lock' runs lock.sh (from the named context 'lock-inputs') here, the
+# project mounted; the locks leave through lock-export.
 FROM tools AS lock
-WORKDIR /venvship
 # hadolint ignore=DL3022
 COPY --from=lock-inputs . /venvship/in/
 ARG VENVSHIP_LOCK_RUN=""
@@ -32,8 +39,7 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
     --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     --mount=type=bind,target=/venvship/project,rw \
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
-    sh /venvship/in/lock.sh \
- && echo "${VENVSHIP_LOCK_RUN}" > /venvship/out/run-id
+    sh /venvship/in/lock.sh && echo "${VENVSHIP_LOCK_RUN}" > /venvship/out/run-id
 
 FROM scratch AS lock-export
 COPY --from=lock /venvship/out/ /
@@ -63,19 +69,16 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
         --only-binary :all: --build-constraint /opt/venvship/locks/build.txt -r /opt/venvship/locks/main.txt \
  && find /app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
 
-# build: the app's wheel, built offline by uv with build-env's backend (no isolation, source
-# mounted), installed --no-deps; its files also go to /opt/venvship/app, a small layer of their own.
+# build: the app's wheel, built offline by uv with build-env's backend (source mounted, no isolation),
+# installed --no-deps; its files also go to /opt/venvship/app, a small layer of their own.
 FROM deps AS build
-WORKDIR /src
-ARG VENVSHIP_APP_VERSION=""
 RUN --mount=type=bind,target=/src,rw \
     --mount=type=bind,from=build-env,source=/opt/venvship/build-env,target=/opt/venvship/build-env \
     /opt/venvship/tools/bin/uv build --offline --no-cache --no-build-isolation --wheel --out-dir /opt/venvship/wheels \
-        --python /opt/venvship/build-env/bin/python \
+        --python /opt/venvship/build-env/bin/python /src \
  && UV_NO_INSTALLER_METADATA=1 /opt/venvship/tools/bin/uv pip install --python /app/bin/python \
         --prefix /opt/venvship/app --no-deps --no-index --compile-bytecode /opt/venvship/wheels/*.whl \
- && cp -a /opt/venvship/app/. /app/ \
- && find /opt/venvship/app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
+ && cp -a /opt/venvship/app/. /app/ && find /opt/venvship/app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
 
 # test-deps, test: main + dev locks, the app and its tests (venvship test).
 FROM deps AS test-deps
@@ -88,33 +91,17 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
         -r /opt/venvship/locks/main.txt -r /opt/venvship/locks/dev.txt
 
 FROM test-deps AS test
+COPY --from=build /opt/venvship/app/ /app/
 COPY . /src
 WORKDIR /src
-RUN --mount=type=bind,from=build,source=/opt/venvship/wheels,target=/opt/venvship/wheels \
-    /opt/venvship/tools/bin/uv pip install --python /app/bin/python --no-deps \
-        --no-index /opt/venvship/wheels/*.whl
 ENV PATH="/app/bin:$PATH"
 CMD ["python", "-m", "pytest"]
 
-# sbom-tools, sbom: the CycloneDX SBOM at /usr/share/venvship/sbom.cdx.json, from the locks and the venv's metadata,
-# reproducible (SOURCE_DATE_EPOCH; serial number derived from the inputs).
-FROM tools AS sbom-tools
-RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt,required=false \
-    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
-    mkdir -p /opt/venvship && python3 -m venv /opt/venvship/sbom-tools \
- && printf '%s\n' \
-        'boolean.py==5.0 --hash=sha256:ef28a70bd43115208441b53a045d1549e2f0ec6e3d08a9d142cbc41c1938e8d9' \
-        'cyclonedx-python-lib==11.12.0 --hash=sha256:0e807521a921a5c3cb8ce1153f8a61d29eedfe76a46aac2796b7c6b573391a54' \
-        'defusedxml==0.7.1 --hash=sha256:a352e7e428770286cc899e2542b6cdaedb2b4953ff269a210103ec58f6198a61' \
-        'license-expression==30.4.4 --hash=sha256:421788fdcadb41f049d2dc934ce666626265aeccefddd25e162a26f23bcbf8a4' \
-        'packageurl-python==0.17.6 --hash=sha256:31a85c2717bc41dd818f3c62908685ff9eebcb68588213745b14a6ee9e7df7c9' \
-        'py-serializable==2.2.0 --hash=sha256:2cce775abc5aac12115f9ff572a145c7276d04a770090334bd4e51ed9c782415' \
-        'sortedcontainers==2.4.0 --hash=sha256:a163dcaede0f1c021485e957a39245190e74249897e2ae4b2aa38595db237ee0' \
-        'typing-extensions==4.16.0 --hash=sha256:481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8' \
-        > /opt/venvship/sbom-tools.txt \
- && /opt/venvship/sbom-tools/bin/python -m pip install --no-cache-dir --disable-pip-version-check \
-        --require-hashes --no-deps --only-binary :all: -r /opt/venvship/sbom-tools.txt \
- && printf '%s\n' \
+# sbom: the CycloneDX SBOM at /usr/share/venvship/sbom.cdx.json, from the locks and the venv, reproducible.
+FROM build AS sbom
+ARG RUNTIME_IMAGE SOURCE_DATE_EPOCH=315532800 VENVSHIP_VERSION=1.2.0
+ARG VENVSHIP_BASE_DIGEST="" VENVSHIP_BASE_DIGEST_KIND=unknown
+RUN printf '%s\n' \
         '"""venvship: the CycloneDX SBOM of the image, written in the build (stage "sbom") by the CycloneDX' \
         'project library (cyclonedx-python-lib, hash-checked from tools/sbom.txt of venvship).' \
         '' \
@@ -267,15 +254,9 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
         '' \
         'if __name__ == "__main__":' \
         '    main()' \
-        > /opt/venvship/sbom-tools/venvship_sbom.py
-
-FROM build AS sbom
-ARG RUNTIME_IMAGE SOURCE_DATE_EPOCH=315532800 VENVSHIP_VERSION=1.2.0 VENVSHIP_BASE_DIGEST="" VENVSHIP_BASE_DIGEST_KIND=unknown
-RUN --mount=type=bind,from=sbom-tools,source=/opt/venvship/sbom-tools,target=/opt/venvship/sbom-tools \
-    VENVSHIP_BASE_NAME="${RUNTIME_IMAGE}" /opt/venvship/sbom-tools/bin/python \
-        /opt/venvship/sbom-tools/venvship_sbom.py --venv /app \
-        --lock main=/opt/venvship/locks/main.txt \
-        --requirements-dir requirements --app hello-app \
+        > /opt/venvship/sbom.py \
+ && VENVSHIP_BASE_NAME="${RUNTIME_IMAGE}" /opt/venvship/tools/bin/python /opt/venvship/sbom.py --venv /app \
+        --lock main=/opt/venvship/locks/main.txt --requirements-dir requirements --app hello-app \
         --app-version "${VENVSHIP_VERSION}" --out /opt/venvship/sbom/usr/share/venvship/sbom.cdx.json \
  && find /opt/venvship/sbom -newermt "@${SOURCE_DATE_EPOCH}" -exec touch -h -d "@${SOURCE_DATE_EPOCH}" {} +
 
@@ -297,7 +278,6 @@ RUN /app/bin/python /opt/venvship/export/export_script.py deb /opt/venvship/expo
 FROM scratch AS export-deb
 COPY --from=export-deb-build /out/ /
 
-
 # runtime-base, runtime-user: the runtime image; the non-root user's files, made apart and
 # added as a --link layer (no RUN layer under the venv's: a source-only rebuild re-diffs nothing).
 FROM ${RUNTIME_IMAGE} AS runtime-base
@@ -305,8 +285,7 @@ FROM ${RUNTIME_IMAGE} AS runtime-base
 FROM runtime-base AS runtime-user
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid 10001 --home-dir /home/app --create-home --shell /usr/sbin/nologin app \
- && chage --lastday 3652 app \
- && mkdir -p /opt/venvship/user \
+ && chage --lastday 3652 app && mkdir -p /opt/venvship/user \
  && for f in /etc/passwd /etc/group /etc/shadow /etc/gshadow /home/app; do \
         if [ -e "$f" ]; then cp -a --parents "$f" /opt/venvship/user/; fi; done \
  && find /opt/venvship/user -newermt "@315532800" -exec touch -h -d "@315532800" {} +
@@ -331,14 +310,8 @@ ENTRYPOINT ["/app/bin/hello-app"]
 # OCI labels; the base is named by its registry digest, else its local image id (digest-kind says which).
 ARG RUNTIME_IMAGE VENVSHIP_BASE_DIGEST="" VENVSHIP_BASE_DIGEST_KIND=unknown VENVSHIP_VERSION=1.2.0
 ARG VENVSHIP_CREATED=1970-01-01T00:00:00Z VENVSHIP_REVISION=unknown VENVSHIP_SOURCE=""
-LABEL org.opencontainers.image.title="hello-app" \
-      org.opencontainers.image.version="${VENVSHIP_VERSION}" \
-      org.opencontainers.image.revision="${VENVSHIP_REVISION}" \
-      org.opencontainers.image.created="${VENVSHIP_CREATED}" \
-      org.opencontainers.image.source="${VENVSHIP_SOURCE}" \
-      org.opencontainers.image.base.name="${RUNTIME_IMAGE}" \
-      org.opencontainers.image.base.digest="${VENVSHIP_BASE_DIGEST}" \
-      io.venvship.base.digest-kind="${VENVSHIP_BASE_DIGEST_KIND}" \
-      io.venvship.venv="/app" \
-      io.venvship.python="python3" \
-      io.venvship.sbom="/usr/share/venvship/sbom.cdx.json"
+LABEL org.opencontainers.image.title="hello-app" org.opencontainers.image.version="${VENVSHIP_VERSION}" \
+      org.opencontainers.image.revision="${VENVSHIP_REVISION}" org.opencontainers.image.created="${VENVSHIP_CREATED}" \
+      org.opencontainers.image.source="${VENVSHIP_SOURCE}" org.opencontainers.image.base.name="${RUNTIME_IMAGE}" \
+      org.opencontainers.image.base.digest="${VENVSHIP_BASE_DIGEST}" io.venvship.base.digest-kind="${VENVSHIP_BASE_DIGEST_KIND}" \
+      io.venvship.venv="/app" io.venvship.python="python3" io.venvship.sbom="/usr/share/venvship/sbom.cdx.json"
