@@ -187,6 +187,12 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
     }
 
 
+def render_script(name: str, **values: Any) -> str:
+    """A script template (resources.LOCK_SH, ...) rendered with ``values``; venvship's own, never a
+    project override."""
+    return environment().get_template(name).render(values).rstrip("\n") + "\n"
+
+
 def render_dockerfile(settings: Settings, envs: EnvironmentSet) -> str:
     env = environment(settings)
     try:

@@ -18,6 +18,8 @@ DOCKERFILE = "Dockerfile.j2"  # the multi-stage Dockerfile ('venvship dockerfile
 MACROS = "macros.j2"  # its shared RUN pieces
 EXPORT = "export.j2"  # its export-* stages ('venvship export')
 LOCK_SH = "lock.sh.j2"  # the script the lock stage runs ('venvship lock')
+METADATA_SH = "metadata.sh.j2"  # the lock stage's script asking the backend for the metadata
+LOCK_PREAMBLE = "lock-preamble.sh.j2"  # the first lines of both
 
 # ---- scripts (file names in the templates directory) ----
 BUILD_WHEEL = "build_wheel.py"  # venvship install's host build of the app's wheel

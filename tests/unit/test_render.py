@@ -96,3 +96,18 @@ def test_the_app_build_step_gets_no_secrets_and_no_network_settings(project: Pat
     for stage in (build, runtime):
         assert "type=secret" not in stage and "SSL_CERT_FILE" not in stage
     assert "--no-index" in build
+
+
+def test_every_resource_in_the_index_exists() -> None:
+    """resources.py is the one index of templates, scripts and tool locks: each name resolves."""
+    from venvship import resources
+
+    names = {k: v for k, v in vars(resources).items() if k.isupper() and isinstance(v, str)}
+    tools = {k: v for k, v in names.items() if k.startswith("TOOLS_")}
+    assert tools and all(resources.tool_lock(v).strip() for v in tools.values())
+    files = {k: v for k, v in names.items() if k not in tools}
+    assert {"DOCKERFILE", "LOCK_SH", "SBOM", "BUILD_WHEEL"} <= set(files)
+    assert all(resources.path(v).is_file() for v in files.values()), files
+    listed = set(files.values())
+    shipped = {p.name for p in resources.templates_dir().iterdir() if p.is_file()}
+    assert shipped <= listed, f"templates/ files not indexed in resources.py: {sorted(shipped - listed)}"

@@ -19,14 +19,13 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .. import lockfile
+from .. import lockfile, resources
 from ..engine import Engine, validate_reference
 from ..environments import EnvironmentSet
 from ..errors import ConfigError, VerifyError
-from ..render import builtin_template_dir
 from ..settings import Settings
 
-PROBE_FILE = "verify_probe.py"
+PROBE_FILE = resources.VERIFY_PROBE
 PROBE_MARKER = "venvship-verify: "
 PROBE_TIMEOUT = 300.0
 DEFAULT_START_TIMEOUT = 30.0
@@ -97,7 +96,7 @@ def package_for(library: str) -> str | None:
 
 
 def probe_source() -> str:
-    return (builtin_template_dir() / PROBE_FILE).read_text(encoding="utf-8")
+    return resources.text(PROBE_FILE)
 
 
 @dataclass(frozen=True)
