@@ -295,8 +295,8 @@ RUN /app/bin/python /opt/venvship/export/export_script.py deb /opt/venvship/expo
 FROM scratch AS export-deb
 COPY --from=export-deb-build /out/ /
 
-# runtime-base, runtime-user: the runtime image; the non-root user's files, made apart and
-# added as a --link layer (no RUN layer under the venv's: a source-only rebuild re-diffs nothing).
+# runtime-base: the runtime image; runtime-user: the non-root user's files,
+# made apart for a --link layer (no RUN layer under the venv's: a source-only rebuild re-diffs nothing).
 FROM ${RUNTIME_IMAGE} AS runtime-base
 
 FROM runtime-base AS runtime-user
