@@ -32,6 +32,7 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
 # lock, lock-export: 'venvship lock' runs lock.sh (from the named context 'lock-inputs') here, the
 # project mounted; the locks leave through lock-export.
 FROM tools AS lock
+WORKDIR /venvship
 # hadolint ignore=DL3022
 COPY --from=lock-inputs . /venvship/in/
 ARG VENVSHIP_LOCK_RUN=""
