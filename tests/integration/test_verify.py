@@ -175,3 +175,25 @@ def test_command_targets_in_the_image(broken: dict[str, Any], engine: Engine) ->
         ("gunicorn broken_app.cli:main()", None),
         ("uvicorn broken_app.cli:nothere", "module 'broken_app.cli' has no attribute 'nothere'"),
     ]
+
+
+def test_a_pass_is_kept_per_image_id_and_a_changed_lock_checks_again(hello: dict[str, Any], tmp_path: Path) -> None:
+    """Issue 17: a no-op build verifies the same image id again; its pass is kept (the probe
+    container is not run twice), and anything the checks read, like the lock, is part of the key."""
+    from venvship import lockfile
+
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    project, tag = hello["plain"], hello["tags"]["plain"]
+    first = run_cli("verify", tag, cwd=project, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    kept = list((tmp_path / "cache" / "venvship" / "verified").glob("*.passed"))
+    assert len(kept) == 1
+    again = run_cli("verify", tag, cwd=project, env=env)
+    assert again.returncode == 0 and list(kept[0].parent.iterdir()) == kept
+    path = project / "requirements" / "main.txt"
+    lock = lockfile.read(path, "main")
+    assert lock is not None
+    flask = lock.pins["flask"].version
+    path.write_text(lockfile.render("main", dict(lock.header), lock.body.replace(f"flask=={flask}", "flask==3.0.0")))
+    changed = run_cli("verify", tag, cwd=project, env=env)
+    assert changed.returncode == 14 and f"flask: {flask} installed, 3.0.0 locked" in changed.stderr

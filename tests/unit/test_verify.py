@@ -310,3 +310,31 @@ def test_a_missing_program_on_the_minimal_runtime_names_runtime_programs(tmp_pat
     assert verify_report(data, settings, lock) == [
         "the image's command runs 'sh', which is not in the image (not an executable file, nor on PATH; "
         "runtime-image = \"minimal\" has no shell or tools: add 'sh' to runtime-programs)"]
+
+
+def test_a_pass_is_kept_per_image_id_and_everything_the_checks_read(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A no-op build verifies the same image id again: the kept pass is found only when the
+    image id, settings, locks, probe configuration and variables are all the same."""
+    from dataclasses import replace
+
+    from venvship.ops.verify import expected_lock, passed_file, probe_config
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    project = copy_example_to(tmp_path / "p")
+    settings = load_settings(project, environ={})
+    lock = expected_lock(settings, discover(settings))
+    config = probe_config(settings, ["hello-app"])
+    image = "sha256:" + "1" * 64
+    path = passed_file(image, settings, lock, config, {})
+    assert path is not None and path.parent == tmp_path / "cache" / "venvship" / "verified"
+    assert passed_file(image, load_settings(project, environ={}), lock, config, {}) == path  # stable
+    others = [
+        passed_file("sha256:" + "2" * 64, settings, lock, config, {}),
+        passed_file(image, replace(settings, project_name="other"), lock, config, {}),
+        passed_file(image, settings, lockfile.Lock("main", lock.header, lock.pins, lock.body + "x==1\n"), config, {}),
+        passed_file(image, settings, lock, {**config, "elf": "off"}, {}),
+        passed_file(image, settings, lock, config, {"A": "1"}),
+    ]
+    assert path not in others and len(set(others)) == len(others)
+    assert passed_file("hello-app:latest", settings, lock, config, {}) is None  # not an id: never kept

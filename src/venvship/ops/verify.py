@@ -7,6 +7,9 @@ reports (pure functions, unit-tested), and runs the container checks of ``--star
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -14,12 +17,13 @@ import shlex
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .. import lockfile, resources
+from .. import __version__, lockfile, resources
 from ..engine import Engine, validate_reference
 from ..environments import EnvironmentSet
 from ..errors import ConfigError, VerifyError
@@ -349,15 +353,46 @@ def verify(settings: Settings, engine: Engine, image: str, *, envs: EnvironmentS
     attrs = engine.require_image(image)
     lock = expected_lock(settings, envs)
     started = time.monotonic()
-    data = run_probe(engine, image, settings, probe_config(settings, image_argv(attrs)), opts.env_vars)
-    problems = verify_report(data, settings, lock)
-    problems += sbom_problems(engine, image, attrs, data, settings)
-    if problems:
-        raise VerifyError(f"{image}: {problems[0]}" + "".join(f"; {p}" for p in problems[1:12])
-                          + (f" (+{len(problems) - 12} more)" if len(problems) > 12 else ""))
+    config = probe_config(settings, image_argv(attrs))
+    passed = passed_file(str(attrs.get("Id", "")), settings, lock, config, opts.env_vars)
+    if passed is None or not passed.is_file():
+        data = run_probe(engine, image, settings, config, opts.env_vars)
+        problems = verify_report(data, settings, lock)
+        problems += sbom_problems(engine, image, attrs, data, settings)
+        if problems:
+            raise VerifyError(f"{image}: {problems[0]}" + "".join(f"; {p}" for p in problems[1:12])
+                              + (f" (+{len(problems) - 12} more)" if len(problems) > 12 else ""))
+        if passed is not None:
+            with contextlib.suppress(OSError):  # a read-only home: check again next time
+                lockfile.write_atomically({passed: "passed\n"})
     if opts.start:
         start_check(engine, image, attrs, opts.env_vars, opts.start_timeout)
     return time.monotonic() - started
+
+
+def passed_file(image_id: str, settings: Settings, lock: lockfile.Lock, config: Mapping[str, Any],
+                env_vars: Mapping[str, str]) -> Path | None:
+    """Where the checks' pass for one image id is kept. An image id is the digest of the image's
+    config, which names its layers: the same id always holds the same files, so the same checks
+    (venvship's version and probe, the settings, the locks, the variables) pass again; only a
+    pass is kept (``--start`` always runs)."""
+    if not image_id.startswith("sha256:"):
+        return None
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "venvship" / "verified"
+    key = hashlib.sha256("\0".join((
+        image_id, __version__, probe_source(), _stable(settings), lock.body,
+        json.dumps(dict(lock.header), sort_keys=True), json.dumps(config, sort_keys=True),
+        json.dumps(dict(env_vars), sort_keys=True),
+    )).encode()).hexdigest()
+    return root / f"{key}.passed"
+
+
+def _stable(settings: Settings) -> str:
+    """The settings as text that is the same in every process (sets sorted)."""
+    def default(value: object) -> object:
+        return sorted(map(str, value)) if isinstance(value, (set, frozenset)) else str(value)
+
+    return json.dumps(dataclasses.asdict(settings), sort_keys=True, default=default)
 
 
 def sbom_problems(engine: Engine, image: str, attrs: Mapping[str, Any], data: Mapping[str, Any],
