@@ -194,6 +194,11 @@ def test_a_pass_is_kept_per_image_id_and_a_changed_lock_checks_again(hello: dict
     lock = lockfile.read(path, "main")
     assert lock is not None
     flask = lock.pins["flask"].version
-    path.write_text(lockfile.render("main", dict(lock.header), lock.body.replace(f"flask=={flask}", "flask==3.0.0")))
-    changed = run_cli("verify", tag, cwd=project, env=env)
-    assert changed.returncode == 14 and f"flask: {flask} installed, 3.0.0 locked" in changed.stderr
+    before = path.read_bytes()
+    try:
+        path.write_text(lockfile.render("main", dict(lock.header),
+                                        lock.body.replace(f"flask=={flask}", "flask==3.0.0")))
+        changed = run_cli("verify", tag, cwd=project, env=env)
+        assert changed.returncode == 14 and f"flask: {flask} installed, 3.0.0 locked" in changed.stderr
+    finally:
+        path.write_bytes(before)
