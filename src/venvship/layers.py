@@ -8,9 +8,8 @@ locked platform, from the index: pylock.toml carries it). Rules (README "Layer g
 - a distribution whose wheel is at least ``LARGE_BYTES`` gets a group of its own (at most
   ``MAX_LARGE`` of them: the largest, ties by name; the others join the small groups);
 - every other distribution goes to one of ``BUCKETS`` groups of its tier, by a hash of its name
-  alone: a bump never moves another distribution. Tier ``rare``: pulled in by other
-  distributions, version 1.0 or later; tier ``often``: direct requirements, 0.x versions and
-  calendar-versioned distributions, which are bumped more often;
+  alone: a bump never moves another distribution. Tier ``often``: 0.x versions and
+  calendar-versioned distributions (2024.8.30), which release more often; ``rare``: the rest;
 - groups are ordered large first (by name), then rare, then often: the layers that change most
   come last. At most ``MAX_LARGE + 2 * BUCKETS`` groups, far from the engine's ~125-layer limit;
   a venv of fewer than ``MIN_GROUPED`` distributions is one group.
@@ -140,17 +139,13 @@ def _filename(wheel: Mapping[str, Any]) -> str:
 
 
 # ---- the plan ------------------------------------------------------------------------------
-def is_direct(pin: Pin) -> bool:
-    """A requirement of the project itself (``# via -r requirements/main.in``, via pyproject)
-    rather than of another distribution."""
-    return any(not _NAME.match(v) and not v.startswith("-c ") for v in pin.via)
-
-
 def tier(pin: Pin) -> str:
-    """``often`` for direct requirements, 0.x and calendar versions (2024.x), else ``rare``."""
+    """``often`` for 0.x and calendar versions (2024.x), which release more often, else ``rare``.
+    From the version alone: whether a pin is a direct requirement changes when the inputs gain a
+    constraint (``idna!=3.20``), and the pin would move."""
     head = pin.version.split(".", 1)[0]
     major = int(head) if head.isdigit() else 0
-    return "often" if is_direct(pin) or major == 0 or major >= 2000 else "rare"
+    return "often" if major == 0 or major >= 2000 else "rare"
 
 
 def bucket(name: str) -> int:

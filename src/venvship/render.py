@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from packaging.utils import canonicalize_name
 
-from . import __version__, resources
+from . import __version__, layers, lockfile, resources
 from .environments import BUILD_ENV, EnvironmentSet
-from .errors import ConfigError
+from .errors import ConfigError, LockIntegrityError
 from .ops.sbom import SBOM_PATH
 from .settings import DEBUG_PROGRAMS, MINIMAL_LEFT_OUT, Settings, read_pyproject
 
@@ -121,6 +122,25 @@ def index_flags(settings: Settings, installer: str) -> str:
     return "".join(f"{flag} " for flag in settings.index_args(installer))
 
 
+def layer_groups(settings: Settings, main_locks: list[str]) -> list[dict[str, Any]]:
+    """The venv's layer groups (layers.py) from the main closure's locks and the recorded wheel
+    sizes; none (one deps stage) when turned off, before the first lock, or for one group."""
+    if not settings.image.layer_groups:
+        return []
+    try:
+        locks = [lockfile.read(settings.lock_path(env), env) for env in main_locks]
+    except LockIntegrityError:
+        return []  # the build names the broken lock
+    present = [lock for lock in locks if lock is not None]
+    if not present or len(present) != len(locks):
+        return []
+    groups = layers.plan(lockfile.combine(present).pins,
+                         layers.read_sizes(settings.requirements_path / layers.SIZES_NAME))
+    sdists = {canonicalize_name(n) for n in settings.index.allow_sdist}
+    return [{"name": g.name, "members": list(g.members), "sdist": bool(sdists & set(g.members))}
+            for g in groups] if len(groups) > 1 else []
+
+
 def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
     data = read_pyproject(settings.project_dir)
     backend, backend_path = build_backend(data)
@@ -138,6 +158,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "venv_path": settings.image.venv_path.rstrip("/") or "/app",
         "requirements_dir": settings.requirements_dir,
         "main_locks": main_locks,
+        "layer_groups": layer_groups(settings, main_locks),
         "main_lock_paths": [f"/opt/venvship/locks/{e}.txt" for e in main_locks],
         "build_packages": list(settings.build.packages),
         "allow_sdist": sorted(settings.index.allow_sdist),

@@ -90,6 +90,7 @@ class ImageSettings:
     python: str = "python3"
     venv_path: str = "/app"
     tags: tuple[str, ...] = ()  # images
+    layer_groups: bool = True  # the venv in layer groups planned from the locks (layers.py)
 
     @property
     def minimal(self) -> bool:
@@ -288,6 +289,7 @@ _KEYS: dict[str, tuple[str, str, str]] = {
     "template-dir": ("", "template_dir", "str"),
     "ignore-envs": ("", "ignore_envs", "list"),
     "images": ("image", "tags", "list"),
+    "layer-groups": ("image", "layer_groups", "bool"),
     # --- runtime keys ---
     "env": ("runtime", "env", "table"),
     "healthcheck": ("runtime", "healthcheck", "healthcheck"),

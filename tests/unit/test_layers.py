@@ -101,8 +101,8 @@ def test_cap_keeps_the_largest() -> None:
 def test_tiers() -> None:
     def pin(version: str, via: tuple[str, ...]) -> Pin:
         return Pin("x", version, (), None, via)
-    assert layers.tier(pin("2.1", ("-r requirements/main.in",))) == "often"
-    assert layers.tier(pin("2.1", ("pyproject.toml [project.dependencies]",))) == "often"
+    assert layers.tier(pin("2.1", ("-r requirements/main.in",))) == "rare"  # a constraint added
+    assert layers.tier(pin("2.1", ("pyproject.toml [project.dependencies]",))) == "rare"  # moves nothing
     assert layers.tier(pin("0.9", ("flask",))) == "often"
     assert layers.tier(pin("2024.8.30", ("requests",))) == "often"
     assert layers.tier(pin("3.1", ("flask", "-c requirements/main.txt"))) == "rare"
@@ -229,3 +229,27 @@ def test_a_small_venv_is_one_group() -> None:
     (group,) = layers.plan(pins, {"d0": ("1.0", 50_000_000)})
     assert group.name == "all" and group.members == tuple(sorted(pins)) and not group.large
     assert layers.plan({}, {}) == ()
+
+
+def test_the_dockerfile_has_a_stage_and_a_layer_a_group(big_app: Path) -> None:
+    from dataclasses import replace
+
+    from venvship.environments import discover
+    from venvship.render import layer_groups, render_dockerfile
+    from venvship.settings import load_settings
+
+    settings = load_settings(big_app, environ={})
+    envs = discover(settings)
+    groups = layer_groups(settings, envs.closure("main"))
+    assert len(groups) > 1 and [g["sdist"] for g in groups if "markupsafe" in g["members"]] == [True]
+    text = render_dockerfile(settings, envs)
+    for g in groups:
+        assert f"FROM build-base AS deps-{g['name']}\n" in text
+        assert text.count(f"COPY --link --from=deps-{g['name']} /app /app\n") == 2  # deps and runtime
+        assert f"        {g['name']}:{','.join(g['members'])} \\\n" in text
+    assert "--build-constraint" in text.split("AS deps-")[[g["sdist"] for g in groups].index(True) + 1]
+    assert "is locked but in no layer group" in text
+    off = replace(settings, image=replace(settings.image, layer_groups=False))
+    assert layer_groups(off, ["main"]) == [] and "AS deps-" not in render_dockerfile(off, envs)
+    (big_app / "requirements" / "main.txt").unlink()  # before the first lock: one deps stage
+    assert layer_groups(settings, ["main"]) == []

@@ -1,0 +1,120 @@
+"""Issue 17, layer groups, against the real engine: examples/big-app's venv built in layer groups
+(layers.py) is file for file the venv one install gives, and a one-pin bump re-runs only the
+stage of that pin's group and changes only its layer (and the SBOM's)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import copy_example_to, run_cli
+from venvship import layers, lockfile
+from venvship.engine import Engine
+
+pytestmark = pytest.mark.docker
+
+# Every file and directory under the venv: path, mode, owner, mtime, content hash or link target.
+MANIFEST = """\
+import hashlib, os, stat, sys
+for top, dirs, files in os.walk(sys.argv[1]):
+    dirs.sort()
+    for name in sorted(dirs + files):
+        p = os.path.join(top, name)
+        st = os.lstat(p)
+        if stat.S_ISLNK(st.st_mode):
+            what = "-> " + os.readlink(p)
+        elif stat.S_ISREG(st.st_mode):
+            what = hashlib.sha256(open(p, "rb").read()).hexdigest()
+        else:
+            what = "dir"
+        print(p, oct(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime), what)
+"""
+
+
+def manifest(engine: Engine, tag: str) -> list[str]:
+    code, out = engine.run(tag, ["-c", MANIFEST, "/app"], entrypoint=["/app/bin/python"])
+    assert code == 0, out[-2000:]
+    return out.splitlines()
+
+
+def layer_ids(engine: Engine, tag: str) -> list[str]:
+    return list((engine.image(tag) or {})["RootFS"]["Layers"])
+
+
+def ran_steps(log: str) -> set[str]:
+    """The build steps BuildKit executed (not CACHED), by name: 'deps-rare-0 2/2'."""
+    names = dict(re.findall(r"^#(\d+) \[([^\]]+)\]", log, re.M))
+    cached = set(re.findall(r"^#(\d+) CACHED", log, re.M))
+    done = set(re.findall(r"^#(\d+) DONE", log, re.M))
+    return {" ".join(names[i].split()) for i in names if i in done and i not in cached}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("groups")
+    grouped = copy_example_to(root / "grouped" / "big-app", "big-app")
+    single = copy_example_to(root / "single" / "big-app", "big-app")
+    with (single / "pyproject.toml").open("a") as fh:
+        fh.write("layer-groups = false\n")
+    suffix = uuid.uuid4().hex[:10]
+    tags = {"grouped": f"venvship-test/groups:g-{suffix}", "single": f"venvship-test/groups:s-{suffix}",
+            "bumped": f"venvship-test/groups:b-{suffix}"}
+    try:
+        for name, project in (("grouped", grouped), ("single", single)):
+            result = run_cli("--progress", "quiet", "build", "--image", tags[name], cwd=project)
+            assert result.returncode == 0, result.stderr[-3000:]
+        yield {"grouped": grouped, "tags": tags}
+    finally:
+        for tag in tags.values():
+            engine.remove_image(tag)
+
+
+def test_a_grouped_venv_is_the_single_install_file_for_file(built: dict[str, Any], engine: Engine) -> None:
+    project = built["grouped"]
+    lock = lockfile.read(project / "requirements" / "main.txt", "main")
+    assert lock is not None
+    groups = layers.plan(lock.pins, layers.read_sizes(project / "requirements" / layers.SIZES_NAME))
+    assert len(groups) > 1 and any(g.large for g in groups)
+    dockerfile = run_cli("dockerfile", "--output", str(project.parent / "Dockerfile"), cwd=project)
+    assert dockerfile.returncode == 0, dockerfile.stderr
+    assert (project.parent / "Dockerfile").read_text().count("COPY --link --from=deps-") == 2 * len(groups)
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    lint = subprocess.run([hadolint, "--no-color", str(project.parent / "Dockerfile")], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    grouped, single = manifest(engine, built["tags"]["grouped"]), manifest(engine, built["tags"]["single"])
+    assert len(grouped) > 1000
+    assert grouped == single  # bytecode, entry-point scripts, .pth files, RECORDs: all the same
+    assert len(layer_ids(engine, built["tags"]["grouped"])) == (
+        len(layer_ids(engine, built["tags"]["single"])) + len(groups) - 1)
+
+
+def test_a_bump_re_runs_and_changes_only_its_group(built: dict[str, Any], engine: Engine) -> None:
+    project = built["grouped"]
+    before = lockfile.read(project / "requirements" / "main.txt", "main")
+    assert before is not None
+    idna = before.pins["idna"].version
+    with (project / "requirements" / "main.in").open("a") as fh:
+        fh.write(f"idna!={idna}\n")
+    relock = run_cli("--progress", "quiet", "lock", cwd=project)
+    assert relock.returncode == 0, relock.stderr[-2000:]
+    after = lockfile.read(project / "requirements" / "main.txt", "main")
+    assert after is not None and {n for n in after.pins if after.pins[n].version != before.pins[n].version} == {"idna"}
+    groups = layers.plan(after.pins, layers.read_sizes(project / "requirements" / layers.SIZES_NAME))
+    (home,) = [g.name for g in groups if "idna" in g.members]
+    result = run_cli("--progress", "plain", "build", "--image", built["tags"]["bumped"], cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ran = ran_steps(result.stdout + result.stderr)
+    installs = {s.split()[0] for s in ran if s.startswith("deps-") and s.endswith("2/2")}
+    assert installs == {f"deps-{home}"}, sorted(ran)
+    old, new = layer_ids(engine, built["tags"]["grouped"]), layer_ids(engine, built["tags"]["bumped"])
+    changed = [i for i, layer in enumerate(new) if layer not in old]
+    assert len(new) == len(old) and len(changed) == 2, changed  # idna's group and the SBOM
+    assert changed[-1] == len(new) - 1  # the SBOM: the last layer
