@@ -471,7 +471,7 @@ class Trial:
 
         return {"wall": wall, "cli_build": cum("venvship/cli/build.py", "build_command"),
                 "buildx": cum("venvship/engine.py", "build"),
-                "lock_freshness_check": cum("venvship/build.py", "ensure_fresh"),
+                "lock_freshness_check": cum("venvship/ops/build.py", "ensure_fresh"),
                 "engine_checks": cum("venvship/engine.py", "client") + cum("venvship/engine.py", "frontend")
                 + cum("venvship/engine.py", "require_image"),
                 "image_inspect_after": cum("venvship/engine.py", "image")
