@@ -29,6 +29,7 @@ from .errors import (
     ConfigError,
     DockerUnavailableError,
     ImageError,
+    ImageStoreError,
     IndexUnavailableError,
     PushError,
 )
@@ -490,9 +491,27 @@ def _failed_step(log: str) -> tuple[str, list[str]]:
     return name, [m["text"] for m in map(_STEP_OUTPUT.match, lines) if m and m.group(1) == failed]
 
 
-def _build_error(log: str, req: BuildRequest) -> BuildError | IndexUnavailableError:
-    """IndexUnavailableError (exit 16) when the failing step could not reach the package index,
-    whichever step it was (the tools stage included); BuildError (exit 13) otherwise."""
+# What BuildKit's docker driver says when the engine's classic image store cannot do a thing
+# (buildx's driver/docker: "Cache export is not supported for the docker driver.", and the same
+# for multi-platform builds); the containerd image store does both.
+_STORE_REFUSES = re.compile(r"(Cache export|Multi-platform build|Multiple platforms feature) is (currently )?not "
+                            r"supported for the docker driver", re.IGNORECASE)
+
+
+def _build_error(log: str, req: BuildRequest) -> BuildError | IndexUnavailableError | ImageStoreError:
+    """ImageStoreError (exit 20) when the engine's image store refused the request (cache export,
+    several platforms); IndexUnavailableError (exit 16) when the failing step could not reach the
+    package index, whichever step it was (the tools stage included); BuildError (exit 13) otherwise."""
+    refused = _STORE_REFUSES.search(log)
+    if refused:
+        cache = refused.group(1).lower() == "cache export"
+        what = (f"--cache-to {' '.join(req.cache_to)}: registry cache export" if cache
+                else f"--platform {req.platform}: a multi-platform image")
+        return ImageStoreError(f"{what} needs an engine with the containerd image store (this engine uses the "
+                               "classic store, and BuildKit's docker driver refuses it)",
+                               hint="run the engine with the containerd image store ('scripts/setup-docker "
+                                    "--containerd-store'; 'venvship doctor' names the store in use), or build "
+                                    "with a docker-container builder (--builder)")
     message = _build_failure(log, req)
     if any(INDEX_UNREACHABLE.search(line) for line in _failed_step(log)[1]):
         return IndexUnavailableError(f"the package index is unavailable: {message}",

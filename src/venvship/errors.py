@@ -133,6 +133,12 @@ class ReproducibilityError(VenvshipError):
     exit_code = 19
 
 
+class ImageStoreError(VenvshipError):
+    """The engine's image store cannot do what was asked (registry cache export, multi-platform images)."""
+
+    exit_code = 20
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "other error",
@@ -156,6 +162,7 @@ EXIT_CODES: dict[int, str] = {
             ExportError,
             PushError,
             ReproducibilityError,
+            ImageStoreError,
         )
     },
     130: "interrupted",

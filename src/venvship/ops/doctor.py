@@ -60,8 +60,8 @@ def store_finding(info: Mapping[str, Any]) -> Finding:
                              "and registry cache export are available")
     return Finding(True, f"image store: classic ({driver}); one tag holds one platform. Needs the "
                          "containerd store: " + "; ".join(NEEDS_CONTAINERD),
-                   "for those, an engine with the containerd store: daemon.json "
-                   "{\"features\": {\"containerd-snapshotter\": true}}")
+                   "for those, an engine with the containerd store: 'sudo scripts/setup-docker "
+                   "--containerd-store' (daemon.json {\"features\": {\"containerd-snapshotter\": true}})")
 
 
 def foreign_images(images: Sequence[Mapping[str, Any]], native_arch: str) -> list[tuple[str, str]]:
