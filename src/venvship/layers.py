@@ -22,11 +22,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from .lockfile import Lock, Pin
+
+if TYPE_CHECKING:
+    from .interpreter import Interpreter
 
 SIZES_NAME = "wheel-sizes.list"  # not .txt: requirements/*.txt can be environments
 LARGE_BYTES = 1_500_000
@@ -88,7 +91,7 @@ def problems(pins: Mapping[str, Pin], sizes: Mapping[str, tuple[str, int | None]
 
 
 # ---- sizes from a pylock.toml --------------------------------------------------------------
-def wheel_fits(filename: str, target: Mapping[str, Any]) -> bool:
+def wheel_fits(filename: str, target: Interpreter) -> bool:
     """Whether a wheel can be installed on the locked target (its interpreter and platform),
     judged from the file name: tags for this Python (or py3 / abi3), for 'any' platform or the
     target's OS and machine (musllinux only on a musl target)."""
@@ -96,10 +99,9 @@ def wheel_fits(filename: str, target: Mapping[str, Any]) -> bool:
         _name, _version, _build, tags = parse_wheel_filename(filename)
     except InvalidWheelFilename:
         return False
-    major, minor = ([*str(target.get("python", "3.0")).split("."), "0"])[:2]
-    machine = str(target.get("machine", ""))
-    system = str(target.get("sys_platform", ""))
-    musl = "musl" in str(target.get("platform", ""))
+    major, minor = ([*target.python.split("."), "0"])[:2]
+    machine, system = target.machine, target.sys_platform
+    musl = "musl" in target.platform
     for tag in tags:
         interp = tag.interpreter
         if interp.startswith("cp") and tag.abi == "abi3":
@@ -119,7 +121,7 @@ def wheel_fits(filename: str, target: Mapping[str, Any]) -> bool:
     return False
 
 
-def sizes_from_pylock(data: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, tuple[str, int | None]]:
+def sizes_from_pylock(data: Mapping[str, Any], target: Interpreter) -> dict[str, tuple[str, int | None]]:
     """{name: (version, bytes)} from a parsed pylock.toml: the largest wheel that fits the
     target, else the sdist (built from source), else None."""
     out: dict[str, tuple[str, int | None]] = {}

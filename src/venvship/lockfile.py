@@ -70,12 +70,6 @@ class Diff:
         return out
 
 
-def python_series(header_python: str) -> str:
-    """'cpython 3.11.2' -> 'cpython 3.11': what a lock's markers depend on in practice."""
-    impl, _, version = header_python.strip().partition(" ")
-    return f"{impl} {'.'.join(version.split('.')[:2])}"
-
-
 def diff(old: Mapping[str, str], new: Mapping[str, str]) -> Diff:
     """What changed between two {name: version} maps."""
     result = Diff()

@@ -19,7 +19,8 @@ from packaging.utils import canonicalize_name
 
 from tests.conftest import PY311, copy_example_to, run_cli
 from venvship import lockfile
-from venvship.ops.verify import parse_probe, probe_source
+from venvship.interpreter import probe_source
+from venvship.ops.verify import parse_probe
 
 pytestmark = pytest.mark.docker
 VENV = "/opt/venvs/hello-app"
@@ -76,7 +77,7 @@ def _sh(container: Any, script: str, user: str = "root") -> tuple[int, str]:
 
 def _installed(container: Any, python: str) -> dict[str, str]:
     config = json.dumps({"modules": ["hello_app"], "elf": "off"})
-    code, out = container.exec_run([python, "-c", probe_source(), config], user="nobody")
+    code, out = container.exec_run([python, "-c", probe_source(), "verify", config], user="nobody")
     data = parse_probe(out.decode())
     assert code == 0 and data is not None and data["imports"] == {"hello_app": None}, data
     assert data["prefix"] == VENV

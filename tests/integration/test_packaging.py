@@ -30,9 +30,9 @@ def test_wheel_ships_templates_and_renders_outside_the_checkout(project: Path, t
                               env=env, capture_output=True, text=True, check=True).stdout
     assert str(target) in location  # the installed copy, not the checkout
     assert rendered == (ROOT / "tests/golden/hello-app.Dockerfile").read_text()
-    probe = subprocess.run([str(py), "-c", "from venvship.ops.verify import probe_source; print(probe_source())"],
+    probe = subprocess.run([str(py), "-c", "from venvship.interpreter import probe_source; print(probe_source())"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
-    assert probe.rstrip("\n") == (ROOT / "templates/verify_probe.py").read_text().rstrip("\n")  # verify's probe ships
+    assert probe.rstrip("\n") == (ROOT / "templates/probe.py").read_text().rstrip("\n")  # the probe ships
 
 
 def test_doctor_with_the_daemon_down_is_a_diagnosis(tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ from venvship.ops.install import (
     interpreter_candidates,
     load_locks,
     lock_names,
-    lock_target,
     pip_install_argv,
     requirements_text,
     resolve_venv,
@@ -55,15 +54,6 @@ def example_settings(tmp_path: Path | None = None):  # type: ignore[no-untyped-d
 
 
 # ---- lock headers against the target interpreter -------------------------------------------
-def test_lock_target_reads_the_example_header() -> None:
-    main = lockfile.read(EXAMPLES / "hello-app" / "requirements" / "main.txt", "main")
-    assert main is not None
-    target = lock_target(main)
-    assert target is not None
-    assert (target.implementation, target.minor, target.sys_platform, target.machine) == (
-        "cpython", "3.11", "linux", "x86_64")
-
-
 def test_same_minor_version_is_compatible_whatever_the_patch_level() -> None:
     assert compatibility_problems({"main": lock("main", {})}, interp("3.11.9")) == []
 

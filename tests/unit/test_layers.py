@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from venvship import layers, lockfile
+from venvship.interpreter import Interpreter
 from venvship.lockfile import Pin
 
 BIG_APP = Path(__file__).resolve().parents[2] / "examples" / "big-app" / "requirements" / "main.txt"
-TARGET = {"python": "3.11.2", "implementation": "cpython", "machine": "x86_64",
-          "sys_platform": "linux", "platform": "linux-x86_64"}
+TARGET = Interpreter("cpython", "3.11.2", "linux", "x86_64", "linux-x86_64")
 
 
 def random_lock(rng: random.Random, n: int) -> tuple[dict[str, Pin], dict[str, tuple[str, int | None]]]:

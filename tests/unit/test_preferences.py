@@ -13,6 +13,7 @@ import pytest
 from venvship import preferences
 from venvship.__main__ import main
 from venvship.environments import discover
+from venvship.interpreter import Interpreter
 from venvship.ops.lock import check, lock_script, make_plan, user_paths, write_inputs
 from venvship.settings import load_settings
 
@@ -410,8 +411,8 @@ def test_an_adopted_lock_records_where_its_first_pins_came_from(tmp_path: Path,
     out.mkdir()
     (out / "main.rc").write_text("0\n")
     (out / "main.txt").write_text("click==8.3.0 \\\n    --hash=sha256:" + "1" * 64 + "\n    # via -r in/main.in\n")
-    target = {"implementation": "cpython", "python": "3.11.2", "sys_platform": "linux", "machine": "x86_64",
-              "platform": "linux-x86_64", "base_image_id": "sha256:x", "resolver": "uv 0.13.9"}
+    target = lock.CompileTarget(Interpreter("cpython", "3.11.2", "linux", "x86_64", "linux-x86_64"),
+                                "sha256:x", "uv 0.13.9")
     plan = make_plan(envs, ["main"], settings)
     [result] = lock.collect(settings, envs, plan, out, target)
     assert result.lock.header["first-pins-from"] == "uv.lock"

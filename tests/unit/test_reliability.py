@@ -118,7 +118,7 @@ class _FakeEngine:
         self.requests.append(req)
         out = Path(req.output.split("dest=", 1)[1])
         out.mkdir(parents=True)
-        (out / "target.json").write_text('{"python": "3.11.2"}')
+        (out / "target.json").write_text('{"implementation": "cpython", "python": "3.11.2", "sys_platform": "linux", "machine": "x86_64"}')
         (out / "resolver.txt").write_text("uv 0.13.9\n")
         run_id = req.build_args["VENVSHIP_LOCK_RUN"] if self.run_id is None else self.run_id
         (out / "run-id").write_text(run_id + "\n")

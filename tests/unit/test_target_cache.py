@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from venvship.interpreter import Interpreter
 from venvship.ops.lock import target_cache_file, target_of_image
 from venvship.settings import load_settings
 
@@ -38,17 +39,17 @@ def test_one_container_per_image_id(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     first = target_of_image(engine, settings)  # type: ignore[arg-type]
     second = target_of_image(engine, settings)  # type: ignore[arg-type]
     assert engine.runs == 1
-    assert first == second == {**ANSWER, "base_image_id": engine.image_id}
+    assert first == second == Interpreter.from_probe(ANSWER)
 
     other = FakeEngine("sha256:" + "b" * 64)  # a rebuilt base image: asked again
-    assert target_of_image(other, settings)["base_image_id"] == other.image_id  # type: ignore[arg-type]
+    assert target_of_image(other, settings) == first  # type: ignore[arg-type]
     assert other.runs == 1
 
     cache = target_cache_file(engine.image_id, settings.image.python)
     assert cache is not None and cache.is_file()
     cache.write_text("{not json")  # a damaged cache entry is asked again, and rewritten
     assert target_of_image(engine, settings) == first  # type: ignore[arg-type]
-    assert engine.runs == 2 and json.loads(cache.read_text()) == first
+    assert engine.runs == 2 and json.loads(cache.read_text()) == {**ANSWER, "base_image_id": engine.image_id}
 
 
 def test_no_cache_without_an_image_digest_or_a_writable_home(tmp_path: Path,
@@ -60,5 +61,5 @@ def test_no_cache_without_an_image_digest_or_a_writable_home(tmp_path: Path,
     settings = load_settings(ROOT / "examples" / "hello-app", environ={})
     engine = FakeEngine("sha256:" + "c" * 64)
     for _ in range(2):
-        assert target_of_image(engine, settings)["python"] == "3.11.2"  # type: ignore[arg-type]
+        assert target_of_image(engine, settings).python == "3.11.2"  # type: ignore[arg-type]
     assert engine.runs == 2

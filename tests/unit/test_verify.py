@@ -23,7 +23,6 @@ from venvship.ops.verify import (
     parse_env_vars,
     parse_probe,
     probe_config,
-    probe_source,
     verify_report,
 )
 from venvship.settings import load_settings
@@ -34,7 +33,7 @@ EXAMPLE = EXAMPLES / "hello-app"
 def probe_module() -> ModuleType:
     from venvship.render import builtin_template_dir
 
-    return load_script(builtin_template_dir() / "verify_probe.py", "verify_probe")
+    return load_script(builtin_template_dir() / "probe.py", "probe")
 
 
 @pytest.mark.parametrize(("argv", "executables", "targets"), [
@@ -243,12 +242,6 @@ def test_probe_resolves_targets_without_calling_factories() -> None:
     assert probe.resolve("venvship_no_such_module").startswith("ModuleNotFoundError: ")
     assert probe.runnable("json") == "'json' is a package without __main__: 'python -m' cannot run it"
     assert probe.runnable("venvship") is None
-
-
-def test_probe_source_is_the_packaged_template() -> None:
-    text = probe_source()
-    assert text.startswith("# venvship: the in-image half of 'venvship verify'")
-    assert "def main():" in text and "venvship-verify: " in text
 
 
 # ---- runtime settings: env, healthcheck, stop-signal -------------------------------------------

@@ -18,17 +18,15 @@ a temporary copy of the project for a regular install (nothing left behind in th
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
@@ -44,8 +42,8 @@ from ..errors import (
     StaleLockError,
     VenvError,
 )
+from ..interpreter import Interpreter, probe
 from ..lockfile import Lock, Pin
-from ..probes import MARKERS_PY
 from ..proc import run_streaming
 from ..render import build_backend, builtin_template_dir
 from ..settings import Settings, read_pyproject
@@ -53,100 +51,20 @@ from ..settings import Settings, read_pyproject
 # Never removed by sync: the installer itself (pip-tools keeps it too).
 PROTECTED = frozenset({"pip"})
 
-PROBE_PY = MARKERS_PY + r"""
-import importlib.metadata as md, json, os, platform, sys, sysconfig
-prefix = os.path.realpath(sys.prefix)
-in_venv = os.path.realpath(sys.base_prefix) != prefix
-dists = {}
-if in_venv:
-    for d in md.distributions():
-        path = os.path.realpath(str(d.locate_file("")))
-        if path.startswith(prefix + os.sep) and d.metadata["Name"]:
-            dists[d.metadata["Name"]] = d.version
-print(json.dumps({
-    "executable": sys.executable, "implementation": sys.implementation.name,
-    "python": platform.python_version(), "machine": platform.machine(),
-    "sys_platform": sys.platform, "platform": sysconfig.get_platform(),
-    "prefix": sys.prefix, "in_venv": in_venv, "markers": markers(), "dists": dists,
-}))
-"""
-
-
 
 # ---- interpreters and lock headers (pure) ------------------------------------------------
-@dataclass(frozen=True)
-class Interpreter:
-    """What an interpreter says about itself (PROBE_PY's output)."""
-
-    command: str
-    executable: str
-    implementation: str
-    python: str
-    machine: str
-    sys_platform: str
-    platform: str
-    prefix: str
-    in_venv: bool
-    markers: Mapping[str, str] = field(default_factory=dict)
-    dists: Mapping[str, str] = field(default_factory=dict)  # canonical name -> version
-
-    @classmethod
-    def from_probe(cls, command: str, data: Mapping[str, Any]) -> Interpreter:
-        return cls(
-            command=command, executable=str(data["executable"]),
-            implementation=str(data["implementation"]), python=str(data["python"]),
-            machine=str(data["machine"]), sys_platform=str(data["sys_platform"]),
-            platform=str(data["platform"]), prefix=str(data["prefix"]),
-            in_venv=bool(data["in_venv"]), markers=dict(data.get("markers", {})),
-            dists={canonicalize_name(k): str(v) for k, v in dict(data.get("dists", {})).items()},
-        )
-
-    @property
-    def minor(self) -> str:
-        return ".".join(self.python.split(".")[:2])
-
-    def describe(self) -> str:
-        return f"{self.implementation} {self.python} on {self.sys_platform} {self.machine}"
-
-
-@dataclass(frozen=True)
-class LockTarget:
-    """The interpreter a lock was compiled for, from its header."""
-
-    implementation: str
-    python: str
-    sys_platform: str
-    machine: str
-
-    @property
-    def minor(self) -> str:
-        return ".".join(self.python.split(".")[:2])
-
-    def describe(self) -> str:
-        return f"{self.implementation} {self.python} on {self.sys_platform} {self.machine}"
-
-
-def lock_target(lock: Lock) -> LockTarget | None:
-    """Parse ``python = cpython 3.11.2`` and ``platform = linux x86_64 (linux-x86_64)``."""
-    python = lock.header.get("python", "").split()
-    plat = lock.header.get("platform", "").split()
-    if len(python) != 2 or len(plat) < 2:
-        return None
-    return LockTarget(python[0], python[1], plat[0], plat[1])
-
-
 def compatibility_problems(locks: Mapping[str, Lock], interp: Interpreter) -> list[str]:
     """Every lock compiled for another implementation, Python X.Y or platform than ``interp``."""
     problems: list[str] = []
     for env, lock in locks.items():
-        target = lock_target(lock)
+        target = Interpreter.from_header(lock.header)
         if target is None:
             problems.append(f"{env}: the lock's header does not say which Python it is for")
             continue
-        if (target.implementation, target.minor) != (interp.implementation, interp.minor):
+        if target.series != interp.series:
             problems.append(f"{env}: compiled for {target.implementation} {target.python}, "
                             f"the target interpreter is {interp.implementation} {interp.python}")
-        elif (target.sys_platform, target.machine) != (interp.sys_platform, interp.machine):
+        elif target.system != interp.system:
             problems.append(f"{env}: compiled for {target.sys_platform} {target.machine}, the "
                             f"target interpreter runs on {interp.sys_platform} {interp.machine}")
     return problems
@@ -159,7 +77,7 @@ def interpreter_candidates(python: str | None, locks: Mapping[str, Lock]) -> lis
         return [python]
     out: list[str] = []
     for lock in locks.values():
-        target = lock_target(lock)
+        target = Interpreter.from_header(lock.header)
         if target is not None and target.implementation == "cpython":
             out.append(f"python{target.minor}")
             break
@@ -344,24 +262,6 @@ def run(argv: Sequence[str], what: str, *, stream: IO[str] | None = None,
     return out
 
 
-def probe(command: str) -> Interpreter | None:
-    """Ask an interpreter about itself; None when it does not run."""
-    exe = shutil.which(command) or (command if Path(command).exists() else None)
-    if exe is None:
-        return None
-    try:
-        proc = subprocess.run([exe, "-c", PROBE_PY], capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if proc.returncode != 0 or not proc.stdout.strip():
-        return None
-    try:
-        data = json.loads(proc.stdout.strip().splitlines()[-1])
-    except ValueError:
-        return None
-    return Interpreter.from_probe(exe, data)
-
-
 def venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
@@ -377,7 +277,7 @@ def choose_interpreter(venv: Path, python: str | None, locks: Mapping[str, Lock]
             wanted = probe(python)
             if wanted is None:
                 raise VenvError(f"--python {python!r} does not run")
-            if (wanted.implementation, wanted.minor) != (current.implementation, current.minor):
+            if wanted.series != current.series:
                 raise VenvError(
                     f"{venv} has {current.describe()}, --python {python} is {wanted.describe()}",
                     hint="remove the venv to recreate it, or drop --python",

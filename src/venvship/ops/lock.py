@@ -40,6 +40,7 @@ from ..errors import (
     StaleLockError,
     VenvshipError,
 )
+from ..interpreter import PROBE_FILE, Interpreter, parse_answer, probe_source
 from ..lockfile import Diff, Lock
 from ..render import build_backend, render_dockerfile, render_script
 from ..settings import Settings, read_pyproject
@@ -237,22 +238,9 @@ def _q(arg: str) -> str:
     return arg if arg.startswith('"$') or arg.startswith("$") else shlex.quote(arg)
 
 
-TARGET_PY = """\
-import json, os, platform, sys, sysconfig
-print(json.dumps({
-    "python": platform.python_version(),
-    "implementation": sys.implementation.name,
-    "machine": platform.machine(),
-    "sys_platform": sys.platform,
-    "platform": sysconfig.get_platform(),
-    "executable": os.path.realpath(sys.executable),
-}, sort_keys=True))
-"""
-
-
 def write_inputs(directory: Path, settings: Settings, envs: EnvironmentSet, plan: LockPlan) -> None:
     (directory / "existing").mkdir(parents=True)
-    (directory / "target.py").write_text(TARGET_PY)
+    (directory / PROBE_FILE).write_text(probe_source())
     (directory / "lock.sh").write_text(lock_script(settings, envs, plan))
     known = layers.read_sizes(sizes_path(settings))
     if known:
@@ -300,17 +288,26 @@ def ca_secrets(settings: Settings) -> tuple[Secret, ...]:
     return tuple(secrets)
 
 
+@dataclass(frozen=True)
+class CompileTarget:
+    """Where the lock stage compiled: its interpreter (the probe's answer), the base image's id
+    and the resolver's version, as the lock headers record them."""
+
+    interpreter: Interpreter
+    base_image_id: str
+    resolver: str
+
+
 def run_compile(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine: Engine,
-                workdir: Path, stream: IO[str] | None) -> tuple[Path, dict[str, Any]]:
-    """Compile in the base image; returns (output dir, target description)."""
+                workdir: Path, stream: IO[str] | None) -> tuple[Path, CompileTarget]:
+    """Compile in the base image; returns (output dir, where it compiled)."""
     base = engine.require_image(settings.image.base, "base image")
     inputs = workdir / "inputs"
     write_inputs(inputs, settings, envs, plan)
     outdir = run_lock_stage(settings, envs, engine, workdir, inputs, needs_project_tree(plan), stream)
-    target = json.loads((outdir / "target.json").read_text())
-    target["base_image_id"] = base.get("Id", "")
-    target["resolver"] = (outdir / "resolver.txt").read_text().strip()
-    return outdir, target
+    interpreter = Interpreter.from_probe(parse_answer((outdir / "target.json").read_text()))
+    return outdir, CompileTarget(interpreter, str(base.get("Id", "")),
+                                 (outdir / "resolver.txt").read_text().strip())
 
 
 def run_lock_stage(settings: Settings, envs: EnvironmentSet, engine: Engine, workdir: Path,
@@ -469,16 +466,15 @@ def _first_pins_from(plan: LockPlan, env: str) -> dict[str, str]:
 FIRST_PINS_FROM = "first-pins-from"
 
 
-def _header(env: str, envs: EnvironmentSet, settings: Settings, target: Mapping[str, Any]) -> dict[str, str]:
+def _header(env: str, envs: EnvironmentSet, settings: Settings, target: CompileTarget) -> dict[str, str]:
     environment = envs.get(env)
     return {
         "env": env,
         "layered-on": environment.base or "-",
-        "python": f"{target['implementation']} {target['python']}",
-        "platform": f"{target['sys_platform']} {target['machine']} ({target['platform']})",
+        **target.interpreter.header(),
         "base-image": settings.image.base,
-        "base-image-id": str(target["base_image_id"]),
-        "resolver": str(target["resolver"]),
+        "base-image-id": target.base_image_id,
+        "resolver": target.resolver,
         "inputs-sha256": input_hash(env, envs, settings),
     }
 
@@ -490,7 +486,7 @@ def input_hash(env: str, envs: EnvironmentSet, settings: Settings) -> str:
 
 
 def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Path,
-            target: Mapping[str, Any], warn: Callable[[str], None] | None = None) -> list[EnvResult]:
+            target: CompileTarget, warn: Callable[[str], None] | None = None) -> list[EnvResult]:
     """Turn the exported outputs into validated lock texts (pure apart from reading outdir)."""
     results: list[EnvResult] = []
     new_locks: dict[str, Lock] = {}
@@ -566,7 +562,7 @@ def lock(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine: Engin
         files = {settings.lock_path(r.env): r.text for r in results}
         if record is not None:
             files[metadata.record_path(settings.project_dir, settings.requirements_dir)] = record.text()
-        sizes = sizes_file(settings, envs, results, outdir, target, warn)
+        sizes = sizes_file(settings, envs, results, outdir, target.interpreter, warn)
         if sizes is not None:
             files[sizes_path(settings)] = sizes
         if settings.lock.pylock:
@@ -584,7 +580,7 @@ def sizes_path(settings: Settings) -> Path:
 
 
 def sizes_file(settings: Settings, envs: EnvironmentSet, results: Sequence[EnvResult], outdir: Path,
-               target: Mapping[str, Any], warn: Callable[[str], None] | None = None) -> str | None:
+               target: Interpreter, warn: Callable[[str], None] | None = None) -> str | None:
     """requirements/wheel-sizes.list for the main closure's locks after this run (None: this run
     locked none of them, or one has no lock): sizes from this run's pylock.toml files, else the
     ones recorded before for the same version, else unknown."""
@@ -610,7 +606,7 @@ def sizes_file(settings: Settings, envs: EnvironmentSet, results: Sequence[EnvRe
                 known.update(layers.sizes_from_pylock(tomllib.loads(found.read_text(encoding="utf-8")), target))
     sizes = {name: (pin.version, known[name][1] if known.get(name, ("", None))[0] == pin.version else None)
              for name, pin in pins.items()}
-    return layers.sizes_text(sizes, f"{target['sys_platform']} {target['machine']}")
+    return layers.sizes_text(sizes, f"{target.sys_platform} {target.machine}")
 
 
 # ---- --check ------------------------------------------------------------------------------
@@ -621,11 +617,11 @@ def target_cache_file(image_id: str, python: str) -> Path | None:
     if not image_id.startswith("sha256:"):
         return None
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "venvship" / "targets"
-    key = hashlib.sha256("\0".join((image_id, python, TARGET_PY)).encode()).hexdigest()
+    key = hashlib.sha256("\0".join((image_id, python, probe_source())).encode()).hexdigest()
     return root / f"{key}.json"
 
 
-def target_of_image(engine: Engine, settings: Settings) -> dict[str, Any]:
+def target_of_image(engine: Engine, settings: Settings) -> Interpreter:
     """The base image's interpreter (version, platform), from a container of it (about 0.3 s),
     or from the host cache when this image id was asked before."""
     attrs = engine.require_image(settings.image.base, "base image")
@@ -635,22 +631,22 @@ def target_of_image(engine: Engine, settings: Settings) -> dict[str, Any]:
         try:
             cached = json.loads(cache.read_text())
             if isinstance(cached, dict) and cached.get("base_image_id") == image_id:
-                return cached
-        except (OSError, ValueError):
+                return Interpreter.from_probe(cached)
+        except (OSError, ValueError, KeyError, TypeError):
             pass
-    code, out = engine.run(settings.image.base, [settings.image.python, "-c", TARGET_PY], entrypoint=[])
+    code, out = engine.run(settings.image.base, [settings.image.python, "-c", probe_source()], entrypoint=[])
     if code != 0:
         raise ConfigError(f"cannot run {settings.image.python!r} in {settings.image.base}: {out.strip()[-300:]}")
-    data: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    data = parse_answer(out)
     data["base_image_id"] = image_id
     if cache is not None:
         with contextlib.suppress(OSError):  # a read-only home: ask the image again next time
             lockfile.write_atomically({cache: json.dumps(data, sort_keys=True)})
-    return data
+    return Interpreter.from_probe(data)
 
 
 def target_if_changed(engine: Engine, settings: Settings, envs: EnvironmentSet,
-                      names: Sequence[str]) -> dict[str, Any] | None:
+                      names: Sequence[str]) -> Interpreter | None:
     """The base image's interpreter, asked only when some lock was compiled in another image.
 
     Locks record the image id they were compiled in; the same image has the same interpreter,
@@ -669,7 +665,7 @@ def target_if_changed(engine: Engine, settings: Settings, envs: EnvironmentSet,
 
 
 def check(settings: Settings, envs: EnvironmentSet, names: Sequence[str],
-          target: Mapping[str, Any] | None) -> list[str]:
+          target: Interpreter | None) -> list[str]:
     """Every reason a lock is missing or stale. Writes nothing. ``target``: the base image's."""
     problems: list[str] = metadata.problems(settings)  # the backend's recorded answer
     locks: dict[str, Lock] = {}
@@ -704,12 +700,12 @@ def check(settings: Settings, envs: EnvironmentSet, names: Sequence[str],
                 f"in [tool.venvship]; to compile for {settings.image.base}, run 'venvship lock'"
             )
         if target is not None:
-            want_py = lockfile.python_series(f"{target['implementation']} {target['python']}")
-            if lockfile.python_series(h.get("python", "")) != want_py:
-                problems.append(f"{env}: compiled for Python {h.get('python')}, the base image has {target['python']}")
-            want_plat = f"{target['sys_platform']} {target['machine']}"
-            if not h.get("platform", "").startswith(want_plat):
-                problems.append(f"{env}: compiled for {h.get('platform')}, the base image is {want_plat}")
+            compiled = Interpreter.from_header(h)
+            if compiled is None or compiled.series != target.series:
+                problems.append(f"{env}: compiled for Python {h.get('python')}, the base image has {target.python}")
+            if compiled is None or compiled.system != target.system:
+                problems.append(f"{env}: compiled for {h.get('platform')}, the base image is "
+                                f"{target.sys_platform} {target.machine}")
         base = envs.get(env).base
         if base is not None and base in locks:
             for name, pin in lock_.pins.items():

@@ -19,9 +19,9 @@ from pathlib import Path
 from .. import lockfile
 from ..environments import EnvironmentSet
 from ..errors import ConfigError
+from ..interpreter import Interpreter
 from ..settings import Settings
 from . import testenvs
-from .install import lock_target
 
 # Keys venvship owns: rewritten on every --write.
 MANAGED = ("base_python", "deps")
@@ -66,7 +66,7 @@ def section(settings: Settings, envs: EnvironmentSet, name: str = "testenv",
     locks = chosen.locks
     values: dict[str, str] = {}
     main = lockfile.read(settings.lock_path("main"), "main")
-    target = lock_target(main) if main is not None else None
+    target = Interpreter.from_header(main.header) if main is not None else None
     if target is not None:
         exe = "python" if target.implementation == "cpython" else target.implementation
         values["base_python"] = f"{exe}{target.minor}"

@@ -1,6 +1,6 @@
 """``venvship verify``: the image starts and serves what its locks promise.
 
-The in-image half is templates/verify_probe.py, run by the image's venv interpreter as the
+The in-image half is templates/probe.py (``verify CONFIG``), run by the image's venv interpreter as the
 image's user with the image's environment; this module plans what it checks and judges what it
 reports (pure functions, unit-tested), and runs the container checks of ``--start``.
 """
@@ -23,13 +23,13 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .. import __version__, lockfile, resources
+from .. import __version__, lockfile
 from ..engine import Engine, validate_reference
 from ..environments import EnvironmentSet
 from ..errors import ConfigError, VerifyError
+from ..interpreter import probe_source
 from ..settings import Settings
 
-PROBE_FILE = resources.VERIFY_PROBE
 PROBE_MARKER = "venvship-verify: "
 PROBE_TIMEOUT = 300.0
 DEFAULT_START_TIMEOUT = 30.0
@@ -97,10 +97,6 @@ def package_for(library: str) -> str | None:
     if match:
         return f"libpython{match.group(1)}"
     return LIBRARY_PACKAGES.get(library)
-
-
-def probe_source() -> str:
-    return resources.text(PROBE_FILE)
 
 
 @dataclass(frozen=True)
@@ -328,7 +324,7 @@ def run_probe(engine: Engine, image: str, settings: Settings, config: Mapping[st
               env_vars: Mapping[str, str]) -> dict[str, Any]:
     python = f"{settings.image.venv_path.rstrip('/')}/bin/python"
     try:
-        _, out = engine.run(image, ["-c", probe_source(), json.dumps(config)], entrypoint=[python],
+        _, out = engine.run(image, ["-c", probe_source(), "verify", json.dumps(config)], entrypoint=[python],
                                environment=env_vars, timeout=PROBE_TIMEOUT)
     except VerifyError:
         raise

@@ -1,6 +1,11 @@
-# venvship: the in-image half of 'venvship verify'. Run by the image's venv interpreter as its
-# own user, with the image's environment (plus --env-var): python -c "$(this file)" CONFIG_JSON.
-# Prints one line 'venvship-verify: {json}' describing the venv; venvship judges it on the host.
+# venvship: what a Python interpreter says about itself, the one script venvship runs in a base
+# image, an image's venv or a host interpreter: python -c "$(this file)" [verify CONFIG_JSON].
+# Without arguments it prints one JSON line (interpreter()): version, implementation, platform,
+# PEP 508 markers and, in a venv, the distributions installed in it; venvship reads it as an
+# Interpreter (src/venvship/interpreter.py). With 'verify CONFIG_JSON' it is the in-image half of
+# 'venvship verify', run by the image's venv interpreter as its own user with the image's
+# environment (plus --env-var): it prints one line 'venvship-verify: {json}', interpreter() and what
+# verify judges on the host (imports, entry points, ELF libraries, compilers).
 # Standard library only, Python 3.8+, no shell needed (the loader is run directly, not ldd).
 import contextlib
 import importlib
@@ -13,6 +18,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import sysconfig
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +27,7 @@ COMPILERS = ("cc", "gcc", "g++", "c++", "clang", "tcc", "x86_64-linux-gnu-gcc")
 
 
 def markers():
+    """PEP 508 environment markers, as packaging.markers.default_environment() computes them."""
     return {
         "implementation_name": sys.implementation.name,
         "implementation_version": platform.python_version(),
@@ -30,6 +37,26 @@ def markers():
         "platform_version": platform.version(),
         "python_full_version": platform.python_version(),
         "python_version": ".".join(platform.python_version_tuple()[:2]), "sys_platform": sys.platform,
+    }
+
+
+def installed(prefix):
+    """The distributions installed in ``prefix`` (a venv), not those on sys.path outside it."""
+    prefix = os.path.realpath(prefix)
+    for d in md.distributions():
+        if d.metadata["Name"] and os.path.realpath(str(d.locate_file(""))).startswith(prefix + os.sep):
+            yield d
+
+
+def interpreter():
+    """The interpreter: what a lock is compiled for, and what a venv holds."""
+    in_venv = os.path.realpath(sys.base_prefix) != os.path.realpath(sys.prefix)
+    return {
+        "executable": sys.executable, "implementation": sys.implementation.name,
+        "python": platform.python_version(), "machine": platform.machine(),
+        "sys_platform": sys.platform, "platform": sysconfig.get_platform(),
+        "prefix": sys.prefix, "in_venv": in_venv, "markers": markers(),
+        "dists": {d.metadata["Name"]: d.version for d in installed(sys.prefix)} if in_venv else {},
     }
 
 
@@ -301,14 +328,11 @@ def executable(name):
     return shutil.which(name)
 
 
-def main():
-    config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+def verify(config):
+    """The in-image half of 'venvship verify': interpreter() and what verify judges on the host."""
     prefix = os.path.realpath(sys.prefix)
     dists, requires, scripts, app = {}, {}, {}, None
-    for d in md.distributions():
-        path = os.path.realpath(str(d.locate_file("")))
-        if not path.startswith(prefix + os.sep):
-            continue
+    for d in installed(prefix):
         name = d.metadata["Name"]
         dists[name] = d.version
         requires[name] = list(d.requires or [])
@@ -360,19 +384,25 @@ def main():
         targets.append(dict(t, error=error))
 
     print(MARKER + json.dumps({
-        "prefix": sys.prefix, "executable": sys.executable, "python": platform.python_version(),
-        "uid": os.getuid(), "dists": dists, "requires": requires, "markers": markers(),
+        **interpreter(), "uid": os.getuid(), "dists": dists, "requires": requires,
         "compilers": compilers, "app_found": app is not None, "entry_points": entry_points,
         "commands": commands, "imports": imports, "targets": targets, "elf": elf,
     }))
 
 
-if __name__ == "__main__":
+def main(argv):
+    if argv[:1] != ["verify"]:
+        print(json.dumps(interpreter(), sort_keys=True))
+        return
     try:
-        main()
+        verify(json.loads(argv[1]) if len(argv) > 1 else {})
     except Exception:  # noqa: BLE001 - say what broke the probe itself, on the marker line
         print(MARKER + json.dumps({"probe_error": traceback.format_exc()[-2000:]}))
         sys.stdout.flush()
         os._exit(3)
     sys.stdout.flush()
     os._exit(0)  # threads an imported module started must not keep the probe waiting
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
