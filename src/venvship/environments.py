@@ -96,11 +96,13 @@ class EnvironmentSet:
                     out.append(below)
         return out
 
-    def input_hash(self, name: str, settings: Settings, extra: dict[str, Any] | None = None) -> str:
+    def input_hash(self, name: str, settings: Settings) -> str:
+        """What a lock's ``inputs-sha256`` records: the inputs of the environment and those below
+        it, and the settings that change what it resolves to."""
         payload = {
             "envs": {n: self.envs[n].input_text() for n in self.chain(name)},
             "settings": settings.fingerprint(),
-            **(extra or {}),
+            **({"build": True} if name == BUILD_ENV else {}),
         }
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()

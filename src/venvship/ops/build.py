@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from packaging.version import Version
 
-from .. import lockfile
+from .. import freshness
 from ..engine import BuildRequest, Engine, Secret, validate_reference
 from ..environments import BUILD_ENV, EnvironmentSet
 from ..errors import ConfigError, StaleLockError, VerifyError
@@ -191,10 +191,9 @@ def check_locks_intact(settings: Settings, envs: EnvironmentSet, target: str) ->
     """Every lock the build installs is pinned, hashed and as 'venvship lock' wrote it, with or
     without --allow-stale (which only excuses changed inputs). LockIntegrityError names the
     distribution or the file."""
-    for env in needed_envs(settings, envs, target):
-        lock = lockfile.read(settings.lock_path(env), env)
-        if lock is not None:
-            lockfile.check_integrity(lock, f"{settings.requirements_dir}/{env}.txt")
+    damaged = freshness.judge(settings, envs, needed_envs(settings, envs, target)).first(freshness.Damaged)
+    if isinstance(damaged, freshness.Damaged):
+        raise damaged.error
 
 
 def prepare_context(settings: Settings, envs: EnvironmentSet, workdir: Path) -> Path:

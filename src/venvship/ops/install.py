@@ -32,7 +32,7 @@ from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .. import lockfile
+from .. import freshness
 from ..environments import BUILD_ENV, EnvironmentSet
 from ..errors import (
     INDEX_UNREACHABLE,
@@ -56,16 +56,14 @@ PROTECTED = frozenset({"pip"})
 def compatibility_problems(locks: Mapping[str, Lock], interp: Interpreter) -> list[str]:
     """Every lock compiled for another implementation, Python X.Y or platform than ``interp``."""
     problems: list[str] = []
-    for env, lock in locks.items():
-        target = Interpreter.from_header(lock.header)
-        if target is None:
-            problems.append(f"{env}: the lock's header does not say which Python it is for")
-            continue
-        if target.series != interp.series:
-            problems.append(f"{env}: compiled for {target.implementation} {target.python}, "
+    for p in freshness.interpreter_problems(locks, interp):
+        if p.locked is None:
+            problems.append(f"{p.env}: the lock's header does not say which Python it is for")
+        elif p.python_differs:
+            problems.append(f"{p.env}: compiled for {p.locked.implementation} {p.locked.python}, "
                             f"the target interpreter is {interp.implementation} {interp.python}")
-        elif target.system != interp.system:
-            problems.append(f"{env}: compiled for {target.sys_platform} {target.machine}, the "
+        else:
+            problems.append(f"{p.env}: compiled for {p.locked.sys_platform} {p.locked.machine}, the "
                             f"target interpreter runs on {interp.sys_platform} {interp.machine}")
     return problems
 
@@ -228,20 +226,18 @@ def load_locks(settings: Settings, envs: EnvironmentSet, names: Sequence[str], *
                allow_stale: bool) -> dict[str, Lock]:
     """Read and check every lock: present, untouched since generated, and (unless
     ``allow_stale``) compiled from the current inputs."""
-    from .lock import input_hash
-
-    locks: dict[str, Lock] = {}
-    for env in names:
-        rel = f"{settings.requirements_dir}/{env}.txt"
-        lock = lockfile.read(settings.lock_path(env), env)
-        if lock is None:
-            raise StaleLockError(f"{rel} is missing", hint="run 'venvship lock'")
-        lockfile.check_integrity(lock, rel)
-        if not allow_stale and lock.header.get("inputs-sha256") != input_hash(env, envs, settings):
-            raise StaleLockError(f"{env}: inputs changed since {rel} was compiled",
-                                 hint="run 'venvship lock' (or pass --allow-stale)")
-        locks[env] = lock
-    return locks
+    verdict = freshness.judge(settings, envs, names)
+    fatal = (freshness.Missing, freshness.Damaged) + (() if allow_stale else (freshness.InputsChanged,))
+    problem = verdict.first(*fatal)
+    path = freshness.lock_path(settings, problem.env) if problem else ""
+    if isinstance(problem, freshness.Missing):
+        raise StaleLockError(f"{path} is missing", hint="run 'venvship lock'")
+    if isinstance(problem, freshness.Damaged):
+        raise problem.error
+    if isinstance(problem, freshness.InputsChanged):
+        raise StaleLockError(f"{problem.env}: inputs changed since {path} was compiled",
+                             hint="run 'venvship lock' (or pass --allow-stale)")
+    return dict(verdict.locks)
 
 
 def run(argv: Sequence[str], what: str, *, stream: IO[str] | None = None,

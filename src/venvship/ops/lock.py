@@ -26,7 +26,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .. import __version__, layers, lockfile, metadata, preferences, resources
+from .. import __version__, freshness, layers, lockfile, metadata, preferences, resources
 from ..engine import BuildRequest, Engine, Secret
 from ..environments import BUILD_ENV, EnvironmentSet
 from ..errors import (
@@ -38,7 +38,6 @@ from ..errors import (
     LockIntegrityError,
     ResolutionError,
     StaleLockError,
-    VenvshipError,
 )
 from ..interpreter import PROBE_FILE, Interpreter, parse_answer, probe_source
 from ..lockfile import Diff, Lock
@@ -475,14 +474,8 @@ def _header(env: str, envs: EnvironmentSet, settings: Settings, target: CompileT
         "base-image": settings.image.base,
         "base-image-id": target.base_image_id,
         "resolver": target.resolver,
-        "inputs-sha256": input_hash(env, envs, settings),
+        "inputs-sha256": envs.input_hash(env, settings),
     }
-
-
-def input_hash(env: str, envs: EnvironmentSet, settings: Settings) -> str:
-    if env == BUILD_ENV:
-        return envs.input_hash(env, settings, {"build": True})
-    return envs.input_hash(env, settings)
 
 
 def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Path,
@@ -517,13 +510,9 @@ def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Pa
         base = envs.get(env).base
         if base is None or env not in new_locks:
             continue
-        base_lock = new_locks.get(base) or plan.existing[base]
-        for name, pin in new_locks[env].pins.items():
-            other = base_lock.pins.get(name)
-            if other is not None and other.version != pin.version:
-                raise LayeringConflictError(
-                    f"{env!r} pins {name}=={pin.version} but {base!r} pins {name}=={other.version}"
-                )
+        for c in freshness.pin_conflicts(env, new_locks[env], base, new_locks.get(base) or plan.existing[base]):
+            raise LayeringConflictError(
+                f"{env!r} pins {c.name}=={c.version} but {base!r} pins {c.name}=={c.base_version}")
     return results
 
 
@@ -668,70 +657,41 @@ def check(settings: Settings, envs: EnvironmentSet, names: Sequence[str],
           target: Interpreter | None) -> list[str]:
     """Every reason a lock is missing or stale. Writes nothing. ``target``: the base image's."""
     problems: list[str] = metadata.problems(settings)  # the backend's recorded answer
-    locks: dict[str, Lock] = {}
-    for env in envs.order(list(names) or None):
-        path = settings.lock_path(env)
-        rel = f"{settings.requirements_dir}/{env}.txt"
-        adopt = _adoption_problem(settings, env)
-        if adopt is not None:
-            problems.append(adopt)
-            continue
-        try:
-            lock_ = lockfile.read(path, env)
-        except LockIntegrityError as exc:
-            problems.append(f"{env}: {exc.message}")
-            continue
-        if lock_ is None:
-            problems.append(f"{env}: {rel} is missing")
-            continue
-        try:
-            lockfile.check_integrity(lock_, rel)
-        except LockIntegrityError as exc:
-            problems.append(f"{env}: {exc.message}")
-            continue
-        locks[env] = lock_
-        h = lock_.header
-        if h.get("inputs-sha256") != input_hash(env, envs, settings):
-            problems.append(f"{env}: inputs changed since {rel} was compiled")
-        if h.get("base-image") != settings.image.base:
-            problems.append(
-                f"{env}: compiled for base image {h.get('base-image')} (lock --base-image), settings say "
-                f"{settings.image.base}: to keep these locks, set base-image = \"{h.get('base-image')}\" "
-                f"in [tool.venvship]; to compile for {settings.image.base}, run 'venvship lock'"
-            )
-        if target is not None:
-            compiled = Interpreter.from_header(h)
-            if compiled is None or compiled.series != target.series:
-                problems.append(f"{env}: compiled for Python {h.get('python')}, the base image has {target.python}")
-            if compiled is None or compiled.system != target.system:
-                problems.append(f"{env}: compiled for {h.get('platform')}, the base image is "
-                                f"{target.sys_platform} {target.machine}")
-        base = envs.get(env).base
-        if base is not None and base in locks:
-            for name, pin in lock_.pins.items():
-                other = locks[base].pins.get(name)
-                if other is not None and other.version != pin.version:
-                    problems.append(f"{env}: pins {name}=={pin.version} but {base} pins {other.version}")
+    verdict = freshness.judge(settings, envs, envs.order(list(names) or None), target=target, adoption=True)
+    for problem in verdict.problems:
+        problems += check_lines(problem, freshness.lock_path(settings, problem.env))
     closure = envs.closure("main")
-    if all(env in locks for env in closure) and sizes_path(settings).is_file():
-        pins = lockfile.combine([locks[env] for env in closure]).pins
+    if all(env in verdict.locks for env in closure) and sizes_path(settings).is_file():
+        pins = lockfile.combine([verdict.locks[env] for env in closure]).pins
         problems += layers.problems(pins, layers.read_sizes(sizes_path(settings)),
                                     f"{settings.requirements_dir}/{layers.SIZES_NAME}")
     return problems
 
 
-def _adoption_problem(settings: Settings, env: str) -> str | None:
-    """What ``lock --check`` says when an environment's pins are to be adopted, not checked."""
-    rel = f"{settings.requirements_dir}/{env}.txt"
-    try:
-        prefs = preferences.for_env(settings.project_dir, settings.requirements_dir, env,
-                                    first_lock_sources=env != BUILD_ENV)
-    except VenvshipError as exc:
-        return f"{env}: {exc.message}"
-    if prefs is None or not prefs.adopted:
-        return None
-    if prefs.source == rel:
-        return (f"{env}: {rel} was not written by venvship ({prefs.kind}): run 'venvship lock' to "
-                f"adopt its {len(prefs.pins)} pin(s) as they are and add hashes")
-    return (f"{env}: {rel} is missing: run 'venvship lock' to create it from {prefs.source}'s pins "
-            "(kept as they are, hashes added)")
+def check_lines(problem: freshness.Problem, path: str) -> list[str]:
+    """How ``lock --check`` words a problem of the lock at ``path`` (build and export say the first)."""
+    env = problem.env
+    if isinstance(problem, freshness.Missing):
+        return [f"{env}: {path} is missing"]
+    if isinstance(problem, freshness.Damaged):
+        return [f"{env}: {problem.error.message}"]
+    if isinstance(problem, freshness.ToAdopt):
+        return [f"{env}: {problem.message}"]
+    if isinstance(problem, freshness.InputsChanged):
+        return [f"{env}: inputs changed since {path} was compiled"]
+    if isinstance(problem, freshness.OtherBaseImage):
+        return [f"{env}: compiled for base image {problem.locked} (lock --base-image), settings say "
+                f"{problem.wanted}: to keep these locks, set base-image = \"{problem.locked}\" "
+                f"in [tool.venvship]; to compile for {problem.wanted}, run 'venvship lock'"]
+    if isinstance(problem, freshness.OtherInterpreter):
+        locked = problem.locked.header() if problem.locked else {}
+        target = problem.target
+        lines = []
+        if problem.python_differs:
+            lines.append(f"{env}: compiled for Python {locked.get('python')}, the base image has {target.python}")
+        if problem.platform_differs:
+            lines.append(f"{env}: compiled for {locked.get('platform')}, the base image is "
+                         f"{target.sys_platform} {target.machine}")
+        return lines
+    assert isinstance(problem, freshness.PinConflict)
+    return [f"{env}: pins {problem.name}=={problem.version} but {problem.base} pins {problem.base_version}"]
