@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -532,6 +531,3 @@ def _build_failure(log: str, req: BuildRequest) -> str:
     reason = re.sub(r"^#\d+\s+", "", reason)
     return f"docker build failed{stage}: {reason[:500]}"
 
-
-def stderr_stream() -> IO[str]:
-    return sys.stderr

@@ -301,7 +301,7 @@ def _from_txt(settings: Settings) -> dict[str, Environment]:
     return envs
 
 
-def _from_pyproject(settings: Settings, data: dict[str, Any]) -> dict[str, Environment]:
+def _from_pyproject(data: dict[str, Any]) -> dict[str, Environment]:
     project = data.get("project", {})
     envs: dict[str, Environment] = {}
     deps = project.get("dependencies", [])
@@ -443,7 +443,7 @@ def discover(settings: Settings, *, include_build: bool = True,
     if source == "requirements-txt":
         envs = _from_txt(settings)
     else:
-        envs = _from_requirements(settings) if source == "requirements" else _from_pyproject(settings, data)
+        envs = _from_requirements(settings) if source == "requirements" else _from_pyproject(data)
     if label is not None and source == "pyproject":
         envs = _relabel(envs, label)
     for name in settings.ignore_envs:  # extras and groups that are not environments

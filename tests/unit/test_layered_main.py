@@ -9,7 +9,7 @@ from venvship import lockfile
 from venvship.environments import discover
 from venvship.ops.build import needed_envs
 from venvship.ops.install import lock_names
-from venvship.ops.tox import locks_for_tests
+from venvship.ops.testenvs import select
 from venvship.render import render_dockerfile
 from venvship.settings import load_settings
 
@@ -41,7 +41,7 @@ def test_build_needs_and_checks_the_whole_chain(tmp_path: Path) -> None:
     assert needed_envs(settings, envs, "runtime") == ["base", "main", "build"]
     assert needed_envs(settings, envs, "test") == ["base", "main", "build", "dev"]
     assert lock_names(envs, ()) == ["base", "main"]
-    assert locks_for_tests(settings, envs) == ["base", "main", "dev"]
+    assert select(settings, envs).locks == ("base", "main", "dev")  # tox and test
 
 
 def test_deps_stage_installs_what_main_is_layered_on(tmp_path: Path) -> None:

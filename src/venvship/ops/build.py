@@ -205,7 +205,7 @@ def prepare_context(settings: Settings, envs: EnvironmentSet, workdir: Path) -> 
     return dockerfile
 
 
-def build_request(settings: Settings, envs: EnvironmentSet, opts: BuildOptions, dockerfile: Path) -> BuildRequest:
+def build_request(settings: Settings, opts: BuildOptions, dockerfile: Path) -> BuildRequest:
     for ref in opts.images:
         validate_reference(ref)
     validate_reference(settings.image.base, "base image")
@@ -341,7 +341,7 @@ def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildO
                 built = opts if direct_push(opts) else replace(opts, images=(step.ref,), push=False)
                 with tempfile.TemporaryDirectory(prefix="venvship-") as tmp:
                     dockerfile = prepare_context(settings, envs, Path(tmp))
-                    result = engine.build(build_request(settings, envs, built, dockerfile), stream=stream)
+                    result = engine.build(build_request(settings, built, dockerfile), stream=stream)
             elif step.action == "verify":
                 assert check is not None
                 try:

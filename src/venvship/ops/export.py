@@ -293,7 +293,7 @@ def export(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: Expor
         for name, text in context_files(spec).items():
             (files / name).write_text(text, encoding="utf-8")
         dockerfile = prepare_context(settings, envs, Path(tmp))
-        req = build_request(settings, envs, BuildOptions(
+        req = build_request(settings, BuildOptions(
             target=target, no_cache=opts.no_cache, output=f"type=local,dest={outdir}",
         ), dockerfile)
         req = replace(req, build_contexts={**req.build_contexts, EXPORT_CONTEXT: files})

@@ -52,13 +52,6 @@ def _entry(key: str, value: str) -> str:
     return f"{key} = {value}\n"
 
 
-def locks_for_tests(settings: Settings, envs: EnvironmentSet,
-                    selected: Sequence[str] = ()) -> list[str]:
-    """The locks a test environment installs: main plus the test environments' closures, as
-    :func:`venvship.ops.testenvs.select` (the rule ``venvship test`` follows too) picks them."""
-    return list(testenvs.select(settings, envs, selected).locks)
-
-
 def section(settings: Settings, envs: EnvironmentSet, name: str = "testenv",
             selected: Sequence[str] = ()) -> ToxSection:
     """The section; InputError when a test environment does not exist or lacks the test tool."""
