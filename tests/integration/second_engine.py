@@ -9,6 +9,10 @@ never touches the first engine's chains. When it stops, :func:`first_engine_work
 the first engine still has its docker0 bridge and still runs a container (issue 18: once, after
 a second dockerd ran and stopped, the first engine's docker0 was gone).
 
+With ``containerd_store=True`` it runs with the containerd image store (``{"features":
+{"containerd-snapshotter": true}}`` in its own daemon.json): registry cache export and
+multi-platform images need it; the first engine keeps the classic store.
+
 Needs root, dockerd, unshare, ip and iptables (scripts/setup-docker's machine).
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -40,6 +45,7 @@ class SecondEngine:
     pid: int
     root: Path  # data root
     bridge: str
+    containerd_store: bool = False
 
     def env(self) -> dict[str, str]:
         return {"DOCKER_HOST": self.host}
@@ -110,9 +116,10 @@ def _iptables_rules(bridge: str, prefix: str) -> list[tuple[str, ...]]:
 
 
 @contextlib.contextmanager
-def running(images: Sequence[str] = (), *, start_timeout: float = 60) -> Iterator[SecondEngine]:
-    """Start the second engine, load ``images`` into it from the first (docker save | docker load),
-    yield it; stop it and remove everything it made, then check the first engine still works."""
+def running(images: Sequence[str] = (), *, start_timeout: float = 60,
+            containerd_store: bool = False) -> Iterator[SecondEngine]:
+    """Start the second engine (with the containerd image store when ``containerd_store``), load
+    ``images`` into it from the first (docker save | docker load), yield it; stop it and remove everything it made, then check the first engine still works."""
     token = uuid.uuid4().hex[:6]
     bridge = f"vse2br{token}"
     run_dir = Path(f"/run/venvship-e2-{token}")
@@ -145,12 +152,15 @@ def running(images: Sequence[str] = (), *, start_timeout: float = 60) -> Iterato
             "--bridge", bridge, "--iptables=false", "--ip6tables=false", "--ip-forward=false",
             "--containerd-namespace", f"vse2-{token}", "--containerd-plugins-namespace", f"vse2p-{token}",
         ]
+        config = run_dir / "daemon.json"  # its own, never /etc/docker/daemon.json (the first engine's)
+        config.write_text(json.dumps({"features": {"containerd-snapshotter": containerd_store}}) + "\n")
+        dockerd += ["--config-file", str(config)]
         script = 'mount -t tmpfs -o mode=1777 venvship-e2-tmp /tmp && exec "$@"'
         with log_file.open("wb") as log:
             proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "--",
                                      "sh", "-c", script, "sh", *dockerd],
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        engine = SecondEngine(f"unix://{sock}", tcp, tls, proc.pid, data_root / "data", bridge)
+        engine = SecondEngine(f"unix://{sock}", tcp, tls, proc.pid, data_root / "data", bridge, containerd_store)
         deadline = time.monotonic() + start_timeout
         while engine.docker("version", check=False, timeout=10).returncode != 0:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -159,6 +169,9 @@ def running(images: Sequence[str] = (), *, start_timeout: float = 60) -> Iterato
         for image in images:
             saved = subprocess.run(["docker", "save", image], capture_output=True, check=True, timeout=300)
             engine.docker("load", input=saved.stdout)
+        if containerd_store:
+            status = engine.docker("info", "--format", "{{json .DriverStatus}}").stdout.decode()
+            assert "io.containerd.snapshotter" in status, f"the containerd image store is not in use: {status}"
         yield engine
     finally:
         if proc is not None:
