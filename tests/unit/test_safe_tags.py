@@ -48,8 +48,10 @@ class NoEngine:
 
 def test_a_multi_platform_push_with_verify_is_refused_before_anything_runs() -> None:
     opts = BuildOptions(images=("reg.example/app:1",), push=True, platform="linux/amd64,linux/arm64")
-    with pytest.raises(ConfigError, match="cannot be verified before it is pushed"):
+    with pytest.raises(ConfigError, match="cannot be verified before it is pushed") as refused:
         build(Any, Any, NoEngine(), opts, stream=None, check=lambda ref: 0.0)  # type: ignore[arg-type]
+    assert "\n" not in refused.value.message  # one line, and the hint says what is needed instead
+    assert "imagetools create" in (refused.value.hint or "") and "--containerd-store" in (refused.value.hint or "")
 
 
 @pytest.mark.parametrize(("ref", "expected"), [

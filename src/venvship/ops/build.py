@@ -316,9 +316,12 @@ def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildO
         validate_reference(ref)
     if direct_push(opts) and check is not None:
         raise ConfigError(
-            f"--platform {opts.platform}: a multi-platform image cannot be loaded into the local "
-            "engine, so it cannot be verified before it is pushed",
-            hint="build and verify one platform at a time, or pass --no-verify to push it unverified",
+            f"--platform {opts.platform} --push: BuildKit pushes a multi-platform image itself, so it "
+            "cannot be verified before it is pushed (verifying each platform first is not implemented)",
+            hint="build, verify and push one platform at a time (--platform linux/arm64 --push --image "
+                 "REG/app:1.2-arm64, ...), then assemble the manifest list with 'docker buildx imagetools "
+                 "create -t REG/app:1.2 REG/app:1.2-amd64 REG/app:1.2-arm64'; or pass --no-verify to push it "
+                 "unverified, on an engine with the containerd image store (scripts/setup-docker --containerd-store)",
         )
     check_locks_intact(settings, envs, opts.target)
     engine.client()
