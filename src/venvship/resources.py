@@ -29,7 +29,7 @@ PROBE = "probe.py"  # what an interpreter says about itself: lock stage, install
 SBOM = "sbom.py"  # stage sbom: the image's CycloneDX SBOM
 MINIMAL_ROOTFS = "minimal_rootfs.py"  # stage runtime-rootfs: the minimal runtime's root filesystem
 
-# ---- venvship's own tool locks (pinned, hashed; installed in the tools / sbom-tools stages) ----
+# ---- venvship's own tool locks (pinned, hashed; installed in the tools stage) ----
 TOOLS_UV = "uv.txt"
 TOOLS_PIP_TOOLS = "pip-tools.txt"
 TOOLS_SBOM = "sbom.txt"
