@@ -456,12 +456,37 @@ RUN --mount=type=bind,from=deps,source=/app,target=/app \
         '            self.done.add(path)' \
         '' \
         '    def finish(self):' \
+        '        # First the bytecode: a timestamp .pyc records the mtime of its source, so clamping the' \
+        '        # source alone would make every standard-library .pyc stale (each start recompiles).' \
+        '        for top, _, files in os.walk(self.root):' \
+        '            if os.path.basename(top) == "__pycache__":' \
+        '                for name in files:' \
+        '                    if name.endswith(".pyc"):' \
+        '                        restamp_pyc(os.path.join(top, name), self.mtime)' \
         '        for top, dirs, files in os.walk(self.root):' \
         '            for name in dirs + files:' \
         '                full = os.path.join(top, name)' \
         '                if os.lstat(full).st_mtime > self.mtime:' \
         '                    os.utime(full, (self.mtime, self.mtime), follow_symlinks=False)' \
         '        os.utime(self.root, (self.mtime, self.mtime))' \
+        '' \
+        '' \
+        'def restamp_pyc(pyc, mtime):' \
+        '    """A timestamp .pyc (PEP 552 flags 0) that matches its source (mtime and size in its header)' \
+        '    gets the clamped mtime in its header too, so it stays valid once the source is clamped."""' \
+        '    source = os.path.join(os.path.dirname(os.path.dirname(pyc)), os.path.basename(pyc).split(".")[0] + ".py")' \
+        '    try:' \
+        '        st = os.stat(source)' \
+        '        with open(pyc, "r+b") as fh:' \
+        '            head = fh.read(16)' \
+        '            if len(head) < 16 or st.st_mtime <= mtime:' \
+        '                return' \
+        '            flags, stamp, size = struct.unpack("<III", head[4:16])' \
+        '            if flags == 0 and stamp == int(st.st_mtime) & 0xFFFFFFFF and size == st.st_size & 0xFFFFFFFF:' \
+        '                fh.seek(8)' \
+        '                fh.write(struct.pack("<I", int(mtime) & 0xFFFFFFFF))' \
+        '    except OSError:' \
+        '        return' \
         '' \
         '' \
         'def traced(loader, path):' \
