@@ -714,6 +714,140 @@ def run_trial(setup: AppSetup, app: App, variant: str, repeat: int, work: Path, 
     return result
 
 
+# ---- runtime images: base and minimal (issue 19) ----------------------------------------------------
+MINIMAL_EXAMPLE = "hello-app"
+MINIMAL_EXAMPLE_LIMIT = 60_000_000  # issue 19: the example app's minimal image <= 60 MB
+MINIMAL_SLACK = 1_000_000  # issue 19: a minimal image <= its root filesystem + the venv + 1 MB
+
+
+def layer_kind(created_by: str, venv: str) -> str:
+    """What one of venvship's runtime layers holds, from the instruction that made it."""
+    for kind, mark in (("rootfs", "/opt/venvship/rootfs/"), ("user", "/opt/venvship/user/"),
+                       ("sbom", "/opt/venvship/sbom/"), ("app", "/opt/venvship/app/")):
+        if mark in created_by:
+            return kind
+    if re.match(rf"COPY (\S+ )+{re.escape(venv.rstrip('/'))}/? ", created_by):
+        return "venv"  # the deps stage's venv (one layer, or one per layer group)
+    return "other"
+
+
+def runtime_layers(tag: str, base_layers: int, venv: str) -> list[dict[str, Any]]:
+    """The layers an image adds over its base image, bottom first: bytes (the engine's
+    uncompressed size, as `docker image inspect` sums them) and what each holds."""
+    out = run(["docker", "history", "--no-trunc", "--human=false", "--format", "{{json .}}", tag]).stdout
+    rows = [json.loads(line) for line in reversed(out.splitlines()) if line.strip()]
+    layers = [r for r in rows if int(r["Size"]) > 0 or re.match(r"(COPY|ADD|RUN|/bin/sh)\b", r["CreatedBy"])
+              or not r["CreatedBy"]]
+    return [{"bytes": int(r["Size"]), "kind": layer_kind(r["CreatedBy"], venv),
+             "created_by": r["CreatedBy"][:200]} for r in layers[base_layers:]]
+
+
+def runtime_sizes(app: App, work: Path, runid: str) -> dict[str, Any]:
+    """`venvship build` (verify on) of the app as committed, on the base image's runtime and on
+    runtime-image = "minimal"; not timed. Sizes from the images' layers."""
+    project = copy_tree(app.path, work / "sizes" / app.name)
+    if not (project / "requirements" / "main.txt").exists():
+        run(venvship_cmd("--progress", "quiet", "lock"), cwd=project)
+    settings = read_settings(project)
+    base = json.loads(run(["docker", "image", "inspect", settings.image.base]).stdout)[0]
+    result: dict[str, Any] = {"app": app.name, "base_image": settings.image.base, "base_bytes": base["Size"]}
+    for runtime in ("base", "minimal"):
+        tag = f"{PREFIX}/{app.name}-{runtime}:{runid}-sizes"
+        log(f"{app.name}: runtime image on {runtime} (sizes, not timed)")
+        argv = venvship_cmd("--progress", "quiet", "build", "--image", tag, "--json")
+        argv += ["--runtime-image", "minimal"] if runtime == "minimal" else []
+        proc = run(argv, cwd=project, check=False)
+        if proc.returncode != 0:
+            result[runtime] = {"error": (proc.stdout + proc.stderr).strip()[-400:]}
+            continue
+        summary = json.loads(proc.stdout)
+        below = len(base["RootFS"]["Layers"]) if runtime == "base" else 0
+        layers = runtime_layers(tag, below, settings.image.venv_path)
+        kinds: dict[str, int] = {}
+        for layer in layers:
+            kinds[layer["kind"]] = kinds.get(layer["kind"], 0) + layer["bytes"]
+        result[runtime] = {"size": summary["size"], "verified": summary["verified"], "layers": layers,
+                           "bytes": kinds}
+        run(["docker", "image", "rm", tag], check=False)
+    shutil.rmtree(project, ignore_errors=True)
+    return result
+
+
+def size_targets(entry: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for one app's runtime images."""
+    base, small = entry.get("base", {}), entry.get("minimal", {})
+    if "size" not in small:
+        return [("minimal image builds and passes verify", small.get("error", "not measured"), False)]
+    b = small["bytes"]
+    rootfs, venv = b.get("rootfs", 0), b.get("venv", 0)
+    rest = small["size"] - rootfs - venv
+    held = ", ".join(k for k in b if k not in ("rootfs", "venv")) or "nothing"
+    out = [(f"minimal image ≤ root filesystem + venv + {mb(MINIMAL_SLACK)}",
+            f"{mb(small['size'])} = root filesystem {mb(rootfs)} + venv {mb(venv)} + {kb(rest)} ({held})",
+            small["size"] <= rootfs + venv + MINIMAL_SLACK)]
+    if entry["app"] == MINIMAL_EXAMPLE:
+        out.append((f"the example app's minimal image ≤ {mb(MINIMAL_EXAMPLE_LIMIT)}", mb(small["size"]),
+                    small["size"] <= MINIMAL_EXAMPLE_LIMIT))
+    if "size" in base:
+        out.append(("verify passes on both runtimes", "yes" if base["verified"] and small["verified"] else "no",
+                    bool(base["verified"] and small["verified"])))
+    return out
+
+
+def sizes_section(data: dict[str, Any]) -> list[str]:
+    """docs/benchmarks.md's runtime-image section, between markers (`--sizes-only` replaces it)."""
+    entries = data.get("runtime_sizes") or []
+    if not entries:
+        return []
+    out = [SIZES_BEGIN, "## Runtime images: base and minimal", "",
+           f"Measured by `{data['command']}` on {data['date']} (git {data['machine']['git']}): "
+           "`venvship build` (verify on) of each app as committed, on its base image "
+           "(`runtime-image` unset) and on `runtime-image = \"minimal\"`. Bytes are the engine's "
+           "uncompressed layer sizes (`docker history`; the image size is their sum); the root "
+           "filesystem and the venv are the minimal image's own layers.", "",
+           "| app | base image | runtime on the base image | minimal runtime | saved | root filesystem "
+           "| venv | app + SBOM + rest |", "|---|---|---|---|---|---|---|---|"]
+    for e in entries:
+        base, small = e.get("base", {}), e.get("minimal", {})
+        if "size" not in base or "size" not in small:
+            out.append(f"| {e['app']} | {mb(e['base_bytes'])} | {mb(base['size']) if 'size' in base else 'failed'} "
+                       f"| {mb(small['size']) if 'size' in small else 'failed'} | – | – | – | – |")
+            continue
+        b = small["bytes"]
+        rest = small["size"] - b.get("rootfs", 0) - b.get("venv", 0)
+        saved = base["size"] - small["size"]
+        out.append(f"| {e['app']} | {mb(e['base_bytes'])} | {mb(base['size'])} | {mb(small['size'])} "
+                   f"| {mb(saved)} ({100 * saved / base['size']:.0f} %) | {mb(b.get('rootfs', 0))} "
+                   f"| {mb(b.get('venv', 0))} | {kb(rest)} |")
+    out += ["", "| app | target | measured | result |", "|---|---|---|---|"]
+    for e in entries:
+        out += [f"| {e['app']} | {name} | {measured} | {verdict(ok)} |" for name, measured, ok in size_targets(e)]
+    return [*out, "", SIZES_END, ""]
+
+
+SIZES_BEGIN, SIZES_END = "<!-- runtime-sizes -->", "<!-- /runtime-sizes -->"
+
+
+def kb(n: float) -> str:
+    return mb(n) if abs(n) >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def splice_sizes(report: Path, data: dict[str, Any]) -> None:
+    """`--sizes-only`: replace the runtime-image section of an existing report, nothing else."""
+    text = report.read_text() if report.exists() else ""
+    section = "\n".join(sizes_section(data))
+    if SIZES_BEGIN in text and SIZES_END in text:
+        head, rest = text.split(SIZES_BEGIN, 1)
+        text = head + section + rest.split(SIZES_END, 1)[1].lstrip("\n")
+    elif "\n## Notes" in text:
+        head, rest = text.split("\n## Notes", 1)
+        text = head + "\n" + section + "\n## Notes" + rest
+    else:
+        text = text + ("\n" if text else "") + section
+    report.write_text(text)
+    log(f"wrote the runtime-image section of {report}")
+
+
 # ---- locks ----------------------------------------------------------------------------------------
 BARE_SCRIPT = """\
 set -eu
@@ -1147,6 +1281,7 @@ def render_markdown(data: dict[str, Any], png: str | None) -> str:
         if fails:
             out += [f"{len(fails)} lock run(s) failed and were retried once: "
                     + "; ".join(f"{f['what']}: `{f['output'][-160:]}`" for f in fails).replace("\n", " "), ""]
+    out += sizes_section(data)
     out += ["## Notes", "",
             "- Cold builds use `--no-cache` and cache mounts no other build has used: every trial "
             "gives each cache mount an id of its own (hand-written variants: the harness adds "
@@ -1244,6 +1379,13 @@ def write_report(data: dict[str, Any], out_dir: Path) -> None:
     log(f"wrote {out_dir / 'benchmarks.md'}" + (f" and {png}" if has_png else ""))
 
 
+def write_raw(data: dict[str, Any]) -> None:
+    RAW_DIR.mkdir(parents=True, exist_ok=True)
+    raw = RAW_DIR / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{data['runid']}.json"
+    raw.write_text(json.dumps(data, indent=1))
+    log(f"raw results: {raw}")
+
+
 # ---- main -----------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1259,6 +1401,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--report-only", type=Path, metavar="RAW_JSON",
                         help="re-render the report from a raw result file; build nothing")
+    parser.add_argument("--no-sizes", action="store_true",
+                        help="skip the runtime images on the base image and on minimal (sizes)")
+    parser.add_argument("--sizes-only", action="store_true",
+                        help="only the runtime images' sizes (base and minimal); replaces that section "
+                             "of the existing report and nothing else")
     args = parser.parse_args(argv)
 
     if args.report_only:
@@ -1273,13 +1420,21 @@ def main(argv: list[str] | None = None) -> int:
     data: dict[str, Any] = {
         "command": command.strip(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(), "repeat": args.repeat, "apps": apps, "variants": args.variants,
-        "runid": runid, "setups": [], "trials": [], "locks": [],
+        "runid": runid, "setups": [], "trials": [], "locks": [], "runtime_sizes": [],
     }
     work = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-{runid}-"))
     helper = f"{PREFIX}/uv-helper:{runid}"
     volume = f"{PREFIX}-{runid}-setup-uvcache"
     started = time.monotonic()
     registry: Registry | None = None
+    if args.sizes_only:
+        try:
+            data["runtime_sizes"] = [runtime_sizes(APPS[a], work, runid) for a in apps]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            write_raw(data)
+        splice_sizes(args.out / "benchmarks.md", data)
+        return 0
     try:
         base_images = {read_settings(APPS[a].path).image.base for a in apps}
         if len(base_images) != 1:
@@ -1299,6 +1454,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_locks:
             for app in apps:
                 data["locks"].append(time_locks(setups[app], APPS[app], work, runid, ca, helper, args.repeat))
+        if not args.no_sizes:
+            data["runtime_sizes"] = [runtime_sizes(APPS[a], work, runid) for a in apps]
     finally:
         if registry is not None:
             registry.close()
@@ -1307,10 +1464,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         data["elapsed_seconds"] = round(time.monotonic() - started, 1)
-        RAW_DIR.mkdir(parents=True, exist_ok=True)
-        raw = RAW_DIR / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{runid}.json"
-        raw.write_text(json.dumps(data, indent=1))
-        log(f"raw results: {raw}")
+        write_raw(data)
     write_report(data, args.out)
     return 0
 
