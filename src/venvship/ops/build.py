@@ -22,9 +22,7 @@ from ..environments import BUILD_ENV, EnvironmentSet
 from ..errors import ConfigError, StaleLockError, VerifyError
 from ..render import FIXED_EPOCH, render_dockerfile, uses_scm_version
 from ..settings import Settings, build_command_values, read_pyproject
-from . import lock as locking
-from .verify import VerifyOptions as VerifyOptions  # re-exported: build runs verify
-from .verify import verify as verify
+from . import lock
 
 DEFAULT_DOCKERIGNORE = """\
 # venvship's default, used when the project has no .dockerignore
@@ -178,7 +176,7 @@ def needed_envs(settings: Settings, envs: EnvironmentSet, target: str) -> list[s
 
 def ensure_fresh(settings: Settings, envs: EnvironmentSet, engine: Engine, target: str) -> None:
     names = needed_envs(settings, envs, target)
-    problems = locking.check(settings, envs, names, locking.target_if_changed(engine, settings, envs, names))
+    problems = lock.check(settings, envs, names, lock.target_if_changed(engine, settings, envs, names))
     if problems:
         raise StaleLockError(
             f"refusing to build from a stale lock: {problems[0]}"
@@ -228,7 +226,7 @@ def build_request(settings: Settings, opts: BuildOptions, dockerfile: Path) -> B
     return BuildRequest(
         context=settings.project_dir, dockerfile=dockerfile, target=opts.target, tags=opts.images,
         output=opts.output, build_args=args,
-        secrets=locking.ca_secrets(settings) + extra_secrets + tuple(parse_secret(s) for s in opts.secrets),
+        secrets=lock.ca_secrets(settings) + extra_secrets + tuple(parse_secret(s) for s in opts.secrets),
         no_cache=opts.no_cache, platform=opts.platform, push=opts.push, builder=opts.builder,
         cache_from=opts.cache_from, cache_to=opts.cache_to,
     )
