@@ -85,7 +85,7 @@ def build_command(
     options = verify.VerifyOptions(env_vars=env_vars)
 
     def check(ref: str) -> float:
-        return float(verify.verify(settings, engine, ref, envs=envs, options=options))
+        return verify.verify(settings, engine, ref, envs=envs, options=options)
 
     # verify runs on the new image before any tag moves or anything is pushed (build.publish_plan)
     summary = build.build(settings, envs, engine, opts, stream=state.stream(quiet or as_json),
