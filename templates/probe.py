@@ -41,10 +41,17 @@ def markers():
 
 
 def installed(prefix):
-    """The distributions installed in ``prefix`` (a venv), not those on sys.path outside it."""
+    """The distributions installed in ``prefix`` (a venv): in its site directories and the
+    entries of sys.path inside it, not those on sys.path outside it. Each name once."""
     prefix = os.path.realpath(prefix)
-    for d in md.distributions():
-        if d.metadata["Name"] and os.path.realpath(str(d.locate_file(""))).startswith(prefix + os.sep):
+    scheme = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
+    dirs = [scheme["purelib"], scheme["platlib"], *(p for p in sys.path if p)]
+    dirs = [d for d in dict.fromkeys(os.path.realpath(d) for d in dirs) if d.startswith(prefix + os.sep)]
+    seen = set()
+    for d in md.distributions(path=dirs):
+        name = d.metadata["Name"]
+        if name and canonical(name) not in seen:
+            seen.add(canonical(name))
             yield d
 
 

@@ -12,9 +12,10 @@ The functions above ``main`` are pure; venvship's unit tests import them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
-import importlib.metadata
+import importlib.util
 import io
 import json
 import os
@@ -24,7 +25,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tarfile
 import tempfile
 from collections.abc import Sequence
@@ -196,33 +196,30 @@ def member_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 
 # ---- inspection of the venv (runs in the container) --------------------------------------
+@functools.lru_cache(maxsize=None)  # noqa: UP033 - this script runs on Python 3.8 too
+def probe() -> Any:
+    """templates/probe.py: the one description of the interpreter and of the distributions
+    installed in the venv. 'venvship export' puts it next to this script; imported as a module of
+    venvship (unit tests), it is the package's (venvship/templates) or the checkout's."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for directory in (here, os.path.join(here, "templates"), os.path.join(here, "..", "..", "templates")):
+        path = os.path.join(directory, "probe.py")
+        if os.path.isfile(path):
+            spec = importlib.util.spec_from_file_location("venvship_probe", path)
+            if spec is not None and spec.loader is not None:
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                return module
+    raise ExportFailure(f"probe.py is missing next to {__file__}")
+
+
 def venv_distributions(prefix: str) -> dict[str, str]:
-    paths = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
-    dirs = sorted({paths["purelib"], paths["platlib"]})
-    return {
-        canonical(d.metadata["Name"]): d.version
-        for d in importlib.metadata.distributions(path=dirs)
-    }
-
-
-def marker_environment() -> dict[str, str]:
-    return {
-        "implementation_name": sys.implementation.name,
-        "implementation_version": platform.python_version(),
-        "os_name": os.name,
-        "platform_machine": platform.machine(),
-        "platform_python_implementation": platform.python_implementation(),
-        "platform_release": platform.release(),
-        "platform_system": platform.system(),
-        "platform_version": platform.version(),
-        "python_full_version": platform.python_version(),
-        "python_version": ".".join(platform.python_version_tuple()[:2]),
-        "sys_platform": sys.platform,
-    }
+    return {canonical(d.metadata["Name"]): d.version for d in probe().installed(prefix)}
 
 
 def manifest(spec: dict[str, Any], fmt: str, artefact: str, version: str) -> dict[str, Any]:
     dists = venv_distributions(spec["venv_path"])
+    interpreter = probe().interpreter()
     return {
         "format-version": MANIFEST_FORMAT,
         "format": fmt,
@@ -230,11 +227,11 @@ def manifest(spec: dict[str, Any], fmt: str, artefact: str, version: str) -> dic
         "project": spec["project"],
         "version": version,
         "venv_path": spec["venv_path"],
-        "python": platform.python_version(),
-        "implementation": sys.implementation.name,
-        "machine": platform.machine(),
+        "python": interpreter["python"],
+        "implementation": interpreter["implementation"],
+        "machine": interpreter["machine"],
         "distributions": dict(sorted(dists.items())),
-        "markers": marker_environment(),
+        "markers": interpreter["markers"],
         "app_dir": spec["app"]["dir"] if spec.get("app") else None,
         "run": spec["app"]["run"][fmt] if spec.get("app") else None,
     }

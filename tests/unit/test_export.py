@@ -19,6 +19,7 @@ from venvship import export_script as script
 from venvship import lockfile
 from venvship.environments import discover
 from venvship.errors import ConfigError
+from venvship.interpreter import probe_source
 from venvship.ops import export
 from venvship.render import render_dockerfile
 from venvship.settings import load_settings
@@ -124,13 +125,14 @@ def test_the_dockerfile_has_export_stages(tmp_path: Path) -> None:
     assert "RUN /opt/venvs/my-app/bin/python /opt/venvship/export/export_script.py deb" in text
 
 
-def test_the_export_context_holds_the_script_and_the_spec(tmp_path: Path) -> None:
+def test_the_export_context_holds_the_script_the_probe_and_the_spec(tmp_path: Path) -> None:
     settings = load_settings(_project(tmp_path), environ={})
     spec = export.deb_spec(settings, {})
     files = export.context_files(spec)
-    assert sorted(files) == ["export_script.py", "spec.json"]
+    assert sorted(files) == ["export_script.py", "probe.py", "spec.json"]
     assert json.loads(files["spec.json"]) == spec
     assert files["export_script.py"] == Path(script.__file__).read_text()
+    assert files["probe.py"] == probe_source()  # the manifest's interpreter and distributions
 
 
 # ---- Debian versions, Depends, the control file --------------------------------------------

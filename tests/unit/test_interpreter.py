@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import sysconfig
 from pathlib import Path
 from types import ModuleType
 
@@ -51,6 +52,12 @@ def test_installed_lists_the_prefix_only(tmp_path: Path) -> None:
     here = {d.metadata["Name"] for d in probe.installed(sys.prefix)}
     if sys.prefix != sys.base_prefix:
         assert "packaging" in here
+    # a venv that is not on sys.path (export reads the image's venv so; unit tests a fake one)
+    site = Path(sysconfig.get_paths(vars={"base": str(tmp_path), "platbase": str(tmp_path)})["purelib"])
+    for name in ("Flask-3.1.3", "flask-3.1.3"):  # one distribution, however spelled
+        (site / f"{name}.dist-info").mkdir(parents=True)
+        (site / f"{name}.dist-info" / "METADATA").write_text(f"Name: {name[:5]}\nVersion: 3.1.3\n")
+    assert [(d.metadata["Name"].lower(), d.version) for d in probe.installed(str(tmp_path))] == [("flask", "3.1.3")]
 
 
 def test_a_lock_header_is_an_interpreter() -> None:

@@ -28,6 +28,7 @@ from ..engine import Engine
 from ..environments import EnvironmentSet
 from ..errors import BuildError, ConfigError, ExportError
 from ..export_script import DEB_VERSION, ERROR_PREFIX
+from ..interpreter import PROBE_FILE, probe_source
 from ..render import default_command
 from ..settings import Settings, read_pyproject
 from .build import BuildOptions, build_request, ensure_fresh, prepare_context
@@ -133,9 +134,10 @@ def deb_spec(settings: Settings, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def context_files(spec: Mapping[str, Any]) -> dict[str, str]:
-    """The named build context ``venvship-export``: the export script and the spec it reads."""
+    """The named build context ``venvship-export``: the export script, the probe it describes the
+    venv with, and the spec it reads."""
     script = (Path(__file__).parent.parent / "export_script.py").read_text(encoding="utf-8")
-    return {"export_script.py": script,
+    return {"export_script.py": script, PROBE_FILE: probe_source(),
             "spec.json": json.dumps(spec, indent=2, sort_keys=True) + "\n"}
 
 
