@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import EXAMPLES
 from venvship.environments import discover
 from venvship.errors import ConfigError, InputError
-from venvship.ops.tox import ToxSection, section, tox_ini_path, update_ini, write
+from venvship.ops.tox import DEFAULTS, MANAGED, ToxSection, section, tox_ini_path, update_ini, write
 from venvship.settings import load_settings
 
 SEC = ToxSection("testenv", {"base_python": "python3.11",
@@ -61,6 +61,16 @@ def test_existing_section_keeps_the_users_keys_and_other_sections() -> None:
     assert text.endswith("\n[testenv:lint]\ndeps = ruff\ncommands = ruff check .\n")
     assert text.startswith("[tox]\nenv_list = py311   ; mine\n\n[testenv]\n")
     assert update_ini(text, SEC) == text  # idempotent
+
+
+def test_an_existing_section_of_a_source_tree_app_gets_skip_install() -> None:
+    sec = ToxSection("testenv", {"deps": "\n-r requirements/main.txt", "skip_install": "true",
+                                 "commands": "python -m pytest {posargs}"})
+    text = update_ini("[testenv]\ncommands = pytest -x\n", sec)  # raised KeyError: 'skip_install'
+    assert text == "[testenv]\ncommands = pytest -x\ndeps =\n    -r requirements/main.txt\nskip_install = true\n"
+    mine = "[testenv]\nskip_install = false\n"
+    assert "skip_install = false\n" in update_ini(mine, sec)  # the user's choice wins
+    assert set(sec.values) <= set(MANAGED) | set(DEFAULTS)
 
 
 def test_missing_section_is_appended() -> None:

@@ -26,9 +26,10 @@ from . import testenvs
 # Keys venvship owns: rewritten on every --write.
 MANAGED = ("base_python", "deps")
 # Keys written only when the section lacks them: the user's choice wins.
-DEFAULTS = ("package", "commands")
-_ALIASES = {"base_python": ("base_python", "basepython"), "deps": ("deps",),
-            "package": ("package",), "commands": ("commands",)}
+DEFAULTS = ("package", "skip_install", "commands")
+# The names tox reads each key by: an existing key is found under any of them.
+_ALIASES = {"base_python": ("base_python", "basepython"), "deps": ("deps",), "package": ("package",),
+            "skip_install": ("skip_install",), "commands": ("commands",)}
 NEW_FILE_HEAD = "[tox]\nmin_version = 4.0\n"
 COMMENT = "# base_python and deps are managed by 'venvship tox --write' (from the locks)"
 _SECTION = re.compile(r"^\s*\[(?P<name>[^\]]+)\]\s*(?:[#;].*)?$")
