@@ -35,12 +35,13 @@ def export_command(
     """Export the build stage's venv (and a source-tree app's tree) as a tarball or a .deb."""
     from ..ops import export
 
-    if fmt not in export.FORMATS:
+    formats = {name: name for name in export.FORMATS}
+    if fmt not in formats:
         raise typer.BadParameter(f"must be one of {', '.join(export.FORMATS)}",
                                  param_hint="--format")
     state = State.of(ctx)
     settings = state.settings(venv_path=venv_path, base_image=base_image, runtime_image=runtime_image)
-    opts = export.ExportOptions(fmt=fmt, output=output, allow_stale=allow_stale, no_cache=no_cache)
+    opts = export.ExportOptions(fmt=formats[fmt], output=output, allow_stale=allow_stale, no_cache=no_cache)
     result = export.export(settings, project_envs(settings), new_engine(), opts,
                            stream=state.stream(quiet or as_json))
     if as_json:

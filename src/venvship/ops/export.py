@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, get_args
 
 from .. import lockfile
 from ..engine import Engine
@@ -33,7 +33,8 @@ from ..render import default_command
 from ..settings import Settings, read_pyproject
 from .build import BuildOptions, build_request, ensure_fresh, prepare_context
 
-FORMATS = ("tar", "deb")
+Format = Literal["tar", "deb"]
+FORMATS: tuple[Format, ...] = get_args(Format)
 TARGETS = {"tar": "export-tar", "deb": "export-deb"}
 EXPORT_CONTEXT = "venvship-export"  # the named build context templates/export.j2 copies from
 PLACEHOLDER_EMAIL = "root@localhost"
@@ -196,7 +197,7 @@ def _more(problems: Sequence[str]) -> str:
 # ---- effects --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ExportOptions:
-    fmt: str = "tar"
+    fmt: Format = "tar"
     output: Path = Path("dist")
     allow_stale: bool = False
     no_cache: bool = False
@@ -204,7 +205,7 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class ExportResult:
-    fmt: str
+    fmt: Format
     artefact: Path
     manifest: Path
     distributions: Mapping[str, str]
@@ -238,7 +239,7 @@ class _Tee:
             self.out.flush()
 
 
-def _collect(outdir: Path, fmt: str) -> tuple[Path, Path]:
+def _collect(outdir: Path, fmt: Format) -> tuple[Path, Path]:
     suffix = ".deb" if fmt == "deb" else ".tar.gz"
     artefacts = sorted(outdir.glob(f"*{suffix}"))
     manifests = sorted(outdir.glob("*.manifest.json"))
