@@ -12,6 +12,7 @@ from packaging.utils import canonicalize_name
 from . import __version__, layers, lockfile, resources
 from .environments import BUILD_ENV, EnvironmentSet
 from .errors import ConfigError, LockIntegrityError
+from .ops import testenvs
 from .ops.sbom import SBOM_PATH
 from .settings import DEBUG_PROGRAMS, MINIMAL_LEFT_OUT, Settings, read_pyproject
 
@@ -145,7 +146,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
     data = read_pyproject(settings.project_dir)
     backend, backend_path = build_backend(data)
     entrypoint, command = default_command(settings, data)
-    test_envs = [e for e in settings.tests.envs if e in envs.envs]
+    test_envs = testenvs.in_image(settings, envs)
     test_locks = envs.closure(*test_envs)
     main_locks = envs.closure("main")
     return {

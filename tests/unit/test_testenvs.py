@@ -8,9 +8,11 @@ import pytest
 
 from venvship.environments import discover
 from venvship.errors import InputError
-from venvship.ops.testenvs import select, tool_of
+from venvship.ops.build import needed_envs
+from venvship.ops.testenvs import in_image, select, tool_of
 from venvship.ops.testrun import ignored_test_dirs
 from venvship.ops.tox import section
+from venvship.render import context
 from venvship.settings import load_settings
 
 
@@ -136,3 +138,12 @@ def test_build_of_the_test_stage_takes_the_same_rule(tmp_path: Path, capsys: pyt
     root = write_project(tmp_path, 'test = ["pytest"]')
     assert main(["-C", str(root), "build", "--target", "test"]) == 4
     assert "'test' holds pytest: set test-envs = [\"test\"]" in capsys.readouterr().err
+
+
+def test_the_image_installs_the_test_envs_that_exist(tmp_path: Path) -> None:
+    root = write_project(tmp_path, 'test = ["pytest"]', 'test-envs = ["test", "nope"]')
+    settings = load_settings(root, environ={})
+    envs = discover(settings)
+    assert in_image(settings, envs) == ["test"]  # 'nope' is venvship test's error, not the image's
+    assert needed_envs(settings, envs, "test") == ["main", "build", "test"]
+    assert context(settings, envs)["test_envs"] == ["test"]

@@ -22,7 +22,7 @@ from ..environments import BUILD_ENV, EnvironmentSet
 from ..errors import ConfigError, StaleLockError, VerifyError
 from ..render import FIXED_EPOCH, render_dockerfile, uses_scm_version
 from ..settings import Settings, build_command_values, read_pyproject
-from . import lock
+from . import lock, testenvs
 
 DEFAULT_DOCKERIGNORE = """\
 # venvship's default, used when the project has no .dockerignore
@@ -170,7 +170,7 @@ def needed_envs(settings: Settings, envs: EnvironmentSet, target: str) -> list[s
     build lock, and for the test stages the test environments' closures."""
     names = ["main", BUILD_ENV]
     if target in ("test", "test-deps"):
-        names += [env for env in settings.tests.envs if env in envs.envs]
+        names += testenvs.in_image(settings, envs)
     return envs.closure(*names)
 
 

@@ -70,6 +70,12 @@ def _setting_hint(env: str, flag: str | None) -> str:
     return f"pass {flag} {env}, or {setting}" if flag else setting
 
 
+def in_image(settings: Settings, envs: EnvironmentSet) -> list[str]:
+    """The test environments the Dockerfile's test stages install (with their closures): the
+    ``test-envs`` that exist (a missing one is refused by ``venvship test`` and ``tox``)."""
+    return [env for env in settings.tests.envs if env in envs.envs]
+
+
 def select(settings: Settings, envs: EnvironmentSet, requested: Sequence[str] = (),
            flag: str | None = "--env") -> Selection:
     """The test environments for ``venvship test``, ``venvship tox`` and builds of the test
