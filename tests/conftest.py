@@ -24,6 +24,8 @@ EXAMPLES = ROOT / "examples"
 PY311 = os.environ.get("VENVSHIP_TEST_IMAGE_311", "venvship-local/python:3.11-bookworm")
 PY39 = os.environ.get("VENVSHIP_TEST_IMAGE_39", "venvship-local/python:3.9-bullseye")
 PY313 = os.environ.get("VENVSHIP_TEST_IMAGE_313", "venvship-local/python:3.13-trixie")
+# arm64 under QEMU user emulation: scripts/setup-docker --multiarch builds it
+PY311_ARM64 = os.environ.get("VENVSHIP_TEST_IMAGE_311_ARM64", "venvship-local/python:3.11-bookworm-arm64")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,6 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite golden files")
     parser.addoption("--require-docker-tests", action="store_true",
                      help="fail the run if Docker tests were skipped or none passed (CI)")
+    parser.addoption("--run-multiplatform", action="store_true",
+                     help="run the full multi-platform tier (arm64 builds under QEMU; marker multiplatform)")
     parser.addoption("--run-corpus", action="store_true",
                      help="run the real-app corpus tier (tests/corpus; archives in ../shared/corpus)")
     parser.addoption("--corpus-apps", default="",
@@ -51,6 +55,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # By marker, not keyword: an item's keywords also hold its directories' names (a checkout in a
     # folder named "docker" would make every test a Docker test).
     _docker_tests.update(item.nodeid for item in items if item.get_closest_marker("docker"))
+    if not config.getoption("--run-multiplatform"):  # deselected, not skipped: a tier of its own
+        drop = [item for item in items if item.get_closest_marker("multiplatform")]
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = [item for item in items if not item.get_closest_marker("multiplatform")]
     if config.getoption("--run-docker"):
         return
     skip = pytest.mark.skip(reason="needs --run-docker (a real engine: scripts/setup-docker)")

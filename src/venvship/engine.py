@@ -228,6 +228,11 @@ class Engine:
         info: dict[str, Any] = self.client().version()
         return info
 
+    def platform(self) -> str:
+        """The engine's own platform, as --platform names it: "linux/amd64"."""
+        info = self.ping()
+        return f"{info.get('Os', 'linux')}/{info.get('Arch', 'amd64')}"
+
     def frontend(self) -> str:
         """'buildx', or 'classic' (``DOCKER_BUILDKIT=1 docker build``). Raises if neither."""
         if self._frontend is not None:

@@ -100,8 +100,9 @@ class Verdict:
 
 
 def lock_path(settings: Settings, env: str) -> str:
-    """The lock of ``env`` as messages name it: requirements/main.txt."""
-    return f"{settings.requirements_dir}/{env}.txt"
+    """The lock of ``env`` as messages name it: requirements/main.txt (another platform's:
+    requirements/main.linux-arm64.txt)."""
+    return f"{settings.requirements_dir}/{settings.lock_file(env)}"
 
 
 def interpreter_problems(locks: Mapping[str, Lock], target: Interpreter) -> list[OtherInterpreter]:

@@ -32,6 +32,12 @@ if TYPE_CHECKING:
     from .interpreter import Interpreter
 
 SIZES_NAME = "wheel-sizes.list"  # not .txt: requirements/*.txt can be environments
+
+
+def sizes_name(lock_suffix: str = "") -> str:
+    """wheel-sizes.list; another platform's (Settings lock_suffix ".linux-arm64"):
+    wheel-sizes.linux-arm64.list."""
+    return f"wheel-sizes{lock_suffix}.list"
 LARGE_BYTES = 1_500_000
 MAX_LARGE = 8
 BUCKETS = 3

@@ -174,7 +174,8 @@ def _walk(value: Any) -> list[Any]:
 def _is_venvship_output(path: Path, requirements_dir: str, project_dir: Path) -> bool:
     if path.parent != project_dir / requirements_dir:
         return False
-    if path.name in (RECORD_NAME, SIZES_NAME) or path.name.startswith("pylock."):
+    if (path.name in (RECORD_NAME, SIZES_NAME) or path.name.startswith("pylock.")
+            or (path.name.startswith("wheel-sizes.") and path.suffix == ".list")):  # another platform's
         return True
     try:
         with path.open(encoding="utf-8", errors="replace") as fh:

@@ -135,8 +135,8 @@ def layer_groups(settings: Settings, main_locks: list[str]) -> list[dict[str, An
     present = [lock for lock in locks if lock is not None]
     if not present or len(present) != len(locks):
         return []
-    groups = layers.plan(lockfile.combine(present).pins,
-                         layers.read_sizes(settings.requirements_path / layers.SIZES_NAME))
+    sizes = settings.requirements_path / layers.sizes_name(settings.platforms.lock_suffix)
+    groups = layers.plan(lockfile.combine(present).pins, layers.read_sizes(sizes))
     sdists = {canonicalize_name(n) for n in settings.index.allow_sdist}
     return [{"name": g.name, "members": list(g.members), "sdist": bool(sdists & set(g.members))}
             for g in groups] if len(groups) > 1 else []
@@ -158,6 +158,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "python": settings.image.python,
         "venv_path": settings.image.venv_path.rstrip("/") or "/app",
         "requirements_dir": settings.requirements_dir,
+        "lock_suffix": settings.platforms.lock_suffix,  # another platform's locks: ENV.linux-arm64.txt
         "main_locks": main_locks,
         "layer_groups": layer_groups(settings, main_locks),
         "main_lock_paths": [f"/opt/venvship/locks/{e}.txt" for e in main_locks],

@@ -13,7 +13,7 @@ import re
 import shlex
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -63,6 +63,10 @@ MINIMAL_LEFT_OUT = (
 DEBUG_PROGRAMS = ("sh", "bash", "ls", "cat", "env", "id", "ps", "grep", "find", "head", "tail", "du", "df")
 _PROGRAM = re.compile(r"^(/[A-Za-z0-9._+/-]+|[A-Za-z0-9._+-]+)$")
 # --- end minimal runtime ---
+# --- platforms (issue 18) ---
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")  # os/arch[/variant], as in --platform
+ARCH_PLACEHOLDER = "{arch}"  # in base-image: the platform's architecture (amd64, arm64, ...)
+# --- end platforms ---
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,16 @@ class TestSettings:
 
 
 @dataclass(frozen=True)
+class PlatformSettings:
+    """The platforms locks are compiled for, and the one this run works on (issue 18)."""
+
+    targets: tuple[str, ...] = ()  # platforms: the first one's locks are ENV.txt; () = the engine's own
+    base_images: Mapping[str, str] = field(default_factory=dict)  # base-images: platform -> base image
+    current: str = ""  # this run's platform (Settings.for_platform); "" = the engine's own
+    lock_suffix: str = ""  # ".linux-arm64" for a platform other than the first: ENV.linux-arm64.txt
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting venvship uses, with its final value: the project and its layout here, the
     rest in groups."""
@@ -218,13 +232,34 @@ class Settings:
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     deb: DebSettings = field(default_factory=DebSettings)
     tests: TestSettings = field(default_factory=TestSettings)
+    platforms: PlatformSettings = field(default_factory=PlatformSettings)
 
     @property
     def requirements_path(self) -> Path:
         return self.project_dir / self.requirements_dir
 
     def lock_path(self, env: str) -> Path:
-        return self.requirements_path / f"{env}.txt"
+        return self.requirements_path / self.lock_file(env)
+
+    def lock_file(self, env: str) -> str:
+        """The file name of an environment's lock for this run's platform: ENV.txt for the first
+        platform (of the platforms setting, or the engine's own), ENV.OS-ARCH.txt for another."""
+        return f"{env}{self.platforms.lock_suffix}.txt"
+
+    def for_platform(self, platform: str, native: str) -> Settings:
+        """These settings for one target platform: its base image (base-images, else base-image
+        with {arch} replaced) and its lock files. ``native``: the engine's own platform."""
+        primary = self.platforms.targets[0] if self.platforms.targets else native
+        arch = platform.split("/")[1] if "/" in platform else platform
+        image = self.platforms.base_images.get(platform, self.image.base).replace(ARCH_PLACEHOLDER, arch)
+        suffix = "" if platform == primary else "." + platform.replace("/", "-")
+        return replace(
+            self, image=replace(self.image, base=image),
+            platforms=replace(self.platforms, current=platform, lock_suffix=suffix))
+
+    def target_platforms(self, native: str) -> tuple[str, ...]:
+        """The platforms 'venvship lock' compiles for: the setting, else the engine's own."""
+        return self.platforms.targets or (native,)
 
     def index_args(self, installer: str = "uv") -> list[str]:
         """Index options for uv or pip (empty for PyPI's default); uv also takes the strategy."""
@@ -314,10 +349,15 @@ _KEYS: dict[str, tuple[str, str, str]] = {
     "runtime-programs": ("runtime", "programs", "list"),
     "minimal-keep-modules": ("runtime", "minimal_keep_modules", "list"),
     # --- end minimal runtime keys ---
+    # --- platform keys ---
+    "platforms": ("platforms", "targets", "platforms"),
+    "base-images": ("platforms", "base_images", "platform-table"),
+    # --- end platform keys ---
 }
 _GROUPS: dict[str, type[Any]] = {
     "image": ImageSettings, "index": IndexSettings, "lock": LockSettings, "build": BuildSettings,
     "runtime": RuntimeSettings, "deb": DebSettings, "tests": TestSettings,
+    "platforms": PlatformSettings,
 }
 _TABLES = {"environments", "build-command-env"}
 _HOST_VALUE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -471,6 +511,8 @@ def _coerce(key: str, kind: str, value: Any, where: str, from_env: bool = False)
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise bad('a command, or a table {http = "PORT/PATH"}')
         return Healthcheck(command=tuple(value))
+    if kind in ("platforms", "platform-table"):
+        return _coerce_platforms(key, kind, value, where, from_env)
     if kind == "strlist" and isinstance(value, str):  # one name, or a list of them
         value = [v for v in re.split(r"[\s,]+", value) if v]
     if kind in ("list", "intlist", "strlist"):
@@ -487,6 +529,41 @@ def _coerce(key: str, kind: str, value: Any, where: str, from_env: bool = False)
             raise bad("a list of strings")
         return tuple(value)
     raise AssertionError(kind)  # pragma: no cover
+
+
+def parse_platforms(text: str, where: str) -> tuple[str, ...]:
+    """A comma-separated list of platforms (--platform), checked."""
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    return tuple(_coerce_platforms(where, "platforms", names, "command line", False))
+
+
+def _coerce_platforms(key: str, kind: str, value: Any, where: str, from_env: bool) -> Any:
+    """platforms: a list of os/arch[/variant]; base-images: a table of platform = image."""
+    if isinstance(value, str) and from_env:
+        items = [v for v in re.split(r"[\s,]+", value) if v]
+        if kind == "platform-table":
+            pairs = [v.partition("=") for v in items]
+            if not all(sep for _, sep, _ in pairs):
+                raise ConfigError(f"{where}: {key} must be PLATFORM=IMAGE pairs, got {value!r}")
+            value = {k: v for k, _, v in pairs}
+        else:
+            value = items
+    if kind == "platforms":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: {key} must be a list of platforms like \"linux/arm64\", got {value!r}")
+        names = list(value)
+    else:
+        if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+            raise ConfigError(f"{where}: {key} must be a table of \"linux/arm64\" = \"image\", got {value!r}")
+        names = list(value)
+    for name in names:
+        if not _PLATFORM.match(name):
+            raise ConfigError(f"{where}: {key}: {name!r} is not a platform (os/arch, like linux/arm64)")
+    if kind == "platforms":
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{where}: {key} names a platform twice")
+        return tuple(names)
+    return dict(value)
 
 
 def _validate(values: dict[str, Any]) -> None:

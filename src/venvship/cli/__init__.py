@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal, cast
+from typing import IO, TYPE_CHECKING, Literal, Optional, cast
 
 import typer
 
@@ -61,6 +61,7 @@ class State:
     project: Path
     debug: bool
     progress: Progress
+    platforms: tuple[str, ...] = ()  # --platform: this run's platforms, in place of the setting
 
     @staticmethod
     def of(ctx: typer.Context) -> State:
@@ -70,10 +71,25 @@ class State:
         return state
 
     def settings(self, **overrides: str | None) -> Settings:
-        """The project's settings, read once; ``overrides``: the command's flags (None: not given)."""
+        """The project's settings, read once; ``overrides``: the command's flags (None: not given).
+        They are for this run's platform: the first of --platform, else of the platforms setting,
+        else the engine's own (its locks and base image)."""
         from ..settings import load_settings
 
-        return load_settings(self.project, overrides)
+        return self.on_platform(load_settings(self.project, overrides))
+
+    def on_platform(self, settings: Settings) -> Settings:
+        """``settings`` for this run's first platform; the engine is asked for its own platform
+        only when that decides a lock's file name or the base image."""
+        from ..settings import ARCH_PLACEHOLDER
+
+        targets = settings.platforms.targets
+        platform = self.platforms[0] if self.platforms else None
+        if (platform is None and not targets and not settings.platforms.base_images
+                and ARCH_PLACEHOLDER not in settings.image.base):
+            return settings  # the engine's own platform: ENV.txt and base-image as it is
+        native = "" if targets else new_engine().platform()
+        return settings.for_platform(platform or (targets[0] if targets else native), native)
 
     def stream(self, quiet: bool = False) -> IO[str] | None:
         """Where long work (builds, the lock stage) shows its progress; None: nowhere."""
@@ -122,12 +138,19 @@ def root(
         "auto", help="Build output: auto (one line per step), plain (full BuildKit log), quiet."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    platform: Optional[str] = typer.Option(
+        None, "--platform",
+        help="Target platform(s) for this run, e.g. linux/arm64 or linux/amd64,linux/arm64, in place of "
+             "the platforms setting: lock compiles each, build builds them, the other commands use the "
+             "first one's locks and base image."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     mode = PROGRESS.get(progress)
     if mode is None:
         raise typer.BadParameter("must be auto, plain or quiet", param_hint="--progress")
-    ctx.obj = State(project, debug, mode)
+    from ..settings import parse_platforms
+
+    ctx.obj = State(project, debug, mode, parse_platforms(platform or "", "--platform"))
 
 
 # Help lines that several commands share.

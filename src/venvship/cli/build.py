@@ -44,7 +44,6 @@ def build_command(
     base_image: Optional[str] = typer.Option(None, "--base-image", help=BASE_IMAGE_HELP),
     runtime_image: Optional[str] = typer.Option(None, "--runtime-image", help=RUNTIME_IMAGE_HELP),
     no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
-    platform: Optional[str] = typer.Option(None, "--platform", help="Target platform, e.g. linux/amd64."),
     push: bool = typer.Option(False, "--push", help="Push the tags after the image passed verify."),
     builder: Optional[str] = typer.Option(None, "--builder", help="buildx builder instance."),
     cache_from: list[str] = typer.Option([], "--cache-from", help="BuildKit cache source (repeatable)."),
@@ -62,11 +61,15 @@ def build_command(
         False, "--check-reproducible",
         help="Build again with --no-cache and compare the image ids; name what differs (exit 19)."),
 ) -> None:
-    """Build the image with BuildKit, then verify it."""
+    """Build the image with BuildKit, then verify it.
+
+    For another platform: venvship --platform linux/arm64 build (its locks and base image)."""
     from ..ops import build, verify
 
     state = State.of(ctx)
     settings = state.settings(base_image=base_image, runtime_image=runtime_image)
+    platform = ",".join(state.platforms) or None
+    build.check_platforms(settings, state.platforms)
     images = tuple(image) or settings.image.tags or (build.default_image(settings),)
     env_vars = verify.parse_env_vars(env_var)  # a malformed KEY=VALUE fails before the build, not after
     opts = build.BuildOptions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
@@ -26,12 +27,23 @@ def lock_command(
     resolver: Optional[str] = typer.Option(None, "--resolver", help="uv (default) or pip-tools."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Compile and show the changes, write nothing."),
 ) -> None:
-    """Compile hashed locks for every environment, inside the base image."""
+    """Compile hashed locks for every environment, inside the base image, once per platform.
+
+    Platforms: the platforms setting, or --platform; the locks of every platform but the first
+    are requirements/ENV.OS-ARCH.txt."""
+    from ..lockfile import write_atomically
     from ..ops import lock
+    from ..settings import Settings, load_settings
 
     state = State.of(ctx)
-    settings = state.settings(base_image=base_image, resolver=resolver)
+    loaded = load_settings(state.project, {"base_image": base_image, "resolver": resolver})
     engine = new_engine()
+    native = engine.platform()
+    platforms = state.platforms or loaded.target_platforms(native)
+    per_platform = [loaded.for_platform(p, native) for p in platforms]
+    named = len(platforms) > 1 or platforms[0] != native  # say which platform each line is about
+
+    settings = per_platform[0]
     record = None
     if not check:  # setup.py, setup.cfg, Poetry: the build backend names the requirements
         from ..metadata import refresh
@@ -41,35 +53,48 @@ def lock_command(
 
     envs = discover(settings, metadata=record)
     if check:
-        target = lock.target_of_image(engine, settings)
-        problems = lock.check(settings, envs, env, target)
+        problems = []
+        for settings in per_platform:  # every platform's locks
+            target = lock.target_of_image(engine, settings)
+            prefix = f"{settings.platforms.current}: " if named else ""
+            problems += [prefix + p for p in lock.check(settings, envs, env, target)]
         if problems:
             for p in problems:
                 typer.echo(f"stale: {p}", err=True)
             raise StaleLockError(f"{len(problems)} lock problem(s); run 'venvship lock'")
-        typer.echo("locks are up to date: " + ", ".join(envs.order(env or None)))
+        typer.echo("locks are up to date: " + ", ".join(envs.order(env or None))
+                   + (f" ({', '.join(platforms)})" if named else ""))
         return
-    plan = lock.make_plan(envs, env, settings, upgrade=upgrade, upgrade_packages=upgrade_package)
-    if record is not None:
-        from ..metadata import overwritten_sources
+    staged: dict[Path, str] = {}  # every platform's locks are written together, or none
+    done: list[tuple[Settings, list[lock.EnvResult]]] = []
+    for settings in per_platform:
+        plan = lock.make_plan(envs, env, settings, upgrade=upgrade, upgrade_packages=upgrade_package)
+        if record is not None:
+            from ..metadata import overwritten_sources
 
-        overwritten_sources(settings, record, list(plan.compile))
-    typer.echo(f"locking {', '.join(plan.compile)} in {settings.image.base} with {settings.lock.resolver}", err=True)
-    _say_adopting(plan)
-    results = lock.lock(settings, envs, plan, engine, stream=state.stream(), dry_run=dry_run,
-                        warn=lambda message: typer.echo(f"venvship: warning: {message}", err=True),
-                        record=record)
-    for r in results:
-        rel = f"{settings.requirements_dir}/{r.env}.txt"
-        verb = ("would write" if dry_run else "wrote") if r.changed else "unchanged"
-        if r.adoption is not None:  # pins taken from a file venvship did not write: kept vs moved
-            typer.echo(f"{r.env}: {len(r.lock.pins)} pinned, {r.adoption.summary()}, {verb} {rel}")
-            for line in r.adoption.lines():
+            overwritten_sources(settings, record, list(plan.compile))
+        where = f" for {settings.platforms.current}" if named else ""
+        typer.echo(f"locking {', '.join(plan.compile)}{where} in {settings.image.base} "
+                   f"with {settings.lock.resolver}", err=True)
+        _say_adopting(plan)
+        results = lock.lock(settings, envs, plan, engine, stream=state.stream(), dry_run=dry_run,
+                            warn=lambda message: typer.echo(f"venvship: warning: {message}", err=True),
+                            record=record if settings is per_platform[0] else None, staged=staged)
+        done.append((settings, results))
+    if not dry_run:
+        write_atomically(staged)
+    for settings, results in done:
+        for r in results:
+            rel = f"{settings.requirements_dir}/{settings.lock_file(r.env)}"
+            verb = ("would write" if dry_run else "wrote") if r.changed else "unchanged"
+            if r.adoption is not None:  # pins taken from a file venvship did not write: kept vs moved
+                typer.echo(f"{r.env}: {len(r.lock.pins)} pinned, {r.adoption.summary()}, {verb} {rel}")
+                for line in r.adoption.lines():
+                    typer.echo(line)
+                continue
+            typer.echo(f"{r.env}: {len(r.lock.pins)} pinned, {verb} {rel}")
+            for line in r.diff.lines():
                 typer.echo(line)
-            continue
-        typer.echo(f"{r.env}: {len(r.lock.pins)} pinned, {verb} {rel}")
-        for line in r.diff.lines():
-            typer.echo(line)
 
 
 def _say_adopting(plan: LockPlan) -> None:

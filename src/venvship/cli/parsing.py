@@ -1,6 +1,6 @@
 """How venvship's command line is parsed and shown, beyond typer's defaults.
 
-- Global options (``--project/-C``, ``--progress``, ``--debug``) work after the command too:
+- Global options (``--project/-C``, ``--progress``, ``--platform``, ``--debug``) work after the command too:
   ``venvship build --progress plain`` is ``venvship --progress plain build``.
 - ``--help`` shows a value's name (``--image TAG``), never a type placeholder such as ``<bool>``
   or ``<list[str]>``, and nothing at all after a flag.
@@ -17,7 +17,7 @@ from typer.core import TyperCommand, TyperGroup
 # Global options that take a value, and those that do not (moved from after the command).
 F = TypeVar("F", bound=Callable[..., Any])
 
-GLOBAL_VALUE_OPTIONS = ("--project", "-C", "--progress")
+GLOBAL_VALUE_OPTIONS = ("--project", "-C", "--progress", "--platform")
 GLOBAL_FLAGS = ("--debug",)
 
 # A value's name in --help, by parameter name; otherwise the parameter's name in capitals.
@@ -28,6 +28,7 @@ METAVARS = {
     "cache_to": "DST", "output": "PATH", "venv": "DIR", "venv_path": "PATH", "fmt": "FORMAT",
     "python": "PYTHON", "network": "NETWORK", "args": "ARGS", "builder": "NAME",
     "start_timeout": "SECONDS", "section": "NAME", "resolver": "uv|pip-tools", "target": "STAGE",
+    "platform": "OS/ARCH[,...]",
 }
 
 

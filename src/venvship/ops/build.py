@@ -62,6 +62,20 @@ class BuildOptions:
     output: str | None = None
 
 
+def check_platforms(settings: Settings, platforms: Sequence[str]) -> None:
+    """One build of several platforms installs one set of locks: refuse it when another of
+    them has locks of its own (ENV.OS-ARCH.txt)."""
+    for platform in platforms[1:]:
+        own = sorted(settings.requirements_path.glob(f"*.{platform.replace('/', '-')}.txt"))
+        if own:
+            raise ConfigError(
+                f"--platform {','.join(platforms)}: {platform} has locks of its own "
+                f"({settings.requirements_dir}/{own[0].name}), one build of several platforms would "
+                f"install {platforms[0]}'s",
+                hint="build each platform on its own: venvship --platform " + platform + " build",
+            )
+
+
 def default_image(settings: Settings) -> str:
     """The tag 'build' uses when none is given: the app's name as an image name (a directory
     called 'My Site' gives my-site:latest)."""
@@ -215,6 +229,7 @@ def build_request(settings: Settings, opts: BuildOptions, dockerfile: Path) -> B
         args["VENVSHIP_APP_VERSION"] = version
         args.setdefault("VENVSHIP_VERSION", version)
     args.update(opts.build_args)
+    platform = opts.platform or settings.platforms.current or None  # export, test: the settings' platform
     extra_secrets: tuple[Secret, ...] = ()
     if settings.build.command_env and not settings.package and opts.target not in ("test", "test-deps"):
         # build-command-env: a secret file the build-commands step sources; never a build arg
@@ -227,7 +242,7 @@ def build_request(settings: Settings, opts: BuildOptions, dockerfile: Path) -> B
         context=settings.project_dir, dockerfile=dockerfile, target=opts.target, tags=opts.images,
         output=opts.output, build_args=args,
         secrets=lock.ca_secrets(settings) + extra_secrets + tuple(parse_secret(s) for s in opts.secrets),
-        no_cache=opts.no_cache, platform=opts.platform, push=opts.push, builder=opts.builder,
+        no_cache=opts.no_cache, platform=platform, push=opts.push, builder=opts.builder,
         cache_from=opts.cache_from, cache_to=opts.cache_to,
     )
 

@@ -283,7 +283,7 @@ def export(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: Expor
                               hint="run 'venvship lock' first")
         locks.append(lock_)
     main_lock = lockfile.combine(locks)
-    lock_names = " + ".join(f"{settings.requirements_dir}/{n}.txt" for n in chain)
+    lock_names = " + ".join(f"{settings.requirements_dir}/{settings.lock_file(n)}" for n in chain)
     target = TARGETS[opts.fmt]
     engine.client()
     engine.frontend()

@@ -333,6 +333,7 @@ def run_lock_stage(settings: Settings, envs: EnvironmentSet, engine: Engine, wor
             output=f"type=local,dest={outdir}", build_contexts={"lock-inputs": inputs},
             secrets=ca_secrets(settings), no_cache_filter=("lock",),
             build_args={"VENVSHIP_LOCK_RUN": run_id},
+            platform=settings.platforms.current or None,  # a foreign platform runs under emulation
         ),
         stream=stream,
     )
@@ -539,9 +540,11 @@ def hook_warnings(outdir: Path) -> list[str]:
 def lock(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine: Engine, *,
          stream: IO[str] | None = None, dry_run: bool = False,
          warn: Callable[[str], None] | None = None,
-         record: metadata.Record | None = None) -> list[EnvResult]:
+         record: metadata.Record | None = None,
+         staged: dict[Path, str] | None = None) -> list[EnvResult]:
     """Compile and, unless ``dry_run``, write every lock of the plan, all or nothing.
-    ``record``: the build backend's answer, written with the locks."""
+    ``record``: the build backend's answer, written with the locks. ``staged``: the files
+    are added to it instead of written (several platforms' locks are written at once)."""
     with tempfile.TemporaryDirectory(prefix="venvship-lock-") as tmp:
         outdir, target = run_compile(settings, envs, plan, engine, Path(tmp), stream)
         results = collect(settings, envs, plan, outdir, target, warn)
@@ -558,14 +561,18 @@ def lock(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine: Engin
             for r in results:
                 p = outdir / f"pylock.{r.env}.toml"
                 if p.exists():
-                    files[settings.requirements_path / f"pylock.{r.env}.toml"] = p.read_text()
-        if not dry_run:
+                    name = f"pylock.{r.env}{settings.platforms.lock_suffix}.toml"
+                    files[settings.requirements_path / name] = p.read_text()
+        if staged is not None:
+            staged.update(files)
+        elif not dry_run:
             lockfile.write_atomically(files)
     return results
 
 
 def sizes_path(settings: Settings) -> Path:
-    return settings.requirements_path / layers.SIZES_NAME
+    """requirements/wheel-sizes.list; another platform's: wheel-sizes.linux-arm64.list."""
+    return settings.requirements_path / layers.sizes_name(settings.platforms.lock_suffix)
 
 
 def sizes_file(settings: Settings, envs: EnvironmentSet, results: Sequence[EnvResult], outdir: Path,

@@ -64,7 +64,7 @@ def section(settings: Settings, envs: EnvironmentSet, name: str = "testenv",
     if target is not None:
         exe = "python" if target.implementation == "cpython" else target.implementation
         values["base_python"] = f"{exe}{target.minor}"
-    values["deps"] = "\n" + "\n".join(f"-r {settings.requirements_dir}/{n}.txt" for n in locks)
+    values["deps"] = "\n" + "\n".join(f"-r {settings.requirements_dir}/{settings.lock_file(n)}" for n in locks)
     if settings.package:
         values["package"] = "wheel"
     else:  # nothing to build: the tests run against the source tree

@@ -1,0 +1,129 @@
+"""Per-platform locks and images: arm64 beside amd64, arm64 under QEMU user emulation (issue 18).
+
+The first test is the representative arm64 case every CI run has (marker emulation); the rest
+is the full multi-platform tier (marker multiplatform), run with --run-multiplatform:
+
+    flock /tmp/venvship-docker.lock .venv/bin/python -m pytest --run-docker --run-multiplatform \\
+        tests/integration/test_platforms.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PY311, PY311_ARM64, run_cli, snapshot
+
+pytestmark = [pytest.mark.docker, pytest.mark.emulation]
+
+# six only on x86_64, idna only on aarch64: the two locks must differ exactly there
+PYPROJECT = f"""\
+[project]
+name = "plat-demo"
+version = "1.0"
+dependencies = ["six; platform_machine == 'x86_64'", "idna; platform_machine == 'aarch64'", "packaging"]
+
+[tool.venvship]
+package = false
+base-image = "{PY311}"
+platforms = ["linux/amd64", "linux/arm64"]
+test-envs = []
+command = ["python", "-m", "plat_demo"]
+
+[tool.venvship.base-images]
+"linux/arm64" = "{PY311_ARM64}"
+"""
+
+
+@pytest.fixture
+def arm64_base() -> str:
+    """The arm64 base image, or a failure saying how to make it (never a silent skip)."""
+    found = subprocess.run(["docker", "image", "inspect", "-f", "{{.Architecture}}", PY311_ARM64],
+                           capture_output=True, text=True)
+    assert found.returncode == 0 and found.stdout.strip() == "arm64", (
+        f"{PY311_ARM64} is missing: run scripts/setup-docker --multiarch")
+    return PY311_ARM64
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "plat-demo"
+    (root / "plat_demo").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / "plat_demo" / "__init__.py").write_text("")
+    (root / "plat_demo" / "__main__.py").write_text("import platform\nprint('plat-demo on', platform.machine())\n")
+    return root
+
+
+def header(path: Path, key: str) -> str:
+    prefix = f"# venvship: {key} = "
+    return next(line[len(prefix):] for line in path.read_text().splitlines() if line.startswith(prefix))
+
+
+def test_an_arm64_lock_differs_from_the_amd64_lock_where_markers_say(project: Path, arm64_base: str) -> None:
+    doctor = run_cli("doctor", "-C", str(project))
+    assert "ok: emulation of arm64 works" in doctor.stdout, doctor.stdout + doctor.stderr
+    assert "ok: image store: classic" in doctor.stdout or "ok: image store: containerd" in doctor.stdout
+
+    started = time.monotonic()
+    result = run_cli("lock", "-C", str(project))
+    seconds = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    req = project / "requirements"
+    amd, arm = req / "main.txt", req / "main.linux-arm64.txt"
+    assert "wrote requirements/main.linux-arm64.txt" in result.stdout
+    assert "six==" in amd.read_text() and "idna==" not in amd.read_text()
+    assert "idna==" in arm.read_text() and "six==" not in arm.read_text()
+    assert header(amd, "platform").startswith("linux x86_64")
+    assert header(arm, "platform").startswith("linux aarch64")
+    assert header(arm, "base-image") == arm64_base
+    assert (req / "build.linux-arm64.txt").is_file()
+    print(f"lock of two platforms (arm64 under emulation): {seconds:.1f} s")
+
+    check = run_cli("lock", "--check", "-C", str(project))
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "(linux/amd64, linux/arm64)" in check.stdout
+
+    # each platform is checked: a hand-edited arm64 lock is named, the amd64 one is not
+    before = snapshot(req)
+    arm.write_text(arm.read_text() + "\n")
+    stale = run_cli("lock", "--check", "-C", str(project))
+    assert stale.returncode == 7, stale.stdout + stale.stderr
+    assert "stale: linux/arm64: main: requirements/main.linux-arm64.txt was changed" in stale.stderr
+    assert "linux/amd64:" not in stale.stderr
+    arm.write_bytes(before["main.linux-arm64.txt"])
+
+    # --platform picks one platform's locks: the arm64 lock alone checks out against its image
+    one = run_cli("--platform", "linux/arm64", "lock", "--check", "-C", str(project))
+    assert one.returncode == 0 and "(linux/arm64)" in one.stdout, one.stdout + one.stderr
+
+
+@pytest.mark.multiplatform
+def test_an_arm64_image_is_built_with_its_own_locks_verified_and_runs(project: Path, arm64_base: str) -> None:
+    assert run_cli("lock", "-C", str(project)).returncode == 0
+    tag = f"venvship-test/plat-demo:arm64-{uuid.uuid4().hex[:8]}"
+    try:
+        started = time.monotonic()
+        built = run_cli("--platform", "linux/arm64", "build", "-t", tag, "-C", str(project))
+        seconds = time.monotonic() - started
+        assert built.returncode == 0, built.stdout + built.stderr
+        assert "verified" in built.stdout
+        arch = subprocess.run(["docker", "image", "inspect", "-f", "{{.Architecture}}", tag],
+                              capture_output=True, text=True)
+        assert arch.stdout.strip() == "arm64"
+        ran = subprocess.run(["docker", "run", "--rm", tag], capture_output=True, text=True, timeout=300)
+        assert ran.stdout.strip() == "plat-demo on aarch64", ran.stdout + ran.stderr
+        listed = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/app/bin/python", tag, "-c",
+                                 "import importlib.metadata as m; print(sorted(d.metadata['Name'] for d in "
+                                 "m.distributions()))"], capture_output=True, text=True, timeout=300)
+        assert "idna" in listed.stdout and "six" not in listed.stdout, listed.stdout + listed.stderr
+        print(f"arm64 build under emulation (cold, verified): {seconds:.1f} s")
+        exported = run_cli("--platform", "linux/arm64", "export", "-o", str(project / "dist"), "-C", str(project))
+        assert exported.returncode == 0, exported.stdout + exported.stderr
+        assert any("aarch64" in p.name for p in (project / "dist").iterdir()), list((project / "dist").iterdir())
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
