@@ -4,12 +4,6 @@ passed verify; a failed verify leaves every tag naming what it named before (or 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import one_error, run_cli
+from tests.integration import registries
 from venvship.ops.build import SCRATCH_REPOSITORY
 
 pytestmark = pytest.mark.docker
@@ -62,71 +57,35 @@ def test_a_failed_verify_leaves_the_tag_on_the_previous_image(copy_example, engi
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
-    """Debian's docker-registry on a free 127.0.0.1 port (scripts/setup-docker installs it);
-    the engine pushes to 127.0.0.0/8 over plain HTTP. Yields 'host:port'."""
-    binary = shutil.which("docker-registry")
-    assert binary, "docker-registry is missing: run scripts/setup-docker"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    (tmp_path / "data").mkdir()
-    config = tmp_path / "config.yml"
-    config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-                      f"    rootdirectory: {tmp_path / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                _get(f"http://127.0.0.1:{port}/v2/")
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # our own registry only
-    try:
-        with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=10) as answer:
-            return answer.status, dict(answer.headers), answer.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), b""
-
-
-def pushed_digest(registry: str, repository: str, tag: str) -> str | None:
-    accept = ", ".join(("application/vnd.docker.distribution.manifest.v2+json",
-                        "application/vnd.oci.image.manifest.v1+json",
-                        "application/vnd.oci.image.index.v1+json"))
-    status, headers, _ = _get(f"http://{registry}/v2/{repository}/manifests/{tag}", {"Accept": accept})
-    return headers.get("Docker-Content-Digest") if status == 200 else None
+def registry(tmp_path: Path) -> Iterator[registries.Registry]:
+    """Debian's docker-registry on a free 127.0.0.1 port (tests/integration/registries.py); the
+    engine pushes to 127.0.0.0/8 over plain HTTP."""
+    with registries.plain(tmp_path / "registry") as served:
+        yield served
 
 
 def test_push_happens_after_verify_and_a_failed_verify_pushes_nothing(copy_example, engine, registry) -> None:  # type: ignore[no-untyped-def]
     project: Path = copy_example()
     repository = f"venvship-test/pushed-{uuid.uuid4().hex[:8]}"
-    tag, new_tag = f"{registry}/{repository}:1", f"{registry}/{repository}:2"
+    tag, new_tag = f"{registry.host}/{repository}:1", f"{registry.host}/{repository}:2"
     try:
         good = run_cli("build", "--push", "--image", tag, "--json", cwd=project)
         assert good.returncode == 0, good.stderr[-3000:]
         summary = json.loads(good.stdout)
         assert summary["verified"] is True and summary["pushed"] == [tag]
-        first = pushed_digest(registry, repository, "1")
+        first = registry.digest(repository, "1")
         assert first is not None
 
         break_at_import(project)
         bad = run_cli("build", "--push", "--image", tag, "--image", new_tag, cwd=project)
         assert bad.returncode == 14, bad.stderr[-3000:]
         assert "no tag moved" in one_error(bad.stderr)
-        assert pushed_digest(registry, repository, "1") == first, "the registry's tag moved"
-        assert pushed_digest(registry, repository, "2") is None, "the rejected image was pushed"
+        assert registry.digest(repository, "1") == first, "the registry's tag moved"
+        assert registry.digest(repository, "2") is None, "the rejected image was pushed"
 
         unverified = run_cli("build", "--push", "--no-verify", "--image", new_tag, cwd=project)  # the control
         assert unverified.returncode == 0, unverified.stderr[-3000:]
-        assert pushed_digest(registry, repository, "2") not in (None, first)
+        assert registry.digest(repository, "2") not in (None, first)
     finally:
         for ref in (tag, new_tag):
             engine.remove_image(ref)
