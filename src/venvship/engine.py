@@ -418,6 +418,18 @@ class Engine:
                             hint="check the registry name and your login ('docker login REGISTRY')")
         return log
 
+    def create_index(self, ref: str, sources: Sequence[str], *, stream: IO[str] | None = None) -> str:
+        """'docker buildx imagetools create -t REF SOURCES...': a manifest list in the registry made
+        of images already pushed there (one per platform). PushError (exit 18) when it fails."""
+        argv = [self.docker_bin, "buildx", "imagetools", "create", "-t", validate_reference(ref),
+                *(validate_reference(s) for s in sources)]
+        rc, log = run_streaming(argv, stream=stream)
+        if rc != 0:
+            lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+            raise PushError(f"docker buildx imagetools create -t {ref} failed: {(lines or ['no output'])[-1][:300]}",
+                            hint="every platform's image was pushed under its own tag; check the registry")
+        return log
+
     def remove_image(self, ref: str) -> None:
         import docker.errors
 

@@ -127,3 +127,36 @@ def test_an_arm64_image_is_built_with_its_own_locks_verified_and_runs(project: P
         assert any("aarch64" in p.name for p in (project / "dist").iterdir()), list((project / "dist").iterdir())
     finally:
         subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
+
+
+def test_a_two_platform_image_is_pushed_as_a_manifest_list_after_each_platform_passed_verify(
+        project: Path, arm64_base: str, tmp_path: Path) -> None:
+    from tests.integration import registries
+
+    assert run_cli("lock", "-C", str(project)).returncode == 0
+    with registries.plain(tmp_path / "registry") as registry:
+        name = f"plat-demo-{uuid.uuid4().hex[:8]}"
+        ref = f"{registry.host}/{name}:1.2"
+        local = [ref, f"{ref}-linux-amd64", f"{ref}-linux-arm64"]
+        try:
+            started = time.monotonic()
+            built = run_cli("--platform", "linux/amd64,linux/arm64", "build", "--push", "-t", ref, "-C", str(project))
+            seconds = time.monotonic() - started
+            assert built.returncode == 0, built.stdout + built.stderr
+            assert built.stdout.count("; verified; pushed") == 2, built.stdout
+            assert f"pushed the manifest list {ref} (linux/amd64, linux/arm64)" in built.stdout
+            index = registry.manifest(name, "1.2")
+            assert index is not None
+            manifests = index["manifests"]
+            assert isinstance(manifests, list)
+            assert {(m["platform"]["os"], m["platform"]["architecture"]) for m in manifests} == {
+                ("linux", "amd64"), ("linux", "arm64")}
+            # each platform runs from the registry (arm64 under emulation)
+            for platform, machine in (("linux/arm64", "aarch64"), ("linux/amd64", "x86_64")):
+                subprocess.run(["docker", "image", "rm", "-f", *local], capture_output=True)
+                ran = subprocess.run(["docker", "run", "--rm", "--platform", platform, ref],
+                                     capture_output=True, text=True, timeout=300)
+                assert ran.stdout.strip() == f"plat-demo on {machine}", ran.stdout + ran.stderr
+            print(f"two-platform build, verify, push and manifest list: {seconds:.1f} s")
+        finally:
+            subprocess.run(["docker", "image", "rm", "-f", *local], capture_output=True)

@@ -108,3 +108,10 @@ def test_each_platform_records_its_own_wheel_sizes(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, 'platforms = ["linux/amd64", "linux/arm64"]'), environ={})
     assert sizes_path(s.for_platform("linux/amd64", "")).name == "wheel-sizes.list"
     assert sizes_path(s.for_platform("linux/arm64", "")).name == "wheel-sizes.linux-arm64.list"
+
+
+def test_each_platform_of_a_manifest_list_has_a_tag_of_its_own() -> None:
+    from venvship.ops.build import platform_tag
+
+    assert platform_tag("reg.example:5000/app:1.2", "linux/arm64") == "reg.example:5000/app:1.2-linux-arm64"
+    assert platform_tag("reg.example/app", "linux/amd64") == "reg.example/app:latest-linux-amd64"

@@ -78,13 +78,13 @@ class State:
 
         return self.on_platform(load_settings(self.project, overrides))
 
-    def on_platform(self, settings: Settings) -> Settings:
-        """``settings`` for this run's first platform; the engine is asked for its own platform
-        only when that decides a lock's file name or the base image."""
+    def on_platform(self, settings: Settings, platform: str | None = None) -> Settings:
+        """``settings`` for ``platform`` (default: this run's first); the engine is asked for its
+        own platform only when that decides a lock's file name or the base image."""
         from ..settings import ARCH_PLACEHOLDER
 
         targets = settings.platforms.targets
-        platform = self.platforms[0] if self.platforms else None
+        platform = platform or (self.platforms[0] if self.platforms else None)
         if (platform is None and not targets and not settings.platforms.base_images
                 and ARCH_PLACEHOLDER not in settings.image.base):
             return settings  # the engine's own platform: ENV.txt and base-image as it is

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from . import BASE_IMAGE_HELP, NO_CACHE_HELP, RUNTIME_IMAGE_HELP, State, app, new_engine, project_envs
+
+if TYPE_CHECKING:
+    from ..environments import EnvironmentSet
+    from ..ops.build import BuildOptions
+    from ..ops.verify import VerifyOptions
+    from ..settings import Settings
 
 
 @app.command("dockerfile")
@@ -69,6 +76,16 @@ def build_command(
     state = State.of(ctx)
     settings = state.settings(base_image=base_image, runtime_image=runtime_image)
     platform = ",".join(state.platforms) or None
+    if len(state.platforms) > 1 and verify_image and target == "runtime":
+        # several platforms, each verified: one build per platform, then the manifest list
+        _build_each_platform(
+            state, {"base_image": base_image, "runtime_image": runtime_image}, image, push,
+            verify.VerifyOptions(env_vars=verify.parse_env_vars(env_var)),
+            build.BuildOptions(no_cache=no_cache, push=push, builder=builder, cache_from=tuple(cache_from),
+                               cache_to=tuple(cache_to), build_args=build.parse_build_args(build_arg),
+                               secrets=tuple(secret), allow_stale=allow_stale),
+            quiet or as_json, as_json)
+        return
     build.check_platforms(settings, state.platforms)
     images = tuple(image) or settings.image.tags or (build.default_image(settings),)
     env_vars = verify.parse_env_vars(env_var)  # a malformed KEY=VALUE fails before the build, not after
@@ -139,3 +156,36 @@ non-root, no compiler; with --start, that it starts and serves."""
     seconds = verify.verify(settings, new_engine(), image, envs=project_envs(settings), options=options)
     started = "; started" if start else ""
     typer.echo(f"{image}: verified in {seconds:.1f} s (distributions equal the locks{started})")
+
+
+def _build_each_platform(state: State, overrides: dict[str, str | None], image: list[str], push: bool,
+                         options: VerifyOptions, opts: BuildOptions, quiet: bool, as_json: bool) -> None:
+    """build --platform A,B (with verify): each platform built with its own locks and base
+    image, verified (under emulation when foreign), tagged TAG-OS-ARCH; with --push, pushed only
+    when all passed, and TAG made the manifest list of them."""
+    from ..ops import build, verify
+    from ..settings import load_settings
+
+    engine = new_engine()
+    loaded = load_settings(state.project, overrides)
+    builds = []
+    for platform in state.platforms:
+        one = state.on_platform(loaded, platform)
+        envs = project_envs(one)
+
+        def check(ref: str, one: Settings = one, envs: EnvironmentSet = envs) -> float:
+            return float(verify.verify(one, engine, ref, envs=envs, options=options))
+
+        builds.append(build.PlatformBuild(one, envs, check))
+    images = tuple(image) or loaded.image.tags or (build.default_image(loaded),)
+    summaries = build.build_each_platform(builds, engine, replace(opts, images=images), stream=state.stream(quiet))
+    if as_json:
+        typer.echo(json.dumps({"platforms": {b.settings.platforms.current: s.as_json()
+                                             for b, s in zip(builds, summaries)},
+                               "manifest_lists": list(images) if push else []}, indent=2))
+        return
+    for b, s in zip(builds, summaries):
+        typer.echo(f"built {', '.join(s.tags)} ({b.settings.platforms.current}, {s.image_id}) in {s.seconds:.1f} s"
+                   + ("; verified" if s.verified else "") + ("; pushed" if s.pushed else ""))
+    if push:
+        typer.echo(f"pushed the manifest list {', '.join(images)} ({', '.join(state.platforms)})")

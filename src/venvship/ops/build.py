@@ -62,6 +62,48 @@ class BuildOptions:
     output: str | None = None
 
 
+def platform_tag(ref: str, platform: str) -> str:
+    """REG/app:1.2 -> REG/app:1.2-linux-arm64: one platform's image, the manifest list's part."""
+    from ..engine import split_tag
+
+    name, tag = split_tag(ref)
+    return f"{name}:{tag}-{platform.replace('/', '-')}"
+
+
+@dataclass(frozen=True)
+class PlatformBuild:
+    """One platform of a build of several platforms, and what it gives."""
+
+    settings: Settings  # that platform's: its locks and base image
+    envs: EnvironmentSet
+    check: Callable[[str], float] | None  # verify, run under emulation for a foreign platform
+
+
+def build_each_platform(builds: Sequence[PlatformBuild], engine: Engine, opts: BuildOptions, *,
+                        stream: IO[str] | None) -> list[BuildSummary]:
+    """A build of several platforms as one build per platform (the classic image store holds one
+    platform a tag): each with its own locks and base image, tagged TAG-OS-ARCH and verified; only
+    when every platform passed are they pushed, and with --push the manifest list TAG is made of
+    them ('docker buildx imagetools create'). Nothing is pushed if any platform fails."""
+    summaries = []
+    for one in builds:
+        platform = one.settings.platforms.current
+        own = replace(opts, platform=platform, push=False,
+                      images=tuple(platform_tag(ref, platform) for ref in opts.images))
+        summaries.append(build(one.settings, one.envs, engine, own, stream=stream, check=one.check))
+    if not opts.push:
+        return summaries
+    pushed = []
+    for summary in summaries:
+        for ref in summary.tags:
+            engine.push(ref, stream=stream)
+        pushed.append(replace(summary, pushed=summary.tags))
+    for ref in opts.images:
+        engine.create_index(ref, [platform_tag(ref, one.settings.platforms.current) for one in builds],
+                            stream=stream)
+    return pushed
+
+
 def check_platforms(settings: Settings, platforms: Sequence[str]) -> None:
     """One build of several platforms installs one set of locks: refuse it when another of
     them has locks of its own (ENV.OS-ARCH.txt)."""
