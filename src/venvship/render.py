@@ -26,8 +26,10 @@ def tools_lock_text(resolver: str) -> str:
     text = resources.tool_lock(resources.TOOLS_UV if resolver == "uv" else resources.TOOLS_PIP_TOOLS)
     if resolver == "pip-tools":  # the build stages install with uv whichever resolver locks
         text += resources.tool_lock(resources.TOOLS_UV)
-    text += resources.tool_lock(resources.TOOLS_SBOM)  # the SBOM generator's libraries
-    return one_line_requirements(text)
+    text += resources.tool_lock(resources.TOOLS_SBOM)  # the SBOM generator (cyclonedx-py)
+    lines = one_line_requirements(text).splitlines()
+    # pip-tools' lock and the SBOM's share pins (packaging, tomli), spelled alike: each once
+    return "".join(f"{line}\n" for line in dict.fromkeys(lines))
 
 
 def printf_file(text: str, dest: str, indent: str = "        ") -> str:
@@ -187,8 +189,11 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "entrypoint": list(entrypoint),
         "command": list(command),
         # --- repro: the SBOM (stage sbom) ---
-        "sbom_py": resources.text(resources.SBOM),
         "sbom_path": SBOM_PATH,
+        "sbom_pyproject": "project" in data,  # cyclonedx-py's subject: the app's [project] table
+        "sbom_index_flags": "".join(f"{flag} " for flag in (
+            [f"--index-url {settings.index.url}"] if settings.index.url else [])
+            + [f"--extra-index-url {url}" for url in settings.index.extra_urls]),
         "fixed_epoch": FIXED_EPOCH,
         # --- apps: non-packaged apps, env, build-commands ---
         "package": settings.package,
@@ -216,10 +221,14 @@ def render_script(name: str, **values: Any) -> str:
     return environment().get_template(name).render(values).rstrip("\n") + "\n"
 
 
-def render_dockerfile(settings: Settings, envs: EnvironmentSet) -> str:
+def render_dockerfile(settings: Settings, envs: EnvironmentSet, *, committed: bool = False) -> str:
+    """The Dockerfile venvship builds with; ``committed``: the one 'venvship dockerfile' prints for
+    users to commit, without the stages only venvship's lock and export use (they need named
+    build contexts that venvship provides)."""
     env = environment(settings)
+    values = {**context(settings, envs), "venvship_stages": not committed}
     try:
-        return env.get_template(resources.DOCKERFILE).render(context(settings, envs))
+        return env.get_template(resources.DOCKERFILE).render(values)
     except jinja2.UndefinedError as exc:
         raise ConfigError(f"template error: {exc.message}") from None
     except jinja2.TemplateSyntaxError as exc:

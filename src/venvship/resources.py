@@ -26,7 +26,6 @@ BUILD_WHEEL = "build_wheel.py"  # venvship install's host build of the app's whe
 REQUIRES_HOOK = "requires_hook.py"  # lock stage: the backend's get_requires_for_build_wheel
 SDIST_REQUIRES = "sdist_requires.py"  # lock stage: build requirements of allowed sdists
 PROBE = "probe.py"  # what an interpreter says about itself: lock stage, install, verify, export
-SBOM = "sbom.py"  # stage sbom: the image's CycloneDX SBOM
 MINIMAL_ROOTFS = "minimal_rootfs.py"  # stage runtime-rootfs: the minimal runtime's root filesystem
 
 # ---- venvship's own tool locks (pinned, hashed; installed in the tools stage) ----

@@ -18,32 +18,22 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
  && printf '%s\n' \
         'uv==0.13.9 --hash=sha256:16963d19594e18d746a70c7fce82237bde4f2cac4cfcf0ca2b84796fe9d0c6e9 --hash=sha256:2c45530751517d6c3bbc69a19473f6effe47cce047bede01ffd8af7ea7b36b25 --hash=sha256:3eeeb51a267a2144640fcd8f38d4a2f63439b39bc47445fd84727c3fc462c843 --hash=sha256:5435c5ce14a56431208ca0996416d310f1598e8c2c8ba707688985a16bb82dbe --hash=sha256:56ec37616c00220032fc7b8c9d0ef51367fd0d70d9cd6ddd841660f949f84fed --hash=sha256:66c512266d633bef48384a1f53003f41f2a8e7b36fe6e7fbfd3e0fd52d96fa63 --hash=sha256:6a44b2ed8111d2f60d2b92627c5dccda3f7ed7570b18ce115e569cd68c28246b --hash=sha256:6b0c7b9f47a5d011939d61e324d3fe18a8bc155d8dd53add738709a92f290a7c --hash=sha256:6d5114bba238adddacb32fb11904f2b3ff4e988f8e9ff0d8d3b5e9822cf836b8 --hash=sha256:7ec1e1dd9b6cb335c301afdf877989df384227313981850755a59561f75e4ab8 --hash=sha256:a2ee66fe8b6608e1482ab1bde5799da04705c1cb40324c7f66054ecf46ae6e40 --hash=sha256:a6e845f387e4ed55bb59342957a9179e24a631fcc7668bda3426ae1cef8ed4b9 --hash=sha256:c16ed11e013557536b3e60065f1b912f6407bd6518e041b961e23ef9e6b4fbf5 --hash=sha256:c5dbdb7c8737cd183a9dce95b39cfd1f3d54ec2a27a1bb58f160293f9ba2c805 --hash=sha256:d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19 --hash=sha256:db5c8df7145c21ffea9c0f74e38823bac3af60cbadf0e26b8633f08627b17bab --hash=sha256:dd6f4f93ddf8a668c73f0945f3638444b2140a4e15a3912067493fc6335543e4 --hash=sha256:ecb6028d79dc96fbeafffe5c8af62a7099487ebc05a701e76714eebcffd06375 --hash=sha256:eeb92051c2123b9730c46b04cc843cfa4bc7d7b0aec56df431a2215ef4cb0273' \
         'boolean.py==5.0 --hash=sha256:ef28a70bd43115208441b53a045d1549e2f0ec6e3d08a9d142cbc41c1938e8d9' \
+        'chardet==5.2.0 --hash=sha256:e1cf59446890a00105fe7b7912492ea04b6e6f06d4b742b2c788469e34c82970' \
+        'cyclonedx-bom==7.5.0 --hash=sha256:a3020e225107214a66cb9c79ae83e3a71640a06d4ff3a0e2f9cb0d238f7061fd' \
         'cyclonedx-python-lib==11.12.0 --hash=sha256:0e807521a921a5c3cb8ce1153f8a61d29eedfe76a46aac2796b7c6b573391a54' \
         'defusedxml==0.7.1 --hash=sha256:a352e7e428770286cc899e2542b6cdaedb2b4953ff269a210103ec58f6198a61' \
         'license-expression==30.4.4 --hash=sha256:421788fdcadb41f049d2dc934ce666626265aeccefddd25e162a26f23bcbf8a4' \
         'packageurl-python==0.17.6 --hash=sha256:31a85c2717bc41dd818f3c62908685ff9eebcb68588213745b14a6ee9e7df7c9' \
+        'packaging==26.3 --hash=sha256:94edc256424af38762eb31306eed28beb9f0efc50a8837492c9d6fd6004aed79 --hash=sha256:d7193f7c8e4e93f444fde0262bf90af30e16fa0ad0ad44cb553c87339b23cd1c' \
+        'pip-requirements-parser==32.0.1 --hash=sha256:4659bc2a667783e7a15d190f6fccf8b2486685b6dba4c19c3876314769c57526' \
         'py-serializable==2.2.0 --hash=sha256:2cce775abc5aac12115f9ff572a145c7276d04a770090334bd4e51ed9c782415' \
+        'pyparsing==3.3.3 --hash=sha256:ece8c00a69cf01b45d0b1dedabb469c90d8caf996d4fda40f147627a122849a4' \
         'sortedcontainers==2.4.0 --hash=sha256:a163dcaede0f1c021485e957a39245190e74249897e2ae4b2aa38595db237ee0' \
+        'tomli==2.5.0 ; python_full_version < "3.11" --hash=sha256:069435bd5480429b98c5e5afb02ab21c219b6f0064680671c6dc0d46817346ea --hash=sha256:0dc598040da8d42cf20f0be588ed7004f46db12a0ac6c32e03a59dccedaaadcd --hash=sha256:1245a6638fc4bb0a60af38a7d45413db34a13842027c77597c712c998c62fdf0 --hash=sha256:19b0dd8749f4ea2f112c5fcfb3c5248390c899d7e2e173f1d91abee1fa0ff391 --hash=sha256:1f4a40d03fb9f63424f0979855bdeaf44dd7696b8d59501822c10ed30ba532df --hash=sha256:20aa36de8f2cf87237143bc1fa1aae8d6612c09118f4da21c6a684db5dd1f6f9 --hash=sha256:21e4cae4114aba25aa0d4f85cdf486d290fb35c0954d7bba536248da64d43066 --hash=sha256:22185fad8a1e622f064e78008018a0dd3323550dcb479cb7a1d296888d74024f --hash=sha256:2419c2a189551987b59d80e63ec355671283336f41c6b9b89462df679c7d0c57 --hash=sha256:264507556cd8b8c8e7c6ee037cdf443a463f03f4c958e57195e3d369711b8ff6 --hash=sha256:32a7b79ac57a2e83670ce329ccf675798bc5a2094783a63676866b70503f2e2b --hash=sha256:3f89d10c1ff6a38d992c27fc8a4816af71a909e08a40ec66934240b1e74347c3 --hash=sha256:463b16086865b97facd8d0b3fb4cb7c544e3f58d2a69dc3113d6db9653fdb043 --hash=sha256:49096930c8d886c9bbdab62d2d0d17ce823ddeea522309a190b36245d5b49e01 --hash=sha256:521345fd1f19d45b8df87657aaa38b6f2ca3800059fadf428e7ebf479a383646 --hash=sha256:57b1c3b01fab802e2899bc3d168dca320e14165e2fd9fd584760fb4ca5826859 --hash=sha256:5d8bac3d603c97e6854424e5b2b5b741bdbde387e09f162fb0446812b4a8362b --hash=sha256:610b27d99f28ec5f191c7064a48f3ddb179a1fe6ca73d571483ae859f57b605e --hash=sha256:61ea1ebe1e55a34ea8199cc8dbff398d35027b82271c8ac4802fd3a1fd5b1bcc --hash=sha256:62fc1bc8eb03e3a9cadfca713d65614ed8e09d974a283295ffe3a831976b4dc5 --hash=sha256:6664b7ae7af7294256c53960a6103077f4914cec8ff98479c352f622c6f6b2f0 --hash=sha256:667e521b37a6c5ccaa044202c235b530f90177ffe2cd4a64ecc213c7dd535feb --hash=sha256:69491c143d2fe063046e0301e62a810bed338fa4d1ce0fd870c27dc1e09b0d84 --hash=sha256:6cf74416bdc94ae458b14e37286c1073081850ac8459a00d0c5efef5d44294c6 --hash=sha256:6e95c7614e705bfe2b04b27aa124adec59752d15813df37e2156747cab3a006b --hash=sha256:6f041843c4d3a37245c0c056fd955b186bf8b1fb85690cbe40b81230891dc34b --hash=sha256:752e8b1aa6a4367ef8bf6a1a1e005540f7ed055ba36d7193796812ca5404eb52 --hash=sha256:75dbcde8751b0a960aa3de173aa5e894d590755c6d7758b7e774c06f1dc3cbdd --hash=sha256:7ac2027d37c3afbdf4bdd377f2676f6f1d2122a5be1f1137b49dced590b37e75 --hash=sha256:7ad1ea345759240d6463efa0ed1c704402752e49aa21476620738d74d72d8aa1 --hash=sha256:86665cee9c4835b7a7f1e8ec2c719b5258d4dc782887aded5a8ae7352a96843b --hash=sha256:8ff3a2ca028c7eee0c777f9a092038d0a594a9fa04e215f929a22c329e2cb142 --hash=sha256:91294a9fb94a75542f6e46e4a2ae709bd8d9b51134098cae5cf3bea5478b6d03 --hash=sha256:943276cf269e0071948d9ff697159c1735e623c1151d88abb09b74659ef0cbea --hash=sha256:96243987194634bd411066ce40c952e108f86af04db533ecd8ac3ff2a85b1885 --hash=sha256:984012f71908165449a951de2050d52f276bfe3aa5d5f570f63ddad814370374 --hash=sha256:9b03d7dc168353b4132965bde20feceabaa470e570c6f59660dfae59b1f9eeb3 --hash=sha256:9dbb18c1cfb2f6517942fc9314437f66aa06d94436ffb1f06102ef3572f35276 --hash=sha256:9ebf8d19b17bd0daeb7b7dec81a946a439b753942fd0210d6e96c532249eea6b --hash=sha256:a525685c2f97da40762b8695eb7aa0af4c8344ca1905c73e4e29cb04d34607dc --hash=sha256:abdbf6313b8d9efe157edeb7ab6eae4de064b1300ad31abf73755154b30abe68 --hash=sha256:b69564772b5c8f22ea5f498dff08cfa825045b4d4c4400529000bdf818aa3b2a --hash=sha256:b8ade5023067f99fe72b88accd30d0ea05a158e9e32a11f124e731ea9695313f --hash=sha256:bbaefc84548d754be821bba7c4141c4787dda182f9e77f2f87b71213529efa7b --hash=sha256:bd05de8c1698f8413dd7d869492693a0bf2211543b787ac78cd5e7536af1a6d7 --hash=sha256:bf0b5e8e0f68ebb494356e577c06c139161efd8d3b9050f93b39b7c26cc54ff0 --hash=sha256:c414be4ed9d3cac80c42e348fa5a956117d1a48227f48026e31f59cb4a7671eb --hash=sha256:c47300f9bf791808f77d82747691c4bb09cb14bdf3060cca99b42cdc4361d5a7 --hash=sha256:c4dc1c1781f2f716de763d1e9a7b34c6a894e167e291c7c5d16c72f7a9538545 --hash=sha256:c804ae44fe7b4bab5da295e4f980a1ff04670bca9d23fe0a4e887e08ebd741a8 --hash=sha256:cfac177ebd6236003846ea339981f71457cb6eb748f23381eb257e45092e3980 --hash=sha256:d2ba24db8a9376921b5e87b4762b9adb0f3f1deaea68f2b8b0bb2c11efb9c3e7 --hash=sha256:d3182ee2d887e507bd67319a0a61105d1dd33facc111329559a233b772c1a105 --hash=sha256:d747252933c8a65ef6bd8da0fbb7ce28a90eb6119d8cd00772cd528aa07b68d5 --hash=sha256:d7e369fd63331746182360977b1892bfc215476a30d61612d732425311639f56 --hash=sha256:e12bbcd32897272fb05929110362ae9ff4c1b9bb26bd9e971e71dcd3275b4c3d --hash=sha256:e7ad033e27a516a233bea839cdb77b80146facb3b4f40bf02cd0cac165cdd5c2 --hash=sha256:e9e15b4a6c7dd6b85b5fbab29488a73f1f70de516942308daa266bf0e0aeb0d4 --hash=sha256:ed53f7e89bb04f6d9e8e7799112360b0c4d5cbff067de0814c98c37c39b920f7 --hash=sha256:eff8babca5a7999bc137acbc7482a8b7e17ffca5075ab41f5d770ab408c7bfef --hash=sha256:f15e3e0b835a6d68b10c86bf80a3149780498d6911c93c3ffd1861d19f9200f1 --hash=sha256:f3fcbc57b1791fa6cbe5d8434179d51de12be1a4811469529f47f6e7487a2571 --hash=sha256:f4b653094e18f9031102d3a1da5c729c8f222d85225b18037dac621695e46e1a --hash=sha256:f79203b3965b4000e91808aaa7c040206093f2b8bf86f455982f2274c9ccf442 --hash=sha256:fd4dc129784e0c5335bd4e61dfcc4487499a013419e655cf2da1d091b7e0efdc' \
         'typing-extensions==4.16.0 --hash=sha256:481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8' \
         > /opt/venvship/tools.txt \
  && /opt/venvship/tools/bin/python -m pip install --no-cache-dir --disable-pip-version-check \
         --require-hashes --no-deps --only-binary :all: -r /opt/venvship/tools.txt
-
-# lock, lock-export: 'venvship lock' runs lock.sh (from the named context 'lock-inputs') here, the
-# project mounted; the locks leave through lock-export.
-FROM tools AS lock
-WORKDIR /venvship
-# hadolint ignore=DL3022
-COPY --from=lock-inputs . /venvship/in/
-ARG VENVSHIP_LOCK_RUN=""
-RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt,required=false \
-    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
-    --mount=type=bind,target=/venvship/project,rw \
-    --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
-    sh /venvship/in/lock.sh && echo "${VENVSHIP_LOCK_RUN}" > /venvship/out/run-id
-
-FROM scratch AS lock-export
-COPY --from=lock /venvship/out/ /
 
 # build-base: what every build stage shares: system packages to build, hash-based bytecode, no debug info.
 FROM tools AS build-base
@@ -116,186 +106,16 @@ WORKDIR /src
 ENV PATH="/app/bin:$PATH"
 CMD ["python", "-m", "pytest"]
 
-# sbom: the CycloneDX SBOM at /usr/share/venvship/sbom.cdx.json, from the locks and the venv, reproducible.
+# sbom: the CycloneDX SBOM at /usr/share/venvship/sbom.cdx.json: the image's locked distributions with their
+# hashes, written by the CycloneDX project's cyclonedx-py (in tools), reproducible.
 FROM build AS sbom
-ARG RUNTIME_IMAGE SOURCE_DATE_EPOCH=315532800 VENVSHIP_VERSION=1.2.0
-ARG VENVSHIP_BASE_DIGEST="" VENVSHIP_BASE_DIGEST_KIND=unknown
-RUN printf '%s\n' \
-        '"""venvship: the CycloneDX SBOM of the image, written in the build (stage "sbom") by the CycloneDX' \
-        'project library (cyclonedx-python-lib, hash-checked from tools/sbom.txt of venvship).' \
-        '' \
-        'From the locks: every pinned distribution (name, version, purl, the sha256 hashes of the lock, its' \
-        'environment and lock file). From the installed metadata of the venv: the licence of each' \
-        '(License-Expression, else a one-line License field, else the licence classifiers) and the app.' \
-        'From build arguments: the base image of the runtime stage (name; registry digest, else local image' \
-        'id, and which of the two) and SOURCE_DATE_EPOCH, the timestamp of the SBOM. The serial number is' \
-        'derived from all of these: two builds of the same inputs write byte-identical SBOMs.' \
-        'Usage: python sbom.py --venv DIR --lock ENV=FILE [...] --app NAME --out FILE' \
-        '"""' \
-        'import argparse' \
-        'import glob' \
-        'import hashlib' \
-        'import os' \
-        'import re' \
-        'import sys' \
-        'import uuid' \
-        'from datetime import datetime, timezone' \
-        'from importlib import metadata' \
-        '' \
-        'from cyclonedx.contrib.license.factories import LicenseFactory' \
-        'from cyclonedx.model import HashAlgorithm, HashType, Property' \
-        'from cyclonedx.model.bom import Bom' \
-        'from cyclonedx.model.component import Component, ComponentType' \
-        'from cyclonedx.output.json import JsonV1Dot6' \
-        'from packageurl import PackageURL' \
-        '' \
-        'NAMESPACE = uuid.UUID("6f0d3c8e-8d6c-5b8e-9a8e-76656e767368")  # fixed: serial numbers are uuid5 in it' \
-        'PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;]+)\s*(;.*)?$")' \
-        'HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")' \
-        '' \
-        '' \
-        'def canonical(name):' \
-        '    return re.sub(r"[-_.]+", "-", name).lower()' \
-        '' \
-        '' \
-        'def read_lock(path):' \
-        '    """[(name, version, marker or None, [sha256, ...])] from a hashed requirements file."""' \
-        '    pins, logical = [], ""' \
-        '    with open(path, encoding="utf-8") as handle:' \
-        '        lines = handle.read().splitlines()' \
-        '    for raw in lines + [""]:' \
-        '        line = raw.strip()' \
-        '        if line.startswith("#") and not logical:' \
-        '            continue' \
-        '        logical += " " + line.rstrip("\\").strip()' \
-        '        if line.endswith("\\"):' \
-        '            continue' \
-        '        text = logical.strip()' \
-        '        logical = ""' \
-        '        if not text or text.startswith("-"):' \
-        '            continue' \
-        '        requirement = HASH.sub("", text).strip()' \
-        '        match = PIN.match(requirement)' \
-        '        if match is None:' \
-        '            sys.exit("venvship sbom: %s: not a pinned requirement: %s" % (path, requirement))' \
-        '        marker = (match.group(3) or "").lstrip("; ").strip() or None' \
-        '        pins.append((canonical(match.group(1)), match.group(2), marker, HASH.findall(text)))' \
-        '    return pins' \
-        '' \
-        '' \
-        'def licences(dist, factory):' \
-        '    """(licences, where they came from): License-Expression, a one-line License, classifiers."""' \
-        '    meta = dist.metadata' \
-        '    expression = (meta.get("License-Expression") or "").strip()' \
-        '    if expression:' \
-        '        return [factory.make_from_string(expression)], "License-Expression"' \
-        '    text = (meta.get("License") or "").strip()' \
-        '    if text and "\n" not in text and len(text) <= 100 and text.upper() not in ("UNKNOWN", "NONE"):' \
-        '        return [factory.make_from_string(text)], "License"' \
-        '    names = [c.split("::")[-1].strip() for c in (meta.get_all("Classifier") or [])' \
-        '             if c.startswith("License ::") and c.count("::") >= 2]' \
-        '    if names:' \
-        '        return [factory.make_with_name(n) for n in sorted(set(names))], "Classifier"' \
-        '    return [], None' \
-        '' \
-        '' \
-        'def main():' \
-        '    parser = argparse.ArgumentParser()' \
-        '    parser.add_argument("--venv", required=True)' \
-        '    parser.add_argument("--lock", action="append", default=[], help="ENV=FILE, bases first")' \
-        '    parser.add_argument("--requirements-dir", default="requirements")' \
-        '    parser.add_argument("--app", required=True)' \
-        '    parser.add_argument("--app-version", default="")' \
-        '    parser.add_argument("--out", required=True)' \
-        '    args = parser.parse_args()' \
-        '' \
-        '    epoch = int(os.environ.get("SOURCE_DATE_EPOCH") or 0)' \
-        '    base_name = os.environ.get("VENVSHIP_BASE_NAME") or "unknown"' \
-        '    base_digest = os.environ.get("VENVSHIP_BASE_DIGEST") or ""' \
-        '    base_kind = os.environ.get("VENVSHIP_BASE_DIGEST_KIND") or ("unknown" if not base_digest else "registry-digest")' \
-        '    site = glob.glob(os.path.join(args.venv, "lib", "python*", "site-packages"))' \
-        '    installed = {}' \
-        '    for dist in metadata.distributions(path=site):' \
-        '        installed.setdefault(canonical(dist.metadata["Name"]), dist)' \
-        '' \
-        '    factory = LicenseFactory()' \
-        '    seed = hashlib.sha256()' \
-        '    components, seen = [], set()' \
-        '    for spec in args.lock:' \
-        '        env, _, path = spec.partition("=")' \
-        '        with open(path, "rb") as handle:' \
-        '            seed.update(handle.read())' \
-        '        for name, version, marker, hashes in read_lock(path):' \
-        '            if name in seen:' \
-        '                continue' \
-        '            dist = installed.get(name)' \
-        '            if dist is None and marker is not None:' \
-        '                continue  # its marker leaves it out for this interpreter: not installed, not listed' \
-        '            if dist is None or dist.version != version:' \
-        '                have = "not installed" if dist is None else "%s is installed" % dist.version' \
-        '                sys.exit("venvship sbom: %s==%s is locked in %s but %s" % (name, version, path, have))' \
-        '            seen.add(name)' \
-        '            found, source = licences(dist, factory)' \
-        '            purl = PackageURL(type="pypi", name=name, version=version)' \
-        '            properties = [Property(name="venvship:environment", value=env),' \
-        '                          Property(name="venvship:lock", value="%s/%s.txt" % (args.requirements_dir, env))]' \
-        '            if source:' \
-        '                properties.append(Property(name="venvship:license-source", value=source))' \
-        '            components.append(Component(' \
-        '                name=name, version=version, type=ComponentType.LIBRARY, purl=purl, bom_ref=str(purl),' \
-        '                hashes=[HashType(alg=HashAlgorithm.SHA_256, content=h) for h in hashes],' \
-        '                licenses=found, properties=properties))' \
-        '' \
-        '    app = installed.get(canonical(args.app))' \
-        '    app_version = app.version if app is not None else (args.app_version or None)' \
-        '    base = Component(' \
-        '        name=base_name, version=base_digest or None, type=ComponentType.CONTAINER, bom_ref="base-image",' \
-        '        properties=[Property(name="venvship:base-image-digest-kind", value=base_kind)])' \
-        '    root = Component(' \
-        '        name=args.app, version=app_version, type=ComponentType.APPLICATION, bom_ref="app",' \
-        '        licenses=licences(app, factory)[0] if app is not None else [])' \
-        '    for value in (base_name, base_digest, base_kind, args.app, app_version or ""):' \
-        '        seed.update(b"\0" + value.encode())' \
-        '    bom = Bom(serial_number=uuid.uuid5(NAMESPACE, seed.hexdigest()))' \
-        '    bom.metadata.timestamp = datetime.fromtimestamp(epoch, timezone.utc)' \
-        '    bom.metadata.component = root' \
-        '    bom.metadata.properties.add(Property(name="venvship:source-date-epoch", value=str(epoch)))' \
-        '    bom.components.add(base)' \
-        '    for component in components:' \
-        '        bom.components.add(component)' \
-        '    bom.register_dependency(root, [base, *components])' \
-        '    text = JsonV1Dot6(bom).output_as_string(indent=2)' \
-        '    os.makedirs(os.path.dirname(args.out), exist_ok=True)' \
-        '    with open(args.out, "w", encoding="utf-8") as handle:' \
-        '        handle.write(text + "\n")' \
-        '    os.utime(args.out, (epoch, epoch))' \
-        '' \
-        '' \
-        'if __name__ == "__main__":' \
-        '    main()' \
-        > /opt/venvship/sbom.py \
- && VENVSHIP_BASE_NAME="${RUNTIME_IMAGE}" /opt/venvship/tools/bin/python /opt/venvship/sbom.py --venv /app \
-        --lock main=/opt/venvship/locks/main.txt --requirements-dir requirements --app hello-app \
-        --app-version "${VENVSHIP_VERSION}" --out /opt/venvship/sbom/usr/share/venvship/sbom.cdx.json \
+ARG SOURCE_DATE_EPOCH=315532800
+RUN --mount=type=bind,source=pyproject.toml,target=/opt/venvship/pyproject.toml \
+    mkdir -p /opt/venvship/sbom/usr/share/venvship \
+ && /opt/venvship/tools/bin/cyclonedx-py requirements --output-reproducible --sv 1.6 --of JSON --no-validate \
+        --mc-type application --pyproject /opt/venvship/pyproject.toml \
+        -o /opt/venvship/sbom/usr/share/venvship/sbom.cdx.json /opt/venvship/locks/main.txt \
  && find /opt/venvship/sbom -newermt "@${SOURCE_DATE_EPOCH}" -exec touch -h -d "@${SOURCE_DATE_EPOCH}" {} +
-
-# export-*: the venv as a tarball or a Debian package (venvship export); the export script comes
-# from the named context 'venvship-export' (DL3022 off).
-FROM build AS export-base
-# hadolint ignore=DL3022
-COPY --from=venvship-export . /opt/venvship/export/
-
-FROM export-base AS export-tar-build
-RUN /app/bin/python /opt/venvship/export/export_script.py tar /opt/venvship/export/spec.json /out
-
-FROM scratch AS export-tar
-COPY --from=export-tar-build /out/ /
-
-FROM export-base AS export-deb-build
-RUN /app/bin/python /opt/venvship/export/export_script.py deb /opt/venvship/export/spec.json /out
-
-FROM scratch AS export-deb
-COPY --from=export-deb-build /out/ /
 
 # runtime-base: the runtime image with runtime-packages; runtime-user: the non-root user's files,
 # made apart for a --link layer (no RUN layer under the venv's: a source-only rebuild re-diffs nothing).

@@ -35,32 +35,20 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
         'zipp==4.1.2 ; python_full_version >= "3.10" and python_full_version < "3.10.2" --hash=sha256:b30cb6cd253122169c47de245ca24a86bac2a5d3802ba15bf7ba6414eb9e144d --hash=sha256:cf474b90b07ea932637e17c6b9479de2b2882900b0d311bdaf4f5c000a15a97f' \
         'uv==0.13.9 --hash=sha256:16963d19594e18d746a70c7fce82237bde4f2cac4cfcf0ca2b84796fe9d0c6e9 --hash=sha256:2c45530751517d6c3bbc69a19473f6effe47cce047bede01ffd8af7ea7b36b25 --hash=sha256:3eeeb51a267a2144640fcd8f38d4a2f63439b39bc47445fd84727c3fc462c843 --hash=sha256:5435c5ce14a56431208ca0996416d310f1598e8c2c8ba707688985a16bb82dbe --hash=sha256:56ec37616c00220032fc7b8c9d0ef51367fd0d70d9cd6ddd841660f949f84fed --hash=sha256:66c512266d633bef48384a1f53003f41f2a8e7b36fe6e7fbfd3e0fd52d96fa63 --hash=sha256:6a44b2ed8111d2f60d2b92627c5dccda3f7ed7570b18ce115e569cd68c28246b --hash=sha256:6b0c7b9f47a5d011939d61e324d3fe18a8bc155d8dd53add738709a92f290a7c --hash=sha256:6d5114bba238adddacb32fb11904f2b3ff4e988f8e9ff0d8d3b5e9822cf836b8 --hash=sha256:7ec1e1dd9b6cb335c301afdf877989df384227313981850755a59561f75e4ab8 --hash=sha256:a2ee66fe8b6608e1482ab1bde5799da04705c1cb40324c7f66054ecf46ae6e40 --hash=sha256:a6e845f387e4ed55bb59342957a9179e24a631fcc7668bda3426ae1cef8ed4b9 --hash=sha256:c16ed11e013557536b3e60065f1b912f6407bd6518e041b961e23ef9e6b4fbf5 --hash=sha256:c5dbdb7c8737cd183a9dce95b39cfd1f3d54ec2a27a1bb58f160293f9ba2c805 --hash=sha256:d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19 --hash=sha256:db5c8df7145c21ffea9c0f74e38823bac3af60cbadf0e26b8633f08627b17bab --hash=sha256:dd6f4f93ddf8a668c73f0945f3638444b2140a4e15a3912067493fc6335543e4 --hash=sha256:ecb6028d79dc96fbeafffe5c8af62a7099487ebc05a701e76714eebcffd06375 --hash=sha256:eeb92051c2123b9730c46b04cc843cfa4bc7d7b0aec56df431a2215ef4cb0273' \
         'boolean.py==5.0 --hash=sha256:ef28a70bd43115208441b53a045d1549e2f0ec6e3d08a9d142cbc41c1938e8d9' \
+        'chardet==5.2.0 --hash=sha256:e1cf59446890a00105fe7b7912492ea04b6e6f06d4b742b2c788469e34c82970' \
+        'cyclonedx-bom==7.5.0 --hash=sha256:a3020e225107214a66cb9c79ae83e3a71640a06d4ff3a0e2f9cb0d238f7061fd' \
         'cyclonedx-python-lib==11.12.0 --hash=sha256:0e807521a921a5c3cb8ce1153f8a61d29eedfe76a46aac2796b7c6b573391a54' \
         'defusedxml==0.7.1 --hash=sha256:a352e7e428770286cc899e2542b6cdaedb2b4953ff269a210103ec58f6198a61' \
         'license-expression==30.4.4 --hash=sha256:421788fdcadb41f049d2dc934ce666626265aeccefddd25e162a26f23bcbf8a4' \
         'packageurl-python==0.17.6 --hash=sha256:31a85c2717bc41dd818f3c62908685ff9eebcb68588213745b14a6ee9e7df7c9' \
+        'pip-requirements-parser==32.0.1 --hash=sha256:4659bc2a667783e7a15d190f6fccf8b2486685b6dba4c19c3876314769c57526' \
         'py-serializable==2.2.0 --hash=sha256:2cce775abc5aac12115f9ff572a145c7276d04a770090334bd4e51ed9c782415' \
+        'pyparsing==3.3.3 --hash=sha256:ece8c00a69cf01b45d0b1dedabb469c90d8caf996d4fda40f147627a122849a4' \
         'sortedcontainers==2.4.0 --hash=sha256:a163dcaede0f1c021485e957a39245190e74249897e2ae4b2aa38595db237ee0' \
         'typing-extensions==4.16.0 --hash=sha256:481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8' \
         > /opt/venvship/tools.txt \
  && /opt/venvship/tools/bin/python -m pip install --no-cache-dir --disable-pip-version-check \
         --require-hashes --no-deps --only-binary :all: -r /opt/venvship/tools.txt
-
-# lock, lock-export: 'venvship lock' runs lock.sh (from the named context 'lock-inputs') here, the
-# project mounted; the locks leave through lock-export.
-FROM tools AS lock
-WORKDIR /venvship
-# hadolint ignore=DL3022
-COPY --from=lock-inputs . /venvship/in/
-ARG VENVSHIP_LOCK_RUN=""
-RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt,required=false \
-    --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
-    --mount=type=bind,target=/venvship/project,rw \
-    --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
-    sh /venvship/in/lock.sh && echo "${VENVSHIP_LOCK_RUN}" > /venvship/out/run-id
-
-FROM scratch AS lock-export
-COPY --from=lock /venvship/out/ /
 
 # build-base: what every build stage shares: hash-based bytecode, no debug info.
 FROM tools AS build-base
@@ -115,186 +103,16 @@ WORKDIR /src
 ENV PATH="/app/bin:$PATH"
 CMD ["python", "-m", "pytest"]
 
-# sbom: the CycloneDX SBOM at /usr/share/venvship/sbom.cdx.json, from the locks and the venv, reproducible.
+# sbom: the CycloneDX SBOM at /usr/share/venvship/sbom.cdx.json: the image's locked distributions with their
+# hashes, written by the CycloneDX project's cyclonedx-py (in tools), reproducible.
 FROM build AS sbom
-ARG RUNTIME_IMAGE SOURCE_DATE_EPOCH=315532800 VENVSHIP_VERSION=1.2.0
-ARG VENVSHIP_BASE_DIGEST="" VENVSHIP_BASE_DIGEST_KIND=unknown
-RUN printf '%s\n' \
-        '"""venvship: the CycloneDX SBOM of the image, written in the build (stage "sbom") by the CycloneDX' \
-        'project library (cyclonedx-python-lib, hash-checked from tools/sbom.txt of venvship).' \
-        '' \
-        'From the locks: every pinned distribution (name, version, purl, the sha256 hashes of the lock, its' \
-        'environment and lock file). From the installed metadata of the venv: the licence of each' \
-        '(License-Expression, else a one-line License field, else the licence classifiers) and the app.' \
-        'From build arguments: the base image of the runtime stage (name; registry digest, else local image' \
-        'id, and which of the two) and SOURCE_DATE_EPOCH, the timestamp of the SBOM. The serial number is' \
-        'derived from all of these: two builds of the same inputs write byte-identical SBOMs.' \
-        'Usage: python sbom.py --venv DIR --lock ENV=FILE [...] --app NAME --out FILE' \
-        '"""' \
-        'import argparse' \
-        'import glob' \
-        'import hashlib' \
-        'import os' \
-        'import re' \
-        'import sys' \
-        'import uuid' \
-        'from datetime import datetime, timezone' \
-        'from importlib import metadata' \
-        '' \
-        'from cyclonedx.contrib.license.factories import LicenseFactory' \
-        'from cyclonedx.model import HashAlgorithm, HashType, Property' \
-        'from cyclonedx.model.bom import Bom' \
-        'from cyclonedx.model.component import Component, ComponentType' \
-        'from cyclonedx.output.json import JsonV1Dot6' \
-        'from packageurl import PackageURL' \
-        '' \
-        'NAMESPACE = uuid.UUID("6f0d3c8e-8d6c-5b8e-9a8e-76656e767368")  # fixed: serial numbers are uuid5 in it' \
-        'PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;]+)\s*(;.*)?$")' \
-        'HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")' \
-        '' \
-        '' \
-        'def canonical(name):' \
-        '    return re.sub(r"[-_.]+", "-", name).lower()' \
-        '' \
-        '' \
-        'def read_lock(path):' \
-        '    """[(name, version, marker or None, [sha256, ...])] from a hashed requirements file."""' \
-        '    pins, logical = [], ""' \
-        '    with open(path, encoding="utf-8") as handle:' \
-        '        lines = handle.read().splitlines()' \
-        '    for raw in lines + [""]:' \
-        '        line = raw.strip()' \
-        '        if line.startswith("#") and not logical:' \
-        '            continue' \
-        '        logical += " " + line.rstrip("\\").strip()' \
-        '        if line.endswith("\\"):' \
-        '            continue' \
-        '        text = logical.strip()' \
-        '        logical = ""' \
-        '        if not text or text.startswith("-"):' \
-        '            continue' \
-        '        requirement = HASH.sub("", text).strip()' \
-        '        match = PIN.match(requirement)' \
-        '        if match is None:' \
-        '            sys.exit("venvship sbom: %s: not a pinned requirement: %s" % (path, requirement))' \
-        '        marker = (match.group(3) or "").lstrip("; ").strip() or None' \
-        '        pins.append((canonical(match.group(1)), match.group(2), marker, HASH.findall(text)))' \
-        '    return pins' \
-        '' \
-        '' \
-        'def licences(dist, factory):' \
-        '    """(licences, where they came from): License-Expression, a one-line License, classifiers."""' \
-        '    meta = dist.metadata' \
-        '    expression = (meta.get("License-Expression") or "").strip()' \
-        '    if expression:' \
-        '        return [factory.make_from_string(expression)], "License-Expression"' \
-        '    text = (meta.get("License") or "").strip()' \
-        '    if text and "\n" not in text and len(text) <= 100 and text.upper() not in ("UNKNOWN", "NONE"):' \
-        '        return [factory.make_from_string(text)], "License"' \
-        '    names = [c.split("::")[-1].strip() for c in (meta.get_all("Classifier") or [])' \
-        '             if c.startswith("License ::") and c.count("::") >= 2]' \
-        '    if names:' \
-        '        return [factory.make_with_name(n) for n in sorted(set(names))], "Classifier"' \
-        '    return [], None' \
-        '' \
-        '' \
-        'def main():' \
-        '    parser = argparse.ArgumentParser()' \
-        '    parser.add_argument("--venv", required=True)' \
-        '    parser.add_argument("--lock", action="append", default=[], help="ENV=FILE, bases first")' \
-        '    parser.add_argument("--requirements-dir", default="requirements")' \
-        '    parser.add_argument("--app", required=True)' \
-        '    parser.add_argument("--app-version", default="")' \
-        '    parser.add_argument("--out", required=True)' \
-        '    args = parser.parse_args()' \
-        '' \
-        '    epoch = int(os.environ.get("SOURCE_DATE_EPOCH") or 0)' \
-        '    base_name = os.environ.get("VENVSHIP_BASE_NAME") or "unknown"' \
-        '    base_digest = os.environ.get("VENVSHIP_BASE_DIGEST") or ""' \
-        '    base_kind = os.environ.get("VENVSHIP_BASE_DIGEST_KIND") or ("unknown" if not base_digest else "registry-digest")' \
-        '    site = glob.glob(os.path.join(args.venv, "lib", "python*", "site-packages"))' \
-        '    installed = {}' \
-        '    for dist in metadata.distributions(path=site):' \
-        '        installed.setdefault(canonical(dist.metadata["Name"]), dist)' \
-        '' \
-        '    factory = LicenseFactory()' \
-        '    seed = hashlib.sha256()' \
-        '    components, seen = [], set()' \
-        '    for spec in args.lock:' \
-        '        env, _, path = spec.partition("=")' \
-        '        with open(path, "rb") as handle:' \
-        '            seed.update(handle.read())' \
-        '        for name, version, marker, hashes in read_lock(path):' \
-        '            if name in seen:' \
-        '                continue' \
-        '            dist = installed.get(name)' \
-        '            if dist is None and marker is not None:' \
-        '                continue  # its marker leaves it out for this interpreter: not installed, not listed' \
-        '            if dist is None or dist.version != version:' \
-        '                have = "not installed" if dist is None else "%s is installed" % dist.version' \
-        '                sys.exit("venvship sbom: %s==%s is locked in %s but %s" % (name, version, path, have))' \
-        '            seen.add(name)' \
-        '            found, source = licences(dist, factory)' \
-        '            purl = PackageURL(type="pypi", name=name, version=version)' \
-        '            properties = [Property(name="venvship:environment", value=env),' \
-        '                          Property(name="venvship:lock", value="%s/%s.txt" % (args.requirements_dir, env))]' \
-        '            if source:' \
-        '                properties.append(Property(name="venvship:license-source", value=source))' \
-        '            components.append(Component(' \
-        '                name=name, version=version, type=ComponentType.LIBRARY, purl=purl, bom_ref=str(purl),' \
-        '                hashes=[HashType(alg=HashAlgorithm.SHA_256, content=h) for h in hashes],' \
-        '                licenses=found, properties=properties))' \
-        '' \
-        '    app = installed.get(canonical(args.app))' \
-        '    app_version = app.version if app is not None else (args.app_version or None)' \
-        '    base = Component(' \
-        '        name=base_name, version=base_digest or None, type=ComponentType.CONTAINER, bom_ref="base-image",' \
-        '        properties=[Property(name="venvship:base-image-digest-kind", value=base_kind)])' \
-        '    root = Component(' \
-        '        name=args.app, version=app_version, type=ComponentType.APPLICATION, bom_ref="app",' \
-        '        licenses=licences(app, factory)[0] if app is not None else [])' \
-        '    for value in (base_name, base_digest, base_kind, args.app, app_version or ""):' \
-        '        seed.update(b"\0" + value.encode())' \
-        '    bom = Bom(serial_number=uuid.uuid5(NAMESPACE, seed.hexdigest()))' \
-        '    bom.metadata.timestamp = datetime.fromtimestamp(epoch, timezone.utc)' \
-        '    bom.metadata.component = root' \
-        '    bom.metadata.properties.add(Property(name="venvship:source-date-epoch", value=str(epoch)))' \
-        '    bom.components.add(base)' \
-        '    for component in components:' \
-        '        bom.components.add(component)' \
-        '    bom.register_dependency(root, [base, *components])' \
-        '    text = JsonV1Dot6(bom).output_as_string(indent=2)' \
-        '    os.makedirs(os.path.dirname(args.out), exist_ok=True)' \
-        '    with open(args.out, "w", encoding="utf-8") as handle:' \
-        '        handle.write(text + "\n")' \
-        '    os.utime(args.out, (epoch, epoch))' \
-        '' \
-        '' \
-        'if __name__ == "__main__":' \
-        '    main()' \
-        > /opt/venvship/sbom.py \
- && VENVSHIP_BASE_NAME="${RUNTIME_IMAGE}" /opt/venvship/tools/bin/python /opt/venvship/sbom.py --venv /app \
-        --lock main=/opt/venvship/locks/main.txt --requirements-dir requirements --app hello-app \
-        --app-version "${VENVSHIP_VERSION}" --out /opt/venvship/sbom/usr/share/venvship/sbom.cdx.json \
+ARG SOURCE_DATE_EPOCH=315532800
+RUN --mount=type=bind,source=pyproject.toml,target=/opt/venvship/pyproject.toml \
+    mkdir -p /opt/venvship/sbom/usr/share/venvship \
+ && /opt/venvship/tools/bin/cyclonedx-py requirements --output-reproducible --sv 1.6 --of JSON --no-validate \
+        --mc-type application --pyproject /opt/venvship/pyproject.toml \
+        -o /opt/venvship/sbom/usr/share/venvship/sbom.cdx.json /opt/venvship/locks/main.txt \
  && find /opt/venvship/sbom -newermt "@${SOURCE_DATE_EPOCH}" -exec touch -h -d "@${SOURCE_DATE_EPOCH}" {} +
-
-# export-*: the venv as a tarball or a Debian package (venvship export); the export script comes
-# from the named context 'venvship-export' (DL3022 off).
-FROM build AS export-base
-# hadolint ignore=DL3022
-COPY --from=venvship-export . /opt/venvship/export/
-
-FROM export-base AS export-tar-build
-RUN /app/bin/python /opt/venvship/export/export_script.py tar /opt/venvship/export/spec.json /out
-
-FROM scratch AS export-tar
-COPY --from=export-tar-build /out/ /
-
-FROM export-base AS export-deb-build
-RUN /app/bin/python /opt/venvship/export/export_script.py deb /opt/venvship/export/spec.json /out
-
-FROM scratch AS export-deb
-COPY --from=export-deb-build /out/ /
 
 # runtime-base: the runtime image; runtime-user: the non-root user's files,
 # made apart for a --link layer (no RUN layer under the venv's: a source-only rebuild re-diffs nothing).

@@ -5,6 +5,7 @@ Regenerate after an intended template change: pytest tests/unit/test_render.py -
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,11 @@ from venvship.settings import Healthcheck, load_settings
 
 GOLDEN = ROOT / "tests" / "golden"
 
+# The golden files are what 'venvship dockerfile' prints for users to commit; this one is what venvship
+# itself builds with: the same plus the lock and export stages (they need venvship's named contexts).
+WITH_VENVSHIP_STAGES = "hello-app-with-lock-export"
+
+
 CONFIGS = {
     "hello-app": {},
     "hello-app-opt-venv": {"venv_path": "/opt/venvs/hello-app", "runtime_image": "venvship-local/python:3.11-bookworm"},
@@ -28,6 +34,7 @@ CONFIGS = {
                               "build_commands": ("python -m hello_app --collect", "ls -l")},
     "hello-app-healthcheck": {"healthcheck": Healthcheck(http="8000/healthz"), "stop_signal": "SIGINT",
                               "env": {"APP_MODE": "production", "GREETING": 'say "hi" to $USER'}},
+    WITH_VENVSHIP_STAGES: {},
     "hello-app-minimal": {"runtime_image": "minimal", "runtime_packages": ("libpq5",),
                           "runtime_programs": ("sh",), "minimal_keep_modules": ("readline",),
                           "healthcheck": Healthcheck(http="8000/healthz")},
@@ -37,7 +44,7 @@ CONFIGS = {
 def render(name: str, project: Path) -> str:
     """The example project's Dockerfile with the settings of configuration NAME."""
     settings = load_settings(project, CONFIGS[name], environ={})
-    return render_dockerfile(settings, discover(settings))
+    return render_dockerfile(settings, discover(settings), committed=name != WITH_VENVSHIP_STAGES)
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -106,8 +113,19 @@ def test_every_resource_in_the_index_exists() -> None:
     tools = {k: v for k, v in names.items() if k.startswith("TOOLS_")}
     assert tools and all(resources.tool_lock(v).strip() for v in tools.values())
     files = {k: v for k, v in names.items() if k not in tools}
-    assert {"DOCKERFILE", "LOCK_SH", "SBOM", "BUILD_WHEEL"} <= set(files)
+    assert {"DOCKERFILE", "LOCK_SH", "MINIMAL_ROOTFS", "BUILD_WHEEL"} <= set(files)
     assert all(resources.path(v).is_file() for v in files.values()), files
     listed = set(files.values())
     shipped = {p.name for p in resources.templates_dir().iterdir() if p.is_file()}
     assert shipped <= listed, f"templates/ files not indexed in resources.py: {sorted(shipped - listed)}"
+
+
+def test_the_committed_dockerfile_is_venvships_without_the_lock_and_export_stages(project: Path) -> None:
+    committed = render("hello-app", project)
+    full = render(WITH_VENVSHIP_STAGES, project)
+    stages = {line.split(" AS ")[1] for line in full.splitlines() if line.startswith("FROM ") and " AS " in line}
+    assert {"lock", "lock-export", "export-base", "export-tar", "export-deb"} <= stages
+    for stage in ("lock", "lock-export", "export-base", "export-tar", "export-deb"):
+        assert f" AS {stage}\n" not in committed
+    matcher = difflib.SequenceMatcher(a=committed.splitlines(), b=full.splitlines(), autojunk=False)
+    assert {op for op, *_ in matcher.get_opcodes()} == {"equal", "insert"}  # the same file, stages added

@@ -35,7 +35,7 @@ def dockerfile_command(
     from ..render import render_dockerfile
 
     settings = State.of(ctx).settings(base_image=base_image, runtime_image=runtime_image, venv_path=venv_path)
-    text = render_dockerfile(settings, project_envs(settings))
+    text = render_dockerfile(settings, project_envs(settings), committed=True)
     if output is None:
         sys.stdout.write(text)
     else:

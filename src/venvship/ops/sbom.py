@@ -1,12 +1,15 @@
 """The image's SBOM: where it is, reading it back, checking it, converting it to SPDX.
 
-The SBOM itself is written in the build (templates/sbom.py, stage ``sbom``) from the locks and the
-venv's installed metadata; the runtime image gets it at :data:`SBOM_PATH` as a ``COPY --link``
-layer, outside the venv, and the label ``io.venvship.sbom`` names that path.
+The SBOM itself is written in the build (stage ``sbom``) by the CycloneDX project's
+``cyclonedx-py requirements`` from the image's locks (the main closure): each pin with its
+version, purl and the lock's sha256 hashes (on the component's ``distribution`` reference); the
+runtime image gets it at :data:`SBOM_PATH` as a ``COPY --link`` layer, outside the venv, and the
+label ``io.venvship.sbom`` names that path.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -74,11 +77,19 @@ def distributions(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         props = {p.get("name"): p.get("value") for p in component.get("properties") or []}
         out[canonicalize_name(str(component["name"]))] = {
             "version": str(component.get("version")),
-            "hashes": sorted(h["content"] for h in component.get("hashes") or [] if h.get("alg") == "SHA-256"),
+            "hashes": _sha256s(component),
             "environment": props.get("venvship:environment"),
             "licenses": [_licence_text(lic) for lic in component.get("licenses") or []],
         }
     return out
+
+
+def _sha256s(component: Mapping[str, Any]) -> list[str]:
+    """The component's sha256 hashes: its own, and those of its distribution references (where
+    cyclonedx-py puts a lock's --hash values)."""
+    refs = [r for r in component.get("externalReferences") or [] if r.get("type") == "distribution"]
+    entries = [*(component.get("hashes") or []), *(h for r in refs for h in r.get("hashes") or [])]
+    return sorted({str(h["content"]) for h in entries if h.get("alg") == "SHA-256"})
 
 
 def _licence_text(entry: Mapping[str, Any]) -> str:
@@ -144,7 +155,10 @@ def to_spdx(document: Mapping[str, Any]) -> str:
     metadata = document.get("metadata") or {}
     subject = metadata.get("component") or {"name": "app"}
     created = datetime.fromisoformat(str(metadata.get("timestamp", "1970-01-01T00:00:00+00:00")))
-    serial = str(document.get("serialNumber") or "").rpartition(":")[2] or str(uuid.UUID(int=0))
+    # cyclonedx-py's reproducible output has no serial number: then one derived from the content
+    content = json.dumps(document, sort_keys=True).encode()
+    serial = (str(document.get("serialNumber") or "").rpartition(":")[2]
+              or str(uuid.uuid5(uuid.NAMESPACE_URL, hashlib.sha256(content).hexdigest())))
     info = CreationInfo(
         spdx_version="SPDX-2.3", spdx_id="SPDXRef-DOCUMENT", name=f"{subject['name']} image",
         document_namespace=f"https://spdx.org/spdxdocs/venvship/{subject['name']}-{serial}",
@@ -172,7 +186,7 @@ def to_spdx(document: Mapping[str, Any]) -> str:
             _spdx_id(f"pypi-{component['name']}-{component.get('version')}"), component["name"], SpdxNoAssertion(),
             version=component.get("version"), files_analyzed=False, license_declared=licence,
             license_comment=comment, primary_package_purpose=PackagePurpose.LIBRARY,
-            checksums=[Checksum(ChecksumAlgorithm.SHA256, h["content"]) for h in component.get("hashes") or []],
+            checksums=[Checksum(ChecksumAlgorithm.SHA256, h) for h in _sha256s(component)],
             external_references=[ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl",
                                                     component["purl"])] if component.get("purl") else [],
             comment="; ".join(f"{k}={v}" for k, v in sorted(props.items())) or None,
