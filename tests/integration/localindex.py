@@ -139,7 +139,8 @@ def fake_packages(dest: Path) -> None:
 def _tool_patterns(lock: str) -> tuple[str, ...]:
     """Shell globs for the wheels of a tools lock (a wheel's file name spells '-', '_' and '.'
     of the project name its own way: any one character stands for each)."""
-    names = re.findall(r"(?m)^([A-Za-z0-9][A-Za-z0-9._-]*)==", (ROOT / "src/venvship/tools" / lock).read_text())
+    # pins with a marker (tomli ; python_full_version < '3.11') are not downloaded for the index's Python
+    names = re.findall(r"(?m)^([A-Za-z0-9][A-Za-z0-9._-]*)==[^;\n]*\\?$", (ROOT / "src/venvship/tools" / lock).read_text())
     return tuple(re.sub(r"[-_.]+", "?", name) + "-*" for name in names)
 
 
