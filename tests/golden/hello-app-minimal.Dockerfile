@@ -9,7 +9,7 @@ ARG RUNTIME_IMAGE=venvship-local/python:3.11-bookworm
 FROM ${BASE_IMAGE} AS base
 ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 
-# tools: uv and the SBOM library, hash-checked; the build stages start here, the runtime does not.
+# tools: uv and cyclonedx-py, hash-checked; the build stages start here, the runtime does not.
 FROM base AS tools
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt PIP_CERT=/etc/ssl/certs/ca-certificates.crt
 RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt,required=false \
@@ -88,9 +88,9 @@ WORKDIR /src
 ENV PATH="/app/bin:$PATH"
 CMD ["python", "-m", "pytest"]
 
-# sbom: the CycloneDX SBOM at /usr/share/venvship/sbom.cdx.json: the image's locked distributions with their
-# hashes, written by the CycloneDX project's cyclonedx-py (in tools), reproducible.
-FROM build AS sbom
+# sbom: the CycloneDX SBOM at /usr/share/venvship/sbom.cdx.json: the locked distributions with their hashes, by
+# the CycloneDX project's cyclonedx-py; reproducible, and untouched by a source-only change.
+FROM deps AS sbom
 ARG SOURCE_DATE_EPOCH=315532800
 RUN --mount=type=bind,source=pyproject.toml,target=/opt/venvship/pyproject.toml \
     mkdir -p /opt/venvship/sbom/usr/share/venvship \

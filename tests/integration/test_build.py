@@ -77,7 +77,7 @@ def test_verify_catches_a_lock_mismatch(built: dict[str, Any], copy_example) -> 
 def test_source_change_reruns_only_the_app_layer(built: dict[str, Any]) -> None:
     project: Path = built["project"]
     log, greeting = rebuild_after_source_change(project, TAG)
-    for stage in ("tools", "deps", "build-env", "build-base"):
+    for stage in ("tools", "deps", "build-env", "build-base", "sbom"):
         assert not buildkit.ran(log, stage), f"{stage} re-ran: {buildkit.ran(log, stage)}"
     assert any("RUN" in step for step in buildkit.cached(log, "deps")), "the dependency install was not cached"
     assert any("RUN" in step for step in buildkit.ran(log, "build")), "the app layer did not re-run"
