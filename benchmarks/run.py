@@ -1115,7 +1115,10 @@ def bump_targets(data: dict[str, Any], app: str) -> list[tuple[str, str, bool | 
         index, group = found
         dist = APPS[app].bump
         changed = bb["changed_bytes"]
-        sbom = bb["layer_bytes"][-1] if bb["changed_layers"] > 1 else 0
+        img = image_of(data, app, "venvship")
+        # above the groups: the app's layer, then the SBOM's (which lists every version: it changes)
+        sbom_at = (img["base_layers"] + 1 if img else 0) + len(sizes) + 1
+        sbom = bb["layer_bytes"][sbom_at] if bb["changed_layers"] > 1 and sbom_at < len(bb["layer_bytes"]) else 0
         if group["large"] and bb.get("installed"):
             limit, what = 2 * bb["installed"], f"2× {dist}'s installed size ({mb(bb['installed'])}; a group of its own)"
         else:
