@@ -135,7 +135,9 @@ def diagnose(engine: Engine, settings: Settings | None) -> list[Finding]:
     info: dict[str, Any] = engine.client().info()
     findings.append(store_finding(info))
     native_arch = MACHINE_ARCH.get(str(info.get("Architecture", "")), str(info.get("Architecture", "")))
-    findings += emulation_findings(engine, native_arch, ())
+    wanted = [p for p in (settings.platforms.targets if settings is not None else ())
+              if p.split("/")[1:2] != [native_arch]]  # foreign platforms the settings lock for
+    findings += emulation_findings(engine, native_arch, wanted)
     images = sorted(
         tag for image in engine.client().images.list(name=LOCAL_PREFIX) for tag in image.tags
     )
