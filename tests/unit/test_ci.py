@@ -88,3 +88,30 @@ def test_bad_options_are_config_errors() -> None:
 
 def test_a_local_base_image_is_noted() -> None:
     assert "cannot pull it" in notes(_settings())[0]
+
+
+@pytest.mark.parametrize("provider", ["github", "gitlab"])
+def test_the_pipeline_builds_every_configured_platform_with_emulation(provider: str, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    settings = _settings()
+    two = replace(settings, platforms=replace(settings.platforms, targets=("linux/amd64", "linux/arm64")))
+    text = render(two, CiOptions(provider=provider))
+    path = tmp_path / "pipeline.yml"
+    path.write_text(text)
+    assert _validate(path, provider)[0] == 0
+    steps = _shell_steps(provider, text)
+    assert "venvship --platform linux/amd64,linux/arm64 " + BUILD_PUSH.removeprefix("venvship ") in steps
+    assert LOCK_CHECK in steps  # checks every platform's locks by itself
+    assert ("docker/setup-qemu-action@v3" in text) == (provider == "github")
+    assert ("tonistiigi/binfmt" in text) == (provider == "gitlab")
+    one = render(settings, CiOptions(provider=provider))
+    assert "qemu" not in one and "binfmt" not in one and "--platform" not in one
+
+
+def test_each_platforms_build_has_a_registry_cache_of_its_own() -> None:
+    from venvship.ops.build import platform_cache
+
+    assert platform_cache(("type=registry,ref=reg/app:buildcache,mode=max", "type=local,src=/c"),
+                          "linux/arm64") == ("type=registry,ref=reg/app:buildcache-linux-arm64,mode=max",
+                                             "type=local,src=/c")

@@ -70,6 +70,19 @@ def platform_tag(ref: str, platform: str) -> str:
     return f"{name}:{tag}-{platform.replace('/', '-')}"
 
 
+def platform_cache(entries: Sequence[str], platform: str) -> tuple[str, ...]:
+    """--cache-from/--cache-to of one platform's build: a registry cache's ref gets the
+    platform's tag (REG/cache:app -> REG/cache:app-linux-arm64), so the platforms' builds do not
+    overwrite each other's cache."""
+    out = []
+    for entry in entries:
+        parts = entry.split(",")
+        if "type=registry" in parts:
+            parts = [f"ref={platform_tag(p[4:], platform)}" if p.startswith("ref=") else p for p in parts]
+        out.append(",".join(parts))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class PlatformBuild:
     """One platform of a build of several platforms, and what it gives."""
@@ -89,7 +102,9 @@ def build_each_platform(builds: Sequence[PlatformBuild], engine: Engine, opts: B
     for one in builds:
         platform = one.settings.platforms.current
         own = replace(opts, platform=platform, push=False,
-                      images=tuple(platform_tag(ref, platform) for ref in opts.images))
+                      images=tuple(platform_tag(ref, platform) for ref in opts.images),
+                      cache_from=platform_cache(opts.cache_from, platform),
+                      cache_to=platform_cache(opts.cache_to, platform))
         summaries.append(build(one.settings, one.envs, engine, own, stream=stream, check=one.check))
     if not opts.push:
         return summaries

@@ -37,6 +37,21 @@ class CiOptions:
     install: str = f"venvship=={__version__}"  # what pip installs
 
 
+def _on_platforms(settings: Settings, command: str) -> str:
+    """``command`` for every platform of the platforms setting (venvship --platform A,B build:
+    one verified build per platform, then the manifest list)."""
+    targets = settings.platforms.targets
+    if len(targets) > 1 and command.startswith("venvship build"):
+        return f"venvship --platform {','.join(targets)} " + command.removeprefix("venvship ")
+    return command
+
+
+def needs_emulation(settings: Settings) -> bool:
+    """Whether the runners (amd64) must run another platform's containers: lock --check runs each
+    platform's base image, build verifies each platform's image."""
+    return any(p != "linux/amd64" for p in settings.platforms.targets)
+
+
 def notes(settings: Settings) -> list[str]:
     """What the user must know before the pipeline can pass (printed to stderr)."""
     out = []
@@ -69,6 +84,8 @@ def _github(settings: Settings, opts: CiOptions) -> dict[str, Any]:
         {"uses": "actions/checkout@v4"},
         {"uses": "actions/setup-python@v5", "with": {"python-version": opts.python}},
         # A docker-container builder: the runner's docker driver cannot export a registry cache.
+        *([{"name": "QEMU for the other platforms", "uses": "docker/setup-qemu-action@v3"}]
+          if needs_emulation(settings) else []),
         {"name": "BuildKit builder that can export a registry cache", "uses": "docker/setup-buildx-action@v3"},
         {"name": "Registry login", "uses": "docker/login-action@v3",
          "with": {"registry": "ghcr.io", "username": "${{ github.actor }}", "password": "${{ secrets.GITHUB_TOKEN }}"}},
@@ -76,8 +93,10 @@ def _github(settings: Settings, opts: CiOptions) -> dict[str, Any]:
         {"name": "Image and cache names", "shell": "bash", "run": names},
         {"name": "Locks are up to date", "run": LOCK_CHECK},
         {"name": "Tests in the image", "run": TEST},
-        {"name": "Build and verify", "if": "github.event_name != 'push'", "run": BUILD_ONLY},
-        {"name": "Build, verify, push (registry cache)", "if": "github.event_name == 'push'", "run": BUILD_PUSH},
+        {"name": "Build and verify", "if": "github.event_name != 'push'",
+         "run": _on_platforms(settings, BUILD_ONLY)},
+        {"name": "Build, verify, push (registry cache)", "if": "github.event_name == 'push'",
+         "run": _on_platforms(settings, BUILD_PUSH)},
     ]
     return {
         "name": "venvship",
@@ -105,6 +124,9 @@ def _gitlab(settings: Settings, opts: CiOptions) -> dict[str, Any]:
                 "python3 -m venv /opt/venvship",
                 f'/opt/venvship/bin/pip install "{opts.install}"',
                 'export PATH="/opt/venvship/bin:$PATH"',
+                # QEMU user emulation in the dind engine's kernel, for the other platforms
+                *(["docker run --privileged --rm tonistiigi/binfmt --install all"]
+                  if needs_emulation(settings) else []),
             ],
         },
         "lock-check": {"stage": "check", "script": [LOCK_CHECK]},
@@ -115,13 +137,13 @@ def _gitlab(settings: Settings, opts: CiOptions) -> dict[str, Any]:
                 'echo "$CI_REGISTRY_PASSWORD" | docker login -u "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY"',
                 # dind's docker driver cannot export a registry cache: a docker-container builder can.
                 "docker buildx create --use --driver docker-container --name venvship",
-                BUILD_PUSH,
+                _on_platforms(settings, BUILD_PUSH),
             ],
             "rules": [{"if": f'$CI_COMMIT_BRANCH == "{opts.branch}"'}],
         },
         "build-verify": {
             "stage": "build",
-            "script": [BUILD_ONLY],
+            "script": [_on_platforms(settings, BUILD_ONLY)],
             "rules": [{"if": f'$CI_COMMIT_BRANCH != "{opts.branch}"'}],
         },
     }
