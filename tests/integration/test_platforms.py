@@ -122,6 +122,13 @@ def test_an_arm64_image_is_built_with_its_own_locks_verified_and_runs(project: P
                                  "m.distributions()))"], capture_output=True, text=True, timeout=300)
         assert "idna" in listed.stdout and "six" not in listed.stdout, listed.stdout + listed.stderr
         print(f"arm64 build under emulation (cold, verified): {seconds:.1f} s")
+        checked = run_cli("--platform", "linux/arm64", "verify", tag, "-C", str(project))
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        rendered = run_cli("dockerfile", "--platform", "linux/arm64", "-C", str(project))
+        assert "COPY requirements/main.linux-arm64.txt /opt/venvship/locks/main.txt" in rendered.stdout
+        # the amd64 locks do not fit the arm64 image: verify names what differs
+        wrong = run_cli("verify", tag, "-C", str(project))
+        assert wrong.returncode != 0 and "idna" in wrong.stdout + wrong.stderr, wrong.stdout + wrong.stderr
         exported = run_cli("--platform", "linux/arm64", "export", "-o", str(project / "dist"), "-C", str(project))
         assert exported.returncode == 0, exported.stdout + exported.stderr
         assert any("aarch64" in p.name for p in (project / "dist").iterdir()), list((project / "dist").iterdir())
