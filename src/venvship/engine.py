@@ -370,8 +370,10 @@ class Engine:
                 container.start()
             except docker.errors.APIError as exc:  # e.g. the program is not in the image
                 program = (list(entrypoint or []) + list(command))[:1]
-                raise ImageError(f"cannot run {' '.join(program) or 'the image'} in {image}: {_api_reason(exc)}",
-                                 hint="is it an image built by venvship with these settings (venv-path)?") from None
+                reason = _api_reason(exc)
+                raise ImageError(f"cannot run {' '.join(program) or 'the image'} in {image}: {reason}",
+                                 hint=NO_EMULATION_HINT if "exec format error" in reason
+                                 else "is it an image built by venvship with these settings (venv-path)?") from None
             result = container.wait(timeout=timeout)
             output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
             return int(result.get("StatusCode", 1)), output
@@ -514,6 +516,10 @@ _STORE_REFUSES = re.compile(r"(Cache export|Multi-platform build|Multiple platfo
                             r"supported for the docker driver", re.IGNORECASE)
 
 
+NO_EMULATION_HINT = ("the image is for another platform and this engine cannot run it: set up QEMU user "
+                     "emulation (sudo scripts/setup-docker --multiarch); 'venvship doctor' says whether it works")
+
+
 def _build_error(log: str, req: BuildRequest) -> BuildError | IndexUnavailableError | ImageStoreError:
     """ImageStoreError (exit 20) when the engine's image store refused the request (cache export,
     several platforms); IndexUnavailableError (exit 16) when the failing step could not reach the
@@ -532,6 +538,8 @@ def _build_error(log: str, req: BuildRequest) -> BuildError | IndexUnavailableEr
     if any(INDEX_UNREACHABLE.search(line) for line in _failed_step(log)[1]):
         return IndexUnavailableError(f"the package index is unavailable: {message}",
                                      hint="check the index (index-url, proxy, CA bundle) and run it again")
+    if "exec format error" in log:  # a RUN step of another platform, and no emulation
+        return BuildError(message, hint=NO_EMULATION_HINT)
     return BuildError(message, hint="run with --progress=plain for the full log")
 
 

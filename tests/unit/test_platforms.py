@@ -115,3 +115,14 @@ def test_each_platform_of_a_manifest_list_has_a_tag_of_its_own() -> None:
 
     assert platform_tag("reg.example:5000/app:1.2", "linux/arm64") == "reg.example:5000/app:1.2-linux-arm64"
     assert platform_tag("reg.example/app", "linux/amd64") == "reg.example/app:latest-linux-amd64"
+
+
+def test_a_foreign_step_without_emulation_says_how_to_set_it_up() -> None:
+    from venvship.engine import BuildRequest, _build_error
+
+    log = ("#7 [tools 1/1] RUN python3 -m venv /opt/venvship/tools\n"
+           "#7 0.101 exec /bin/sh: exec format error\n#7 ERROR: process \"/bin/sh -c python3\" did not complete\n")
+    error = _build_error(log, BuildRequest(Path("."), Path("Dockerfile"), platform="linux/arm64"))
+    assert "scripts/setup-docker --multiarch" in (error.hint or "")
+    other = _build_error("#5 ERROR: boom\n", BuildRequest(Path("."), Path("Dockerfile")))
+    assert "--multiarch" not in (other.hint or "")
