@@ -387,7 +387,7 @@ def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildO
     if direct_push(opts) and check is not None:
         raise ConfigError(
             f"--platform {opts.platform} --push: BuildKit pushes a multi-platform image itself, so it "
-            "cannot be verified before it is pushed (verifying each platform first is not implemented)",
+            "cannot be verified before it is pushed (the command line builds and verifies each platform first)",
             hint="build, verify and push one platform at a time (--platform linux/arm64 --push --image "
                  "REG/app:1.2-arm64, ...), then assemble the manifest list with 'docker buildx imagetools "
                  "create -t REG/app:1.2 REG/app:1.2-amd64 REG/app:1.2-arm64'; or pass --no-verify to push it "
