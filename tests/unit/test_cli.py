@@ -110,3 +110,14 @@ def test_state_holds_the_global_options(project: Path) -> None:
     assert State.of(typer.Context(_group(), obj=state)) is state
     with pytest.raises(TypeError):
         State.of(typer.Context(_group(), obj=None))
+
+
+def test_an_unknown_env_fails_as_bad_input_before_the_engine_is_asked(
+    capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No engine answers here: 'lock --env prod' must still be bad input (4), not "engine down" (10).
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{project}/no-engine.sock")
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    code, _, err = run(capsys, "--project", str(project), "lock", "--env", "prod")
+    assert code == 4, err
+    assert "no environment named 'prod'" in one_error(err)

@@ -33,25 +33,33 @@ def lock_command(
     are requirements/ENV.OS-ARCH.txt."""
     from ..lockfile import write_atomically
     from ..ops import lock
-    from ..settings import Settings, load_settings
+    from ..settings import ARCH_PLACEHOLDER, Settings, load_settings
 
     state = State.of(ctx)
     loaded = load_settings(state.project, {"base_image": base_image, "resolver": resolver})
     engine = new_engine()
-    native = engine.platform()
-    platforms = state.platforms or loaded.target_platforms(native)
-    per_platform = [loaded.for_platform(p, native) for p in platforms]
-    named = len(platforms) > 1 or platforms[0] != native  # say which platform each line is about
+    # The engine is asked its platform only when the settings need it before the environments are
+    # known, so that bad input (an unknown --env) fails as bad input, engine or not.
+    needs_native = bool(state.platforms or loaded.platforms.targets or loaded.platforms.base_images
+                        or ARCH_PLACEHOLDER in loaded.image.base)
+    native = engine.platform() if needs_native else ""
+    first = loaded.for_platform((state.platforms or loaded.target_platforms(native))[0], native) \
+        if needs_native else loaded
 
-    settings = per_platform[0]
     record = None
     if not check:  # setup.py, setup.cfg, Poetry: the build backend names the requirements
         from ..metadata import refresh
 
-        record = refresh(settings, engine, state.stream())
+        record = refresh(first, engine, state.stream())
     from ..environments import discover
 
-    envs = discover(settings, metadata=record)
+    envs = discover(first, metadata=record)
+    envs.order(env or None)  # an unknown environment name: InputError, before the engine is asked
+    native = native or engine.platform()
+    platforms = state.platforms or loaded.target_platforms(native)
+    per_platform = [loaded.for_platform(p, native) for p in platforms]
+    named = len(platforms) > 1 or platforms[0] != native  # say which platform each line is about
+    settings = per_platform[0]
     if check:
         problems = []
         for settings in per_platform:  # every platform's locks
