@@ -3,9 +3,10 @@ on this host (ops.install). sync is install --sync."""
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
-from typing import IO, Optional
+from typing import IO, Any, Optional, get_type_hints
 
 import typer
 
@@ -72,15 +73,14 @@ def install_command(
 
 
 @app.command("sync")
-def sync_command(
-    ctx: typer.Context,
-    venv: Path = typer.Option(..., "--venv", help=_VENV_HELP),
-    env: list[str] = typer.Option([], "--env", "-e", help=_ENV_HELP),
-    editable: bool = typer.Option(False, "--editable", help=_EDITABLE_HELP),
-    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
-    python: Optional[str] = typer.Option(None, "--python", help=_PYTHON_HELP),
-    allow_stale: bool = typer.Option(False, "--allow-stale", help=_STALE_HELP),
-    dry_run: bool = typer.Option(False, "--dry-run", help=_DRY_HELP),
-) -> None:
+def sync_command(ctx: typer.Context, **options: Any) -> None:
     """Make a virtualenv match the locks exactly (install --sync): add, change, remove."""
-    _install(State.of(ctx), venv, env, editable, True, force, python, allow_stale, dry_run)
+    install_command(ctx, sync=True, **options)
+
+
+# sync takes install's options but --sync. typer reads a command's options from its signature:
+# sync's is install's without that parameter (annotations resolved, for typer on Python 3.9 too).
+_hints = get_type_hints(install_command)
+sync_command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [p.replace(annotation=_hints[p.name])
+     for p in inspect.signature(install_command).parameters.values() if p.name != "sync"])

@@ -205,6 +205,9 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class ExportResult:
+    """What ``venvship export`` made: the artefact, its manifest (JSON, beside it), the
+    distributions it holds (name -> version) and the seconds it took."""
+
     fmt: Format
     artefact: Path
     manifest: Path
