@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from packaging.utils import canonicalize_name
 
 from . import __version__, layers, lockfile, resources
@@ -15,6 +19,9 @@ from .errors import ConfigError, LockIntegrityError
 from .ops import testenvs
 from .ops.sbom import SBOM_PATH
 from .settings import DEBUG_PROGRAMS, MINIMAL_LEFT_OUT, Settings, read_pyproject
+
+if TYPE_CHECKING:  # imported where a template is rendered: a no-op build reuses its last rendering
+    import jinja2
 
 
 def builtin_template_dir() -> Path:
@@ -68,6 +75,8 @@ FIXED_EPOCH = 315532800
 
 
 def environment(settings: Settings | None = None) -> jinja2.Environment:
+    import jinja2
+
     builtin = jinja2.FileSystemLoader(str(resources.templates_dir()))
     loaders: list[jinja2.BaseLoader] = []
     if settings is not None:
@@ -221,15 +230,55 @@ def render_script(name: str, **values: Any) -> str:
     return environment().get_template(name).render(values).rstrip("\n") + "\n"
 
 
+def template_dirs(settings: Settings) -> list[Path]:
+    """Where the Dockerfile's templates are looked up, in order (environment's loaders)."""
+    user_dir = settings.project_dir / settings.template_dir
+    return [user_dir, resources.templates_dir()] if user_dir.is_dir() else [resources.templates_dir()]
+
+
+def rendered_file(settings: Settings, values: dict[str, Any]) -> Path | None:
+    """Where the Dockerfile rendered from ``values`` is kept, so that a no-op build need not load
+    Jinja and compile the templates again. The key is everything the text depends on: the values,
+    every file of the template directories (names and bytes), this module's source (the filters)
+    and venvship's and Jinja's versions. None: a value is not plain data (never kept)."""
+    try:
+        data = json.dumps(values, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+    digest = hashlib.sha256()
+    jinja = importlib.util.find_spec("jinja2")
+    jinja_init = Path(jinja.origin) if jinja and jinja.origin else None
+    for part in (__version__, Path(__file__).read_bytes(),
+                 str(jinja_init.stat().st_size) + ":" + str(jinja_init.stat().st_mtime_ns) if jinja_init else "-",
+                 data):
+        digest.update(part if isinstance(part, bytes) else part.encode())
+        digest.update(b"\0")
+    for directory in template_dirs(settings):
+        digest.update(str(directory).encode() + b"\0")
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "venvship" / "dockerfiles"
+    return root / f"{digest.hexdigest()}.Dockerfile"
+
+
 def render_dockerfile(settings: Settings, envs: EnvironmentSet, *, committed: bool = False) -> str:
     """The Dockerfile venvship builds with; ``committed``: the one 'venvship dockerfile' prints for
     users to commit, without the stages only venvship's lock and export use (they need named
     build contexts that venvship provides)."""
-    env = environment(settings)
     values = {**context(settings, envs), "venvship_stages": not committed}
+    kept = rendered_file(settings, values)
+    if kept is not None:
+        with contextlib.suppress(OSError):  # not kept yet (or unreadable): render it
+            return kept.read_bytes().decode("utf-8")
+    import jinja2
+
     try:
-        return env.get_template(resources.DOCKERFILE).render(values)
+        text = environment(settings).get_template(resources.DOCKERFILE).render(values)
     except jinja2.UndefinedError as exc:
         raise ConfigError(f"template error: {exc.message}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"template {exc.filename or exc.name}:{exc.lineno}: {exc.message}") from None
+    if kept is not None:
+        with contextlib.suppress(OSError):  # a read-only home: render again next time
+            lockfile.write_atomically({kept: text})
+    return text

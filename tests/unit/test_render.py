@@ -85,6 +85,34 @@ def test_undefined_template_variable_is_a_clear_error(project: Path) -> None:
         render_dockerfile(settings, discover(settings))
 
 
+def test_the_rendered_dockerfile_is_kept_under_everything_it_depends_on(
+        project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A no-op build reuses the last rendering (no Jinja import, no template compile); any change
+    of a value, a template file (the project's own included) or venvship renders it anew."""
+    import sys
+
+    from venvship.render import rendered_file
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    settings = load_settings(project, environ={})
+    envs = discover(settings)
+    text = render_dockerfile(settings, envs)
+    kept = list((tmp_path / "cache" / "venvship" / "dockerfiles").iterdir())
+    assert [p.read_text() for p in kept] == [text]
+    kept[0].write_text("FROM kept\n")  # the kept text is what comes back, and Jinja is not loaded for it
+    monkeypatch.delitem(sys.modules, "jinja2", raising=False)
+    assert render_dockerfile(settings, envs) == "FROM kept\n"
+    assert "jinja2" not in sys.modules
+    assert render_dockerfile(settings, envs, committed=True) != "FROM kept\n"  # other values: another key
+    other = load_settings(project, {"venv_path": "/opt/venv"}, environ={})
+    assert "/opt/venv" in render_dockerfile(other, discover(other))
+    templates = project / ".venvship" / "templates"  # a project template: another key
+    templates.mkdir(parents=True)
+    (templates / "extra.j2").write_text("{# not used by the Dockerfile, still part of the key #}\n")
+    assert render_dockerfile(settings, envs) == text
+    assert rendered_file(settings, {"venvship_stages": object()}) is None  # not plain data: never kept
+
+
 def test_printf_file_and_requirement_lines() -> None:
     text = one_line_requirements("a==1 \\\n    --hash=sha256:x ; python_version < '3.10'\n# c\nb==2 --hash=sha256:y\n")
     assert text == 'a==1 --hash=sha256:x ; python_version < "3.10"\nb==2 --hash=sha256:y\n'
