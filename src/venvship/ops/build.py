@@ -394,7 +394,7 @@ def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildO
                  "unverified, on an engine with the containerd image store (scripts/setup-docker --containerd-store)",
         )
     check_locks_intact(settings, envs, opts.target)
-    engine.client()
+    engine.check()
     engine.frontend()
     runtime_base = engine.require_image(settings.image.base, "base image")
     if settings.image.effective_runtime != settings.image.base:
