@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +154,17 @@ def layer_groups(settings: Settings, main_locks: list[str]) -> list[dict[str, An
             for g in groups] if len(groups) > 1 else []
 
 
+def sbom_reads_pyproject(data: Mapping[str, Any]) -> bool:
+    """Whether cyclonedx-py can take the SBOM's subject (the app) from pyproject.toml. It reads a
+    non-empty [tool.poetry] table before [project] and then needs the name there, which Poetry 2
+    projects keep in [project] (CycloneDX/cyclonedx-python#839: the SBOM step failed on such a
+    project). Without it the SBOM has no subject; the image's labels still name the app."""
+    poetry = data.get("tool", {}).get("poetry")
+    if poetry:
+        return "name" in poetry
+    return "name" in data.get("project", {})
+
+
 def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
     data = read_pyproject(settings.project_dir)
     backend, backend_path = build_backend(data)
@@ -199,7 +211,7 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "command": list(command),
         # --- repro: the SBOM (stage sbom) ---
         "sbom_path": SBOM_PATH,
-        "sbom_pyproject": "project" in data,  # cyclonedx-py's subject: the app's [project] table
+        "sbom_pyproject": sbom_reads_pyproject(data),  # cyclonedx-py's subject: the app
         "sbom_index_flags": "".join(f"{flag} " for flag in (
             [f"--index-url {settings.index.url}"] if settings.index.url else [])
             + [f"--extra-index-url {url}" for url in settings.index.extra_urls]),

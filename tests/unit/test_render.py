@@ -157,3 +157,22 @@ def test_the_committed_dockerfile_is_venvships_without_the_lock_and_export_stage
         assert f" AS {stage}\n" not in committed
     matcher = difflib.SequenceMatcher(a=committed.splitlines(), b=full.splitlines(), autojunk=False)
     assert {op for op, *_ in matcher.get_opcodes()} == {"equal", "insert"}  # the same file, stages added
+
+
+@pytest.mark.parametrize(("pyproject", "reads"), [
+    ('[project]\nname = "app"\nversion = "1"\n', True),
+    # Poetry 2: the name in [project], [tool.poetry] for the rest: cyclonedx-py reads [tool.poetry]
+    # first and failed with "CDX > 'name'" (CycloneDX/cyclonedx-python#839; the poetry corpus app).
+    ('[project]\nname = "app"\nversion = "1"\n[tool.poetry]\nrequires-poetry = ">=2.0"\n', False),
+    ('[tool.poetry]\nname = "app"\nversion = "1"\n', True),  # Poetry 1
+    ('[project]\nname = "app"\n[tool.poetry]\n', True),  # an empty [tool.poetry] is not read
+    ('[build-system]\nrequires = ["setuptools"]\n', False),  # setup.py: no subject in pyproject
+])
+def test_the_sbom_takes_its_subject_from_pyproject_only_where_cyclonedx_py_can_read_it(
+    pyproject: str, reads: bool, tmp_path: Path
+) -> None:
+    from venvship.render import sbom_reads_pyproject
+    from venvship.settings import read_pyproject
+
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    assert sbom_reads_pyproject(read_pyproject(tmp_path)) is reads
