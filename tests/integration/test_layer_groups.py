@@ -113,7 +113,9 @@ def test_a_bump_re_runs_and_changes_only_its_group(built: dict[str, Any], engine
     assert result.returncode == 0, result.stderr[-3000:]
     ran = ran_steps(result.stdout + result.stderr)
     installs = {s.split()[0] for s in ran if s.startswith("deps-") and s.endswith("2/2")}
-    assert installs == {f"deps-{groups[home].name}"}, sorted(ran)
+    # Only idna's group may install. It may also come from BuildKit's cache: every run bumps idna to
+    # the same version, so a machine that ran this test before has that group's layer cached.
+    assert installs <= {f"deps-{groups[home].name}"}, sorted(ran)
     old, new = layer_ids(engine, built["tags"]["grouped"]), layer_ids(engine, built["tags"]["bumped"])
     changed = [i for i, layer in enumerate(new) if layer not in old]
     assert len(new) == len(old) and len(changed) == 2, changed  # idna's group and the SBOM
