@@ -5,12 +5,20 @@ from __future__ import annotations
 import re
 
 _STEP = re.compile(r"^#(\d+) \[(?P<name>[^\]]+)\] (?P<what>.*)$")
+# A step's layers being fetched from a cache (--cache-from) or unpacked: "sha256:<digest> 1.66MB /
+# 1.66MB 0.0s done", "extracting sha256:<digest> 0.4s done".
+_PULL = re.compile(r"^(extracting )?sha256:[0-9a-f]{64}\b")
 
 
 def steps(log: str) -> dict[str, str]:
-    """{"deps 3/3 RUN ...": "CACHED" | "RAN"} for every named step in a plain-progress log."""
+    """{"deps 3/3 RUN ...": "CACHED" | "RAN"} for every named step in a plain-progress log.
+
+    A step whose result came from a registry cache prints "CACHED" only sometimes: at other times
+    just its layers being pulled and unpacked, then "DONE" (seen with --cache-from type=registry
+    on an empty engine). Such a step did not run: it is CACHED too."""
     names: dict[str, str] = {}
     status: dict[str, str] = {}
+    pulled: set[str] = set()
     for line in log.splitlines():
         m = _STEP.match(line)
         if m:
@@ -22,8 +30,10 @@ def steps(log: str) -> dict[str, str]:
             continue
         if rest == "CACHED":
             status[key] = "CACHED"
+        elif _PULL.match(rest):
+            pulled.add(key)
         elif rest.startswith("DONE") and status.get(key) != "CACHED":
-            status[key] = "RAN"
+            status[key] = "CACHED" if key in pulled else "RAN"
     return status
 
 
