@@ -153,10 +153,13 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 
 
 _docker_outcomes: dict[str, int] = {"passed": 0, "skipped": 0, "failed": 0}
+_skipped_elsewhere: list[str] = []  # any other test that skipped itself: it proves nothing either
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.nodeid not in _docker_tests:
+        if report.skipped:
+            _skipped_elsewhere.append(report.nodeid)
         return
     if report.when == "call" and report.passed:
         _docker_outcomes["passed"] += 1
@@ -169,7 +172,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not session.config.getoption("--require-docker-tests") or session.config.option.collectonly:
         return
-    if _docker_outcomes["skipped"] or not _docker_outcomes["passed"]:
+    if _docker_outcomes["skipped"] or not _docker_outcomes["passed"] or _skipped_elsewhere:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -180,3 +183,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     )
     if config.getoption("--require-docker-tests") and (o["skipped"] or not o["passed"]):
         terminalreporter.write_line("ERROR: --require-docker-tests: Docker tests were skipped or none ran")
+    if config.getoption("--require-docker-tests") and _skipped_elsewhere:
+        terminalreporter.write_line("ERROR: --require-docker-tests: tests skipped themselves: "
+                                    + ", ".join(_skipped_elsewhere))
