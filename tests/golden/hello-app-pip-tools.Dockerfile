@@ -62,7 +62,8 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
     python3 -m venv --without-pip /opt/venvship/build-env \
  && /opt/venvship/tools/bin/uv pip install --python /opt/venvship/build-env/bin/python --require-hashes --no-deps --compile-bytecode \
-        --only-binary :all: --build-constraint /opt/venvship/locks/build.txt -r /opt/venvship/locks/build.txt
+        --only-binary :all: --build-constraint /opt/venvship/locks/build.txt -r /opt/venvship/locks/build.txt \
+ && rm -f /opt/venvship/build-env/.lock
 
 # deps: the venv at /app with the main lock, hash-checked.
 FROM build-base AS deps
@@ -73,6 +74,7 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
     python3 -m venv --without-pip /app \
  && /opt/venvship/tools/bin/uv pip install --python /app/bin/python --require-hashes --no-deps --compile-bytecode \
         --only-binary :all: --build-constraint /opt/venvship/locks/build.txt -r /opt/venvship/locks/main.txt \
+ && rm -f /app/.lock \
  && find /app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
 
 # build: the app's wheel, built offline by uv with build-env's backend (source mounted, no isolation),
@@ -84,7 +86,7 @@ RUN --mount=type=bind,target=/src,rw \
         --python /opt/venvship/build-env/bin/python /src \
  && UV_NO_INSTALLER_METADATA=1 /opt/venvship/tools/bin/uv pip install --python /app/bin/python \
         --prefix /opt/venvship/app --no-deps --no-index --compile-bytecode /opt/venvship/wheels/*.whl \
- && cp -a /opt/venvship/app/. /app/ && find /opt/venvship/app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
+ && rm -f /opt/venvship/app/.lock && cp -a /opt/venvship/app/. /app/ && find /opt/venvship/app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
 
 # test-deps, test: main + dev locks, the app and its tests (venvship test).
 FROM deps AS test-deps
@@ -94,7 +96,8 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
     /opt/venvship/tools/bin/uv pip install --python /app/bin/python --require-hashes --no-deps --compile-bytecode \
         --only-binary :all: --build-constraint /opt/venvship/locks/build.txt \
-        -r /opt/venvship/locks/main.txt -r /opt/venvship/locks/dev.txt
+        -r /opt/venvship/locks/main.txt -r /opt/venvship/locks/dev.txt \
+ && rm -f /app/.lock
 
 FROM test-deps AS test
 COPY --from=build /opt/venvship/app/ /app/

@@ -47,7 +47,8 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
     python3 -m venv --without-pip /opt/venvship/build-env \
  && /opt/venvship/tools/bin/uv pip install --python /opt/venvship/build-env/bin/python --require-hashes --no-deps --compile-bytecode \
-        --only-binary :all: --build-constraint /opt/venvship/locks/build.txt -r /opt/venvship/locks/build.txt
+        --only-binary :all: --build-constraint /opt/venvship/locks/build.txt -r /opt/venvship/locks/build.txt \
+ && rm -f /opt/venvship/build-env/.lock
 
 # deps: the venv at /app with the main lock, hash-checked.
 FROM build-base AS deps
@@ -58,6 +59,7 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
     python3 -m venv --without-pip /app \
  && /opt/venvship/tools/bin/uv pip install --python /app/bin/python --require-hashes --no-deps --compile-bytecode \
         --only-binary :all: --build-constraint /opt/venvship/locks/build.txt -r /opt/venvship/locks/main.txt \
+ && rm -f /app/.lock \
  && find /app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
 
 # build: the app is its source tree (package = false in [tool.venvship]), at /srv/app, read-only to the app user.
@@ -80,7 +82,8 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \
     /opt/venvship/tools/bin/uv pip install --python /app/bin/python --require-hashes --no-deps --compile-bytecode \
         --only-binary :all: --build-constraint /opt/venvship/locks/build.txt \
-        -r /opt/venvship/locks/main.txt -r /opt/venvship/locks/dev.txt
+        -r /opt/venvship/locks/main.txt -r /opt/venvship/locks/dev.txt \
+ && rm -f /app/.lock
 
 FROM test-deps AS test
 COPY . /src
