@@ -37,9 +37,18 @@ for path in sorted(glob.glob("/venvship/out/*.pins") + glob.glob("/venvship/in/s
             if m and canonical(m.group(1)) in wanted:
                 pins[canonical(m.group(1))] = m.group(2)
 
+# Answers are facts about one sdist in one image: an earlier lock's (kept by the host under a key of
+# the image, the index and these scripts) arrive in KNOWN; new ones are returned in ANSWERS.
+KNOWN, ANSWERS = "/venvship/in/sdist-known", "/venvship/out/sdist-answers"
 log = open(logfile, "a", encoding="utf-8")
 found = []
 for name, version in sorted(pins.items()):
+    known = os.path.join(KNOWN, f"{name}=={version}.txt")
+    if os.path.isfile(known):
+        log.write(f"== {name}=={version}: known from an earlier lock\n")
+        with open(known, encoding="utf-8") as fh:
+            found += [line.strip() for line in fh if line.strip()]
+        continue
     work = tempfile.mkdtemp(prefix="venvship-sdist-")
     log.write(f"== {name}=={version}\n")
     log.flush()
@@ -78,7 +87,11 @@ for name, version in sorted(pins.items()):
                                backend, backend_path, answer, "requires"], cwd=root, stdout=log, stderr=log) == 0)
     if ok:
         with open(answer, encoding="utf-8") as fh:
-            found += [line.strip() for line in fh if line.strip()]
+            extra = [line.strip() for line in fh if line.strip()]
+        found += extra
+        os.makedirs(ANSWERS, exist_ok=True)
+        with open(os.path.join(ANSWERS, f"{name}=={version}.txt"), "w", encoding="utf-8") as fh:
+            fh.writelines(req + "\n" for req in dict.fromkeys(requires + extra))
     else:
         log.write(f"{name}: get_requires_for_build_wheel failed; [build-system] requires only\n")
 

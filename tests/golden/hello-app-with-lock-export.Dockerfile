@@ -35,14 +35,12 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
  && /opt/venvship/tools/bin/python -m pip install --no-cache-dir --disable-pip-version-check \
         --require-hashes --no-deps --only-binary :all: -r /opt/venvship/tools.txt
 
-# lock, lock-export: 'venvship lock' runs lock.sh (from the named context 'lock-inputs') here, the
-# project mounted; the locks leave through lock-export.
+# lock, lock-export: 'venvship lock' runs lock.sh (from the named context 'lock-inputs', which also
+# brings the CA bundle) here, the project mounted; the locks leave through lock-export.
 FROM tools AS lock
 WORKDIR /venvship
-# hadolint ignore=DL3022
-COPY --from=lock-inputs . /venvship/in/
 ARG VENVSHIP_LOCK_RUN=""
-RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt,required=false \
+RUN --mount=type=bind,from=lock-inputs,target=/venvship/in,rw \
     --mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false \
     --mount=type=bind,target=/venvship/project,rw \
     --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \

@@ -176,3 +176,20 @@ def test_the_sbom_takes_its_subject_from_pyproject_only_where_cyclonedx_py_can_r
 
     (tmp_path / "pyproject.toml").write_text(pyproject)
     assert sbom_reads_pyproject(read_pyproject(tmp_path)) is reads
+
+
+def test_the_lock_stage_mounts_its_inputs_and_no_ca_secret(project: Path) -> None:
+    """Issue 17: a step that mounts a secret starts about 0.9 s late, so the lock step gets the CA
+    bundle with its inputs (bind-mounted, never copied into a layer) and mounts only the index
+    credentials as a secret (the tools stage below it still mounts the CA secret when it runs)."""
+    from venvship.ops.lock import LOCK_CA
+
+    text = render(WITH_VENVSHIP_STAGES, project)
+    stage = text[text.index("FROM tools AS lock\n"):text.index("FROM scratch AS lock-export")]
+    assert "--mount=type=bind,from=lock-inputs,target=/venvship/in,rw" in stage
+    assert "COPY" not in stage and "venvship_ca" not in stage
+    assert "--mount=type=secret,id=venvship_netrc,target=/root/.netrc,required=false" in stage
+    tools = text[text.index("FROM base AS tools\n"):text.index("FROM tools AS lock\n")]
+    assert "id=venvship_ca" in tools
+    preamble = (ROOT / "templates" / "lock-preamble.sh.j2").read_text()
+    assert f'export SSL_CERT_FILE="$IN/{LOCK_CA}" PIP_CERT="$IN/{LOCK_CA}"' in preamble

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -287,6 +288,9 @@ def ca_secrets(settings: Settings) -> tuple[Secret, ...]:
     return tuple(secrets)
 
 
+LOCK_CA = "ca.crt"  # the CA bundle among the lock stage's inputs (lock-preamble.sh.j2 reads it)
+
+
 @dataclass(frozen=True)
 class CompileTarget:
     """Where the lock stage compiled: its interpreter (the probe's answer), the base image's id
@@ -303,10 +307,73 @@ def run_compile(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine
     base = engine.require_image(settings.image.base, "base image")
     inputs = workdir / "inputs"
     write_inputs(inputs, settings, envs, plan)
+    answers = sdist_answers_dir(settings, str(base.get("Id", ""))) \
+        if BUILD_ENV in plan.compile and settings.index.allow_sdist else None
+    hooks = hook_answers_dir(settings, str(base.get("Id", ""))) if BUILD_ENV in plan.compile else None
+    for kept, name in ((answers, "sdist-known"), (hooks, "hook-known")):
+        if kept is not None and kept.is_dir():
+            shutil.copytree(kept, inputs / name)
+    described = lock_target_file(settings, str(base.get("Id", "")))
+    if described is not None and described.is_file():
+        with contextlib.suppress(OSError):
+            shutil.copyfile(described, inputs / "target.json")
     outdir = run_lock_stage(settings, envs, engine, workdir, inputs, needs_project_tree(plan), stream)
+    if described is not None and not (inputs / "target.json").is_file():
+        with contextlib.suppress(OSError):
+            lockfile.write_atomically({described: (outdir / "target.json").read_text()})
+    for kept, name in ((answers, "sdist-answers"), (hooks, "hook-answers")):
+        if kept is not None and (outdir / name).is_dir():
+            with contextlib.suppress(OSError):  # a read-only home: ask again next time
+                lockfile.write_atomically({kept / p.name: p.read_text(encoding="utf-8")
+                                           for p in (outdir / name).iterdir() if p.is_file()})
     interpreter = Interpreter.from_probe(parse_answer((outdir / "target.json").read_text()))
     return outdir, CompileTarget(interpreter, str(base.get("Id", "")),
                                  (outdir / "resolver.txt").read_text().strip())
+
+
+def cache_root() -> Path:
+    """venvship's cache on this host (XDG_CACHE_HOME/venvship)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "venvship"
+
+
+def sdist_answers_dir(settings: Settings, image_id: str) -> Path | None:
+    """Where the build requirements of allowed sdists found by earlier locks are kept, one file
+    NAME==VERSION.txt each (templates/sdist_requires.py). What an sdist's backend asks for is a fact
+    about that sdist in that image: the key is the image id, the index settings and the scripts
+    that ask. Saves the lock stage a pip download, a venv and a backend hook (about 2 s) per sdist."""
+    if not image_id.startswith("sha256:"):
+        return None
+    index = settings.index
+    key = hashlib.sha256("\0".join((
+        image_id, settings.platforms.current, index.url or "", " ".join(index.extra_urls), str(index.strategy),
+        resources.text(resources.SDIST_REQUIRES), hook_script())).encode()).hexdigest()
+    return cache_root() / "sdist-requires" / key
+
+
+def lock_target_file(settings: Settings, image_id: str) -> Path | None:
+    """Where the lock stage's description of its interpreter (templates/probe.py) is kept for one
+    image id: the same id is the same image, so it is asked once (about 0.05 s a lock)."""
+    if not image_id.startswith("sha256:"):
+        return None
+    key = hashlib.sha256("\0".join((image_id, settings.platforms.current, probe_source())).encode()).hexdigest()
+    return cache_root() / "lock-targets" / f"{key}.json"
+
+
+def hook_answers_dir(settings: Settings, image_id: str) -> Path | None:
+    """Where the project's build backend's answers to get_requires_for_build_wheel are kept, one
+    file per build lock (named by the SHA-256 of the resolver's output, lock.sh.j2). The key is
+    what else the answer depends on: the image, the backend, the files that define the project's
+    metadata (metadata.source_files, as for the backend's recorded answer) and the scripts that
+    ask. Saves the lock stage a venv, an install and the hook (about 0.5 s). None: no backend."""
+    data = read_pyproject(settings.project_dir)
+    if not image_id.startswith("sha256:") or not has_backend(settings, data):
+        return None
+    files = metadata.source_files(settings.project_dir, data, settings.requirements_dir)
+    key = hashlib.sha256("\0".join((
+        __version__, image_id, settings.platforms.current, *map(str, build_backend(data)), hook_script(),
+        resources.text(resources.LOCK_SH), json.dumps(metadata.hash_sources(settings.project_dir, files),
+                                                      sort_keys=True))).encode()).hexdigest()
+    return cache_root() / "build-hook" / key
 
 
 def run_lock_stage(settings: Settings, envs: EnvironmentSet, engine: Engine, workdir: Path,
@@ -317,6 +384,9 @@ def run_lock_stage(settings: Settings, envs: EnvironmentSet, engine: Engine, wor
     for the backend's hooks: .dockerignore, else venvship's default ignores, apply as in build.
     """
     outdir = workdir / "out"
+    ca = settings.index.ca_bundle_path()
+    if ca is not None:  # with the inputs, not a secret mount: that delays the step ~0.9 s
+        shutil.copyfile(ca, inputs / LOCK_CA)
     dockerfile = workdir / "Dockerfile"
     dockerfile.write_text(render_dockerfile(settings, envs))
     context = inputs
@@ -331,6 +401,7 @@ def run_lock_stage(settings: Settings, envs: EnvironmentSet, engine: Engine, wor
         BuildRequest(
             context=context, dockerfile=dockerfile, target="lock-export",
             output=f"type=local,dest={outdir}", build_contexts={"lock-inputs": inputs},
+            # the tools stage mounts the CA secret when it is not cached yet; the lock step does not
             secrets=ca_secrets(settings), no_cache_filter=("lock",),
             build_args={"VENVSHIP_LOCK_RUN": run_id},
             platform=settings.platforms.current or None,  # a foreign platform runs under emulation
