@@ -18,7 +18,9 @@ dependency changed. Then `venvship lock` is timed against a bare resolver run in
 image, and uv against pip-tools. Raw data: benchmarks/results/raw/<stamp>.json.
 
 Needs: the docker CLI with buildx, the local base image, venvship importable (the dev venv),
-matplotlib for the chart (pip install -e '.[bench]'). Never prunes anything it did not create.
+matplotlib for the chart (pip install -e '.[bench]'). Prunes the build-cache records its trials
+made (everything built on a trial's own base image, and its cache mounts) and those of the lock
+stage runs made during the run (unique to each run, never reused); nothing else.
 """
 
 from __future__ import annotations
@@ -70,17 +72,29 @@ class App:
     bump: str  # the dependency whose pin changes in the "bump" scenario
     source_file: str  # the file a source-only change edits
     where: str = "examples"  # the directory holding the app, from the repository's root
+    source: str | None = None  # another app whose tree this one is, with its own files laid over it
 
     @property
     def path(self) -> Path:
         return ROOT / self.where / self.name
 
+    def tree(self, dest: Path) -> Path:
+        """The app's project at ``dest``: a copy of its directory, or of its source app's with its
+        own files (pyproject.toml, requirements/) laid over it."""
+        if self.source is None:
+            return copy_tree(self.path, dest)
+        copy_tree(APPS[self.source].path, dest)
+        shutil.rmtree(dest / "requirements", ignore_errors=True)
+        shutil.copytree(self.path, dest, dirs_exist_ok=True)
+        return dest
+
 
 APPS = {
     "hello-app": App("hello-app", "hello_app", "werkzeug", "src/hello_app/__init__.py"),
     "big-app": App("big-app", "big_app", "idna", "src/big_app/__init__.py"),
-    # 100+ locked distributions; its bump is numpy's, a large wheel with a layer group of its own
-    "large-app": App("large-app", "large_app", "numpy", "src/large_app/__init__.py", "benchmarks/apps"),
+    # 100+ locked distributions; its bump is numpy's, a large wheel with a layer group of its own.
+    # big-app's service (its source and tests) with requirements and settings of its own.
+    "large-app": App("large-app", "big_app", "numpy", "src/big_app/__init__.py", "benchmarks/apps", "big-app"),
 }
 
 
@@ -292,9 +306,8 @@ class AppSetup:
 
 
 def setup_app(app: App, work: Path, helper: str, ca: Path, cache_volume: str) -> AppSetup:
-    src = app.path
-    base = copy_tree(src, work / "states" / app.name / "base")
-    bump = copy_tree(src, work / "states" / app.name / "bump")
+    base = app.tree(work / "states" / app.name / "base")
+    bump = app.tree(work / "states" / app.name / "bump")
     old = main_lock(base).versions
     if app.bump not in old:
         raise SystemExit(f"{app.name}: {app.bump} is not in requirements/main.txt")
@@ -384,6 +397,7 @@ class Trial:
         (self.project / "requirements.txt").unlink()
         self.ca, self.runid = ca, runid
         self.edits = 0
+        self.records_before = set(cache_records())
         self.base = trial_base(setup.base_image, f"{PREFIX}/base:{runid}-{app.name}-{variant}-r{repeat}", self.ns)
         self.base_args = {"BASE_IMAGE": self.base, "RUNTIME_IMAGE": self.base}
         self.tags: list[str] = []
@@ -457,25 +471,32 @@ class Trial:
             fh.write(f"\n# benchmark: source-only change {self.edits} ({self.ns})\n")
 
     def profile_noop(self) -> dict[str, float]:
-        """Where a no-op `venvship build` spends its time (cProfile, cumulative seconds)."""
+        """Where a no-op `venvship build` (verify included, as users run it) spends its time:
+        cProfile's cumulative seconds of each part ops/build.py:build goes through."""
         with tempfile.TemporaryDirectory(prefix="venvship-bench-prof-") as tmp:
             out = Path(tmp) / "prof"
             started = time.monotonic()
             run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "venvship", "--progress",
-                 "quiet", "build", "--no-verify", "--image", self.tag("profile"),
-                 *build_arg_flags(self.base_args)], cwd=self.project)
+                 "quiet", "build", "--image", self.tag("profile"), *build_arg_flags(self.base_args)],
+                cwd=self.project)
             wall = time.monotonic() - started
             import pstats
 
             stats: Any = pstats.Stats(str(out)).stats  # {(file, line, func): (cc, nc, tt, ct, callers)}
+
         def cum(file_end: str, func: str) -> float:
             return sum(v[3] for k, v in stats.items() if k[0].endswith(file_end) and k[2] == func)
 
         return {"wall": wall, "cli_build": cum("venvship/cli/build.py", "build_command"),
                 "buildx": cum("venvship/engine.py", "build"),
-                "lock_freshness_check": cum("venvship/ops/build.py", "ensure_fresh"),
-                "engine_checks": cum("venvship/engine.py", "client") + cum("venvship/engine.py", "frontend")
+                "lock_freshness_check": cum("venvship/ops/build.py", "ensure_fresh")
+                + cum("venvship/ops/build.py", "check_locks_intact"),
+                "engine_checks": cum("venvship/engine.py", "check") + cum("venvship/engine.py", "frontend")
                 + cum("venvship/engine.py", "require_image"),
+                "dockerfile": cum("venvship/ops/build.py", "prepare_context"),
+                "verify": cum("venvship/ops/verify.py", "verify"),
+                "tags": cum("venvship/engine.py", "tag") + cum("venvship/engine.py", "remove_image")
+                + cum("venvship/ops/build.py", "_tags_before"),
                 "image_inspect_after": cum("venvship/engine.py", "image")
                 - cum("venvship/engine.py", "require_image")}
 
@@ -486,6 +507,7 @@ class Trial:
         for tag in [*self.tags, self.base]:
             run(["docker", "image", "rm", tag], check=False)
         prune_cache_mounts(self.ns)
+        prune_records(trial_records(self.records_before, cache_records(), self.ns))
         shutil.rmtree(self.project, ignore_errors=True)
 
 
@@ -503,18 +525,70 @@ def build_arg_flags(args: dict[str, str]) -> list[str]:
     return [flag for key, value in sorted(args.items()) for flag in ("--build-arg", f"{key}={value}")]
 
 
+def cache_records() -> dict[str, dict[str, str]]:
+    """BuildKit's build-cache records (`docker buildx du --verbose`): id -> parent, description."""
+    out = run(["docker", "buildx", "du", "--verbose"], check=False).stdout
+    records: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key == "ID":
+            current = {"parent": "", "description": ""}
+            records[value.strip().rstrip("*")] = current
+        elif current is not None and key in ("Parent", "Parents", "Description"):
+            current["parent" if key.startswith("Parent") else "description"] = value.strip()
+    return records
+
+
+def descendants(records: dict[str, dict[str, str]], roots: set[str]) -> list[str]:
+    """``roots`` and every record of ``records`` made on top of one of them, children first."""
+    children: dict[str, list[str]] = {}
+    for rid, rec in records.items():
+        for parent in re.split(r"[\s,]+", rec["parent"]):
+            children.setdefault(parent, []).append(rid)
+    order: list[str] = []
+    todo = [r for r in roots if r in records]
+    while todo:
+        rid = todo.pop()
+        if rid not in order:
+            order.append(rid)
+            todo += children.get(rid, [])
+    return order[::-1]
+
+
+def prune_records(ids: list[str]) -> None:
+    """Prune these build-cache records (children before parents), a few calls in all: the engine
+    reads an id filter as a regular expression, so one filter names many."""
+    for start in range(0, len(ids), 40):
+        chunk = ids[start:start + 40]
+        if chunk:
+            run(["docker", "buildx", "prune", "--force", "--filter", "id=" + "|".join(chunk)], check=False)
+
+
+def trial_records(before: set[str], records: dict[str, dict[str, str]], ns: str) -> list[str]:
+    """The records a trial made (disk filled twice while they piled up): everything built on its
+    own base image. That base is the shared base plus a marker step naming the trial (``ns``);
+    builds from the loaded image start from a "from local" record beside the marker's, under the
+    same parent, made during the trial. Records of other builds are never among them."""
+    new = {rid: rec for rid, rec in records.items() if rid not in before}
+    markers = {rid for rid, rec in new.items() if ns in rec["description"]}
+    below = {records[rid]["parent"] for rid in markers}
+    loaded = {rid for rid, rec in new.items() if rec["description"] == "from local" and rec["parent"] in below}
+    return descendants(new, markers | loaded)
+
+
+LOCK_RECORD = re.compile(r"sh /venvship/in/lock\.sh|copy /venvship/out/")
+
+
+def lock_records(before: set[str], records: dict[str, dict[str, str]]) -> list[str]:
+    """The records `venvship lock` runs made since ``before``: its lock stage's RUN and export,
+    unique to each run (a run id), never reused by any build."""
+    return [rid for rid, rec in records.items() if rid not in before and LOCK_RECORD.search(rec["description"])]
+
+
 def prune_cache_mounts(ns: str) -> None:
     """Remove the cache mounts (and only those) whose id carries this namespace."""
-    out = run(["docker", "buildx", "du", "--verbose"], check=False).stdout
-    record: str | None = None
-    ids = []
-    for line in out.splitlines():
-        if line.startswith("ID:"):
-            record = line.split()[1].rstrip("*")
-        elif line.startswith("Description:") and ns in line and record:
-            ids.append(record)
-    for rid in ids:
-        run(["docker", "buildx", "prune", "--force", "--filter", f"id={rid}"], check=False)
+    prune_records([rid for rid, rec in cache_records().items() if ns in rec["description"]])
 
 
 LEAK_SCRIPT = r"""
@@ -747,7 +821,7 @@ def runtime_layers(tag: str, base_layers: int, venv: str) -> list[dict[str, Any]
 def runtime_sizes(app: App, work: Path, runid: str) -> dict[str, Any]:
     """`venvship build` (verify on) of the app as committed, on the base image's runtime and on
     runtime-image = "minimal"; not timed. Sizes from the images' layers."""
-    project = copy_tree(app.path, work / "sizes" / app.name)
+    project = app.tree(work / "sizes" / app.name)
     if not (project / "requirements" / "main.txt").exists():
         run(venvship_cmd("--progress", "quiet", "lock"), cwd=project)
     settings = read_settings(project)
@@ -1006,6 +1080,24 @@ def rerun_dep_steps(build: dict[str, Any]) -> list[str]:
             if DEP_STEP.search(s.name)]
 
 
+def noop_profile_text(prof: dict[str, float]) -> str:
+    """One no-op `venvship build`'s profile as a sentence (older raw files lack the newer parts)."""
+    if "verify" not in prof:  # a raw file from before verify was profiled
+        return (f"Profile of one no-op `venvship build --no-verify` (cProfile, cumulative): {prof['wall']:.2f} s "
+                f"wall; inside the command {prof['cli_build']:.2f} s, of which `docker buildx build` "
+                f"{prof['buildx']:.2f} s and the lock-freshness check {prof['lock_freshness_check']:.2f} s.")
+    named = ("buildx", "lock_freshness_check", "engine_checks", "dockerfile", "verify", "tags", "image_inspect_after")
+    rest = prof["cli_build"] - sum(prof[k] for k in named)
+    return (f"Profile of one no-op `venvship build` with verify (cProfile, cumulative): {prof['wall']:.2f} s "
+            f"wall; inside the command {prof['cli_build']:.2f} s: `docker buildx build` {prof['buildx']:.2f} s, "
+            f"verify {prof['verify']:.2f} s, the lock-freshness check {prof['lock_freshness_check']:.2f} s, "
+            f"engine checks (ping, BuildKit frontend, base-image inspect) {prof['engine_checks']:.2f} s, the "
+            f"Dockerfile and context {prof['dockerfile']:.2f} s, tag moves {prof['tags']:.2f} s, inspecting the "
+            f"result {prof['image_inspect_after']:.2f} s, the rest {rest:.2f} s; outside the command "
+            f"({prof['wall'] - prof['cli_build']:.2f} s) the interpreter starts and imports the CLI "
+            "(cProfile adds some).")
+
+
 def mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
@@ -1234,14 +1326,7 @@ def render_markdown(data: dict[str, Any], png: str | None) -> str:
                 f"app-wheel stage and the runtime layer holding the app): {cell(fl)}."]
         prof = next((t["noop_profile"] for t in data["trials"] if t["app"] == app and "noop_profile" in t), None)
         if prof:
-            out += ["", f"Profile of one no-op `venvship build` (cProfile, cumulative): {prof['wall']:.2f} s "
-                    f"wall; inside the command {prof['cli_build']:.2f} s, of which `docker buildx build` "
-                    f"{prof['buildx']:.2f} s, the lock-freshness check (runs a container of the base image) "
-                    f"{prof['lock_freshness_check']:.2f} s, everything else (engine ping, BuildKit probe, "
-                    f"base-image inspect, rendering, inspecting the result) "
-                    f"{prof['cli_build'] - prof['buildx'] - prof['lock_freshness_check']:.2f} s; "
-                    f"the rest ({prof['wall'] - prof['cli_build']:.2f} s) is the interpreter starting and "
-                    f"importing the CLI (cProfile adds some)."]
+            out += ["", noop_profile_text(prof)]
         out.append("")
         compiled = {v: sorted({n for t in data["trials"] if t["app"] == app and t["variant"] == v
                                for n in t.get("cold", {}).get("compiled", [])}) for v in VARIANTS}
@@ -1293,8 +1378,10 @@ def render_markdown(data: dict[str, Any], png: str | None) -> str:
             "gives each cache mount an id of its own (hand-written variants: the harness adds "
             "`id=` to each `--mount=type=cache`; venvship: a project template override renaming "
             "its `venvship-uv` cache id). Warm rebuilds in the same trial reuse them, as on a "
-            "developer's machine after one build. Those cache mounts are pruned (by record id) "
-            "when the trial ends; nothing else is pruned.",
+            "developer's machine after one build. When the trial ends, its cache mounts and every "
+            "build-cache record made on its own base image are pruned (by record id); at the end of "
+            "the run, the records of the `venvship lock` runs' lock stages (unique to each run); "
+            "nothing else.",
             "- BuildKit keys its layer cache on the base image's layers, not its tag, so each trial "
             "builds FROM its own copy of the base image with one marker file added "
             "(`/etc/venvship-bench-trial`, a few bytes): no trial can reuse a layer another trial or "
@@ -1433,6 +1520,7 @@ def main(argv: list[str] | None = None) -> int:
     volume = f"{PREFIX}-{runid}-setup-uvcache"
     started = time.monotonic()
     registry: Registry | None = None
+    records_before = set(cache_records())
     if args.sizes_only:
         try:
             data["runtime_sizes"] = [runtime_sizes(APPS[a], work, runid) for a in apps]
@@ -1442,7 +1530,7 @@ def main(argv: list[str] | None = None) -> int:
         splice_sizes(args.out / "benchmarks.md", data)
         return 0
     try:
-        base_images = {read_settings(APPS[a].path).image.base for a in apps}
+        base_images = {read_settings(APPS[a].tree(work / "settings" / a)).image.base for a in apps}
         if len(base_images) != 1:
             raise SystemExit(f"the apps use different base images: {sorted(base_images)}")
         log(f"run {runid}: building the uv helper image (set-up, not timed)")
@@ -1467,6 +1555,7 @@ def main(argv: list[str] | None = None) -> int:
             registry.close()
         run(["docker", "volume", "rm", volume], check=False)
         run(["docker", "image", "rm", helper], check=False)
+        prune_records(lock_records(records_before, cache_records()))  # this run's `venvship lock`s
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         data["elapsed_seconds"] = round(time.monotonic() - started, 1)

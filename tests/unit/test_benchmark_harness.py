@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -89,3 +90,79 @@ def test_derived_inputs_pin_what_venvship_locked(bench: ModuleType) -> None:
     assert 'no-binary-package = ["markupsafe"]' in pyproject
     assert all(f'"{n}=={v}"' in pyproject for n, v in pins.items())
     assert '"fastapi>=0.115"' in pyproject and 'requires-python = ">=3.11"' in pyproject
+
+
+DU = """\
+ID:		marker1
+Parent:		basetop
+Description:	mount / from exec /bin/sh -c echo venvship-bench-ab12-big-app-venvship-0 > /etc/venvship-bench-trial
+
+ID:		loaded1
+Parent:		basetop
+Description:	from local
+
+ID:		run1*
+Parent:		loaded1
+Description:	mount / from exec /bin/sh -c uv pip install
+
+ID:		run2
+Parent:		run1
+Description:	mount / from exec /bin/sh -c echo ho
+
+ID:		other
+Parent:		basetop
+Description:	mount / from exec /bin/sh -c somebody else's build
+
+ID:		otherloaded
+Parent:		elsewhere
+Description:	from local
+
+ID:		lockrun
+Parent:		tools
+Description:	mount / from exec /bin/sh -c sh /venvship/in/lock.sh && echo "5e1f" > /venvship/out/run-id
+
+ID:		lockcopy
+Parent:
+Description:	copy /venvship/out/ /
+"""
+
+
+def test_a_trial_prunes_the_records_built_on_its_own_base_and_nothing_else(
+        bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness filled the disk twice: trials left their build-cache records behind."""
+    monkeypatch.setattr(bench, "run", lambda argv, **kw: type("P", (), {"stdout": DU})())
+    records = bench.cache_records()
+    assert records["run1"] == {"parent": "loaded1", "description": "mount / from exec /bin/sh -c uv pip install"}
+    before = {"basetop", "tools", "elsewhere"}
+    mine = bench.trial_records(before, records, "venvship-bench-ab12-big-app-venvship-0")
+    assert set(mine) == {"marker1", "loaded1", "run1", "run2"}
+    assert mine.index("run2") < mine.index("run1") < mine.index("loaded1")  # children first
+    assert bench.trial_records(before | {"loaded1", "marker1"}, records, "venvship-bench-ab12-big-app-venvship-0") \
+        == []  # made before the trial: not its own
+    assert sorted(bench.lock_records(before, records)) == ["lockcopy", "lockrun"]
+    calls: list[list[str]] = []
+    monkeypatch.setattr(bench, "run", lambda argv, **kw: calls.append(argv))
+    bench.prune_records([f"r{i}" for i in range(45)])
+    assert len(calls) == 2 and calls[0][-1] == "id=" + "|".join(f"r{i}" for i in range(40))
+
+
+def test_large_app_is_big_apps_source_with_its_own_requirements(bench: ModuleType, tmp_path: Path) -> None:
+    app = bench.APPS["large-app"]
+    assert not (app.path / "src").exists()  # no copy of big-app's source in the repository
+    tree = app.tree(tmp_path / "large-app")
+    big = ROOT / "examples" / "big-app"
+    for rel in ("src/big_app/app.py", "tests/test_app.py", app.source_file):
+        assert (tree / rel).read_bytes() == (big / rel).read_bytes()
+    assert (tree / "requirements" / "main.txt").read_bytes() == (app.path / "requirements" / "main.txt").read_bytes()
+    assert "pandas" in (tree / "requirements" / "main.in").read_text()
+    assert bench.read_settings(tree).project_name == "large-app"
+    assert len(bench.main_lock(tree).pins) >= 100 and "numpy" in bench.main_lock(tree).pins
+
+
+def test_the_noop_profile_names_what_a_noop_build_does_now(bench: ModuleType) -> None:
+    prof = {"wall": 0.9, "cli_build": 0.6, "buildx": 0.2, "lock_freshness_check": 0.01, "engine_checks": 0.02,
+            "dockerfile": 0.03, "verify": 0.05, "tags": 0.02, "image_inspect_after": 0.01}
+    text = bench.noop_profile_text(prof)
+    assert "with verify" in text and "verify 0.05 s" in text and "the rest 0.26 s" in text
+    assert "Engine.client" not in text and "client" not in bench.Trial.profile_noop.__code__.co_consts
+    assert "0.30 s" in text  # the interpreter and imports
