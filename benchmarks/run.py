@@ -975,11 +975,14 @@ def time_locks(setup: AppSetup, app: App, work: Path, runid: str, ca: Path, help
         return ["docker", "run", "--rm", "-v", f"{inputs}:/in:ro", "-v", f"{ca}:/ca.crt:ro",
                 "-v", f"{volume}:/root/.cache/uv", helper, "sh", "/in/bare.sh"]
 
-    def timed(what: str, argv: list[str], cwd: Path | None = None) -> tuple[float | None, str]:
-        """One timed run; a failure is retried once (and recorded), never hidden."""
+    def timed(what: str, argv: list[str], cwd: Path | None = None,
+              cache: str = "warm") -> tuple[float | None, str]:
+        """One timed run; a failure is retried once (and recorded), never hidden. venvship's own
+        cache (XDG_CACHE_HOME: what a lock keeps for the next one) is the run's, warm or empty."""
+        env = {"XDG_CACHE_HOME": str(work / "locks" / f"{app.name}-xdg-{cache}")} if cwd is not None else None
         for attempt in (1, 2):
             started = time.monotonic()
-            proc = run(argv, cwd=cwd, check=False)
+            proc = run(argv, cwd=cwd, check=False, env=env)
             if proc.returncode == 0:
                 return time.monotonic() - started, proc.stderr
             msg = (proc.stdout + proc.stderr).strip()[-600:]
@@ -1004,7 +1007,7 @@ def time_locks(setup: AppSetup, app: App, work: Path, runid: str, ca: Path, help
             log(f"{app.name}: locks, cold round {sample + 1}/{repeat}")
             shutil.rmtree(cold_proj / ".venvship", ignore_errors=True)
             venvship_cache_override(cold_proj, f"{ns}-cold{sample}")
-            uv_s, _ = timed("venvship lock (cold)", lock_argv, cold_proj)
+            uv_s, _ = timed("venvship lock (cold)", lock_argv, cold_proj, cache=f"cold{sample}")
             bare_s, _ = timed("bare uv (cold)", bare(f"{ns}-cold{sample}"))
             if None not in (uv_s, bare_s):
                 result["uv_cold"].append(uv_s)
