@@ -166,3 +166,17 @@ def test_the_noop_profile_names_what_a_noop_build_does_now(bench: ModuleType) ->
     assert "with verify" in text and "verify 0.05 s" in text and "the rest 0.26 s" in text
     assert "Engine.client" not in text and "client" not in bench.Trial.profile_noop.__code__.co_consts
     assert "0.30 s" in text  # the interpreter and imports
+
+
+def test_the_parts_of_separate_runs_make_one_report_that_names_each_run(bench: ModuleType) -> None:
+    def raw(command: str, git: str, **parts: object) -> dict[str, object]:
+        return {"command": command, "date": "2026-11-27 22:00 UTC", "apps": ["big-app"], "repeat": 1,
+                "machine": {"git": git, "image_store": "classic image store"}, "setups": [{"app": "big-app"}],
+                "trials": [], "locks": [], "runtime_sizes": [], **parts}
+
+    locks = raw("python benchmarks/run.py --no-builds", "aaa", locks=[{"app": "big-app"}])
+    builds = raw("python benchmarks/run.py --no-locks", "bbb", trials=[{"app": "big-app"}], repeat=2)
+    merged = bench.merge_raw([locks, builds])
+    assert merged["locks"] == locks["locks"] and merged["trials"] == builds["trials"] and merged["repeat"] == 2
+    assert [r["parts"] for r in merged["runs"]] == ["locks", "builds"]
+    assert bench.merge_raw([locks]) is locks
