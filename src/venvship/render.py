@@ -154,6 +154,40 @@ def layer_groups(settings: Settings, main_locks: list[str]) -> list[dict[str, An
             for g in groups] if len(groups) > 1 else []
 
 
+# foreign-install = "build-platform" (issue 18): what the build platform's interpreter must share with
+# the target's for the venv to be the same (the cross-build-base stage compares them), and the
+# target's platform as uv's --python-platform names it (ARCH-manylinux_X_Y, from its glibc).
+CROSS_PROBE = 'import os, sys; print(sys.version, os.path.realpath(sys.executable), sys.prefix, sep="|")'
+CROSS_PLATFORM = (
+    'import os, platform, sys; names = getattr(os, "confstr_names", {}); '
+    'libc = (os.confstr("CS_GNU_LIBC_VERSION") or "") if "CS_GNU_LIBC_VERSION" in names else ""; '
+    'sys.exit("venvship: error: the target has no glibc: set foreign-install to emulated") '
+    'if not libc.startswith("glibc ") else '
+    'print(platform.machine() + "-manylinux_" + libc.split()[1].replace(".", "_"))'
+)
+
+
+def cross_install(settings: Settings, main_locks: list[str]) -> dict[str, str] | None:
+    """How a foreign platform's venv is installed: by uv on the build platform (the engine's own,
+    ``platforms.native``) when its interpreter is the target's, else (None) under emulation.
+    The build platform must be one of the platforms locked for, so that its base image is known
+    and its locks record the same interpreter version as this platform's (the build checks the
+    interpreters themselves)."""
+    p = settings.platforms
+    if (p.foreign_install != "build-platform" or not p.native or not p.current or p.current == p.native
+            or p.native not in p.targets):
+        return None
+    native = settings.for_platform(p.native, p.native)
+    for env in main_locks:
+        try:
+            own, theirs = lockfile.read(settings.lock_path(env), env), lockfile.read(native.lock_path(env), env)
+        except LockIntegrityError:
+            return None  # the build names the broken lock
+        if own is None or theirs is None or own.header.get("python") != theirs.header.get("python"):
+            return None
+    return {"base_image": native.image.base, "platform": p.native}
+
+
 def sbom_reads_pyproject(data: Mapping[str, Any]) -> bool:
     """Whether cyclonedx-py can take the SBOM's subject (the app) from pyproject.toml. It reads a
     non-empty [tool.poetry] table before [project] and then needs the name there, which Poetry 2
@@ -172,6 +206,10 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
     test_envs = testenvs.in_image(settings, envs)
     test_locks = envs.closure(*test_envs)
     main_locks = envs.closure("main")
+    groups = layer_groups(settings, main_locks)
+    cross = cross_install(settings, main_locks)
+    if cross and (all(g["sdist"] for g in groups) if groups else settings.index.allow_sdist):
+        cross = None  # sdists are built for the target under emulation: nothing else to install
     return {
         "venvship_version": __version__,
         "project_name": settings.project_name,
@@ -183,7 +221,12 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "requirements_dir": settings.requirements_dir,
         "lock_suffix": settings.platforms.lock_suffix,  # another platform's locks: ENV.linux-arm64.txt
         "main_locks": main_locks,
-        "layer_groups": layer_groups(settings, main_locks),
+        "layer_groups": groups,
+        # --- foreign platforms: their venv installed on the build platform (block cross) ---
+        "cross": cross,
+        "cross_probe": CROSS_PROBE,
+        "cross_platform": CROSS_PLATFORM,
+        # --- end foreign platforms ---
         "main_lock_paths": [f"/opt/venvship/locks/{e}.txt" for e in main_locks],
         "build_packages": list(settings.build.packages),
         "allow_sdist": sorted(settings.index.allow_sdist),

@@ -33,6 +33,8 @@ Resolver = Literal["uv", "pip-tools"]
 IndexStrategy = Literal["first-index", "unsafe-first-match", "unsafe-best-match"]
 Source = Literal["auto", "requirements", "pyproject", "requirements-txt"]
 NameSource = Literal["setting", "pyproject", "backend", "directory"]
+ForeignInstall = Literal["build-platform", "emulated"]  # foreign-install (issue 18)
+FOREIGN_INSTALLS: tuple[str, ...] = get_args(ForeignInstall)
 RESOLVERS: tuple[str, ...] = get_args(Resolver)
 INDEX_STRATEGIES: tuple[str, ...] = get_args(IndexStrategy)
 SOURCES: tuple[str, ...] = get_args(Source)
@@ -203,6 +205,10 @@ class PlatformSettings:
     base_images: Mapping[str, str] = field(default_factory=dict)  # base-images: platform -> base image
     current: str = ""  # this run's platform (Settings.for_platform); "" = the engine's own
     lock_suffix: str = ""  # ".linux-arm64" for a platform other than the first: ENV.linux-arm64.txt
+    native: str = ""  # the engine's own platform, when this run asked for it ("" = not asked)
+    # foreign-install: how a foreign platform's venv is installed: by uv on the build platform
+    # (where the build platform's interpreter is the target's), or by uv under emulation
+    foreign_install: ForeignInstall = "build-platform"
 
 
 @dataclass(frozen=True)
@@ -255,7 +261,7 @@ class Settings:
         suffix = "" if platform == primary else "." + platform.replace("/", "-")
         return replace(
             self, image=replace(self.image, base=image),
-            platforms=replace(self.platforms, current=platform, lock_suffix=suffix))
+            platforms=replace(self.platforms, current=platform, lock_suffix=suffix, native=native))
 
     def target_platforms(self, native: str) -> tuple[str, ...]:
         """The platforms 'venvship lock' compiles for: the setting, else the engine's own."""
@@ -352,6 +358,7 @@ _KEYS: dict[str, tuple[str, str, str]] = {
     # --- platform keys ---
     "platforms": ("platforms", "targets", "platforms"),
     "base-images": ("platforms", "base_images", "platform-table"),
+    "foreign-install": ("platforms", "foreign_install", "str"),
     # --- end platform keys ---
 }
 _GROUPS: dict[str, type[Any]] = {
@@ -569,6 +576,9 @@ def _coerce_platforms(key: str, kind: str, value: Any, where: str, from_env: boo
 def _validate(values: dict[str, Any]) -> None:
     if values.get("resolver", "uv") not in RESOLVERS:
         raise ConfigError(f"resolver must be one of {', '.join(RESOLVERS)}, got {values['resolver']!r}")
+    if values.get("foreign-install", "build-platform") not in FOREIGN_INSTALLS:
+        raise ConfigError(f"foreign-install must be one of {', '.join(FOREIGN_INSTALLS)}, "
+                          f"got {values['foreign-install']!r}")
     if values.get("source", "auto") not in SOURCES:
         raise ConfigError(f"source must be one of {', '.join(SOURCES)}, got {values['source']!r}")
     strategy = values.get("index-strategy")

@@ -17,15 +17,18 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PY311, PY311_ARM64, run_cli, snapshot
+from tests.integration import buildkit
 
 pytestmark = [pytest.mark.docker, pytest.mark.emulation]
 
-# six only on x86_64, idna only on aarch64: the two locks must differ exactly there
+# six only on x86_64, idna only on aarch64: the two locks must differ exactly there; markupsafe
+# brings an extension module (the aarch64 wheel's .so)
 PYPROJECT = f"""\
 [project]
 name = "plat-demo"
 version = "1.0"
-dependencies = ["six; platform_machine == 'x86_64'", "idna; platform_machine == 'aarch64'", "packaging"]
+dependencies = ["six; platform_machine == 'x86_64'", "idna; platform_machine == 'aarch64'", "packaging",
+                "markupsafe"]
 
 [tool.venvship]
 package = false
@@ -167,3 +170,52 @@ def test_a_two_platform_image_is_pushed_as_a_manifest_list_after_each_platform_p
             print(f"two-platform build, verify, push and manifest list: {seconds:.1f} s")
         finally:
             subprocess.run(["docker", "image", "rm", "-f", *local], capture_output=True)
+
+
+def venv_files(tag: str) -> str:
+    """Every file under the image's /app with its sha256, mode and mtime (run under emulation)."""
+    listed = subprocess.run(["docker", "run", "--rm", "--entrypoint", "sh", tag, "-c",
+                             "cd /app && find . -type f -exec stat -c '%n %a %Y' {} + | sort && "
+                             "find . -type f -exec sha256sum {} + | sort -k2"],
+                            capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout
+
+
+def test_a_foreign_venv_installed_on_the_build_platform_is_the_emulated_one_file_for_file(
+        project: Path, arm64_base: str) -> None:
+    """The arm64 venv is installed by uv on the amd64 build platform (foreign-install =
+    "build-platform", the default): the image passes verify, runs its aarch64 extension module,
+    and has the very layers of the install under emulation (foreign-install = "emulated")."""
+    assert run_cli("lock", "-C", str(project)).returncode == 0
+    suffix = uuid.uuid4().hex[:8]
+    tags = {"build-platform": f"venvship-test/plat-demo:cross-{suffix}",
+            "emulated": f"venvship-test/plat-demo:emulated-{suffix}"}
+    try:
+        seconds = {}
+        for how, tag in tags.items():
+            started = time.monotonic()
+            built = run_cli("--progress", "plain", "--platform", "linux/arm64", "build", "-t", tag,
+                            "-C", str(project), env={"VENVSHIP_FOREIGN_INSTALL": how})
+            seconds[how] = time.monotonic() - started
+            assert built.returncode == 0, built.stdout + built.stderr
+            assert "verified" in built.stdout
+            # a step's name is "STAGE N/M", or "PLATFORM STAGE N/M" for a stage of another platform
+            stages = {word for key in buildkit.steps(built.stderr) for word in key.split(" ")[:2]}
+            assert ("deps-venv" in stages) == (how == "build-platform"), sorted(stages)
+            assert ("cross-build-base" in stages) == (how == "build-platform"), sorted(stages)
+        layers = {how: subprocess.run(["docker", "image", "inspect", "-f", "{{json .RootFS.Layers}}", tag],
+                                      capture_output=True, text=True).stdout for how, tag in tags.items()}
+        if layers["build-platform"] != layers["emulated"]:
+            import difflib
+            diff = "\n".join(difflib.unified_diff(venv_files(tags["emulated"]).splitlines(),
+                                                  venv_files(tags["build-platform"]).splitlines(), lineterm=""))
+            raise AssertionError(f"the venvs differ (emulated -> build platform):\n{diff[:6000]}")
+        ran = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/app/bin/python", tags["build-platform"],
+                              "-c", "import platform, markupsafe._speedups as s; print(platform.machine(), s.__file__)"],
+                             capture_output=True, text=True, timeout=300)
+        assert ran.returncode == 0 and ran.stdout.startswith("aarch64 /app/lib/python3.11/site-packages/markupsafe/"
+                                                             "_speedups.cpython-311-aarch64-linux-gnu.so"), ran.stdout + ran.stderr
+        print("arm64 builds with verify (tools cached): " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", *tags.values()], capture_output=True)

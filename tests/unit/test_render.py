@@ -193,3 +193,55 @@ def test_the_lock_stage_mounts_its_inputs_and_no_ca_secret(project: Path) -> Non
     assert "id=venvship_ca" in tools
     preamble = (ROOT / "templates" / "lock-preamble.sh.j2").read_text()
     assert f'export SSL_CERT_FILE="$IN/{LOCK_CA}" PIP_CERT="$IN/{LOCK_CA}"' in preamble
+
+def foreign(project: Path, native: str = "linux/amd64", **overrides: object) -> str:
+    """The project's committed Dockerfile for linux/arm64 (platforms amd64 and arm64) on an engine
+    whose own platform is ``native``; arm64's locks are amd64's (the same interpreter)."""
+    req = project / "requirements"
+    for lock in [*req.glob("*.txt"), req / "wheel-sizes.list"]:
+        if lock.exists() and lock.name.count(".") == 1:
+            stem, ext = lock.name.split(".")
+            if not (req / f"{stem}.linux-arm64.{ext}").exists():
+                (req / f"{stem}.linux-arm64.{ext}").write_bytes(lock.read_bytes())
+    settings = load_settings(project, {"platforms": ("linux/amd64", "linux/arm64"), **overrides}, environ={})
+    settings = settings.for_platform("linux/arm64", native)
+    return render_dockerfile(settings, discover(settings), committed=True)
+
+
+def test_a_foreign_platforms_venv_is_installed_on_the_build_platform(project: Path,
+                                                                     request: pytest.FixtureRequest) -> None:
+    """Golden hello-app-arm64: the arm64 image built on an amd64 engine, its venv installed by uv
+    on the build platform (stages cross-*, deps-venv); foreign-install = "emulated", a build
+    platform outside the platforms locked for, an sdist, or another interpreter version in the
+    build platform's locks keep the install under emulation."""
+    text = foreign(project)
+    golden = GOLDEN / "hello-app-arm64.Dockerfile"
+    if request.config.getoption("--update-golden"):
+        golden.write_text(text)
+    assert text == golden.read_text(), f"{golden.name} differs; review, then rerun with --update-golden"
+    assert "FROM --platform=$BUILDPLATFORM ${BUILD_PLATFORM_IMAGE} AS cross-tools" in text
+    assert "ARG BUILD_PLATFORM_IMAGE=venvship-local/python:3.11-bookworm\n" in text
+    assert "FROM cross-build-base AS deps-venv" in text and "COPY --from=deps-venv /app /app" in text
+    assert text.count('--python-platform "$(cat /opt/venvship/target/platform)"') == 1
+
+    for emulated in (foreign(project, foreign_install="emulated"), foreign(project, native="linux/riscv64"),
+                     foreign(project, allow_sdist=("markupsafe",))):
+        assert "cross-" not in emulated and "--python-platform" not in emulated
+
+    # the build platform's locks record another interpreter: under emulation
+    req = project / "requirements"
+    lock = (req / "main.txt").read_text()
+    python = next(line for line in lock.splitlines() if line.startswith("# venvship: python = "))
+    (req / "main.txt").write_text(lock.replace(python, "# venvship: python = cpython 3.11.9"))
+    assert "cross-" not in foreign(project)
+
+
+def test_a_foreign_platforms_layer_groups_install_on_the_build_platform_but_an_sdist_group(tmp_path: Path) -> None:
+    """big-app allows markupsafe as an sdist: its group is built under emulation, the others not."""
+    project = copy_example_to(tmp_path / "big-app", "big-app")
+    text = foreign(project)
+    groups = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ") and " AS deps-" in line]
+    assert groups.count("build-base") == 1 and groups.count("cross-build-base") == len(groups) - 1 > 1, groups
+    assert text.count('--python-platform "$(cat /opt/venvship/target/platform)"') == len(groups) - 1
+    emulated = foreign(project, foreign_install="emulated")
+    assert "cross-" not in emulated and "--python-platform" not in emulated

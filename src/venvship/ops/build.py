@@ -133,6 +133,15 @@ def check_platforms(settings: Settings, platforms: Sequence[str]) -> None:
             )
 
 
+def with_build_platform(settings: Settings, engine: Engine) -> Settings:
+    """A foreign platform's settings with the engine's own platform (the build platform) filled
+    in, so that the Dockerfile can install the venv there (render.cross_install); others as given."""
+    p = settings.platforms
+    if not p.current or p.native or p.foreign_install != "build-platform" or len(p.targets) < 2:
+        return settings
+    return replace(settings, platforms=replace(p, native=engine.platform()))
+
+
 def default_image(settings: Settings) -> str:
     """The tag 'build' uses when none is given: the app's name as an image name (a directory
     called 'My Site' gives my-site:latest)."""
@@ -396,6 +405,7 @@ def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildO
     check_locks_intact(settings, envs, opts.target)
     engine.check()
     engine.frontend()
+    settings = with_build_platform(settings, engine)
     runtime_base = engine.require_image(settings.image.base, "base image")
     if settings.image.effective_runtime != settings.image.base:
         runtime_base = engine.require_image(settings.image.effective_runtime, "runtime image")

@@ -31,7 +31,7 @@ from ..export_script import DEB_VERSION, ERROR_PREFIX
 from ..interpreter import PROBE_FILE, probe_source
 from ..render import default_command
 from ..settings import Settings, read_pyproject
-from .build import BuildOptions, build_request, ensure_fresh, prepare_context
+from .build import BuildOptions, build_request, ensure_fresh, prepare_context, with_build_platform
 
 Format = Literal["tar", "deb"]
 FORMATS: tuple[Format, ...] = get_args(Format)
@@ -290,6 +290,7 @@ def export(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: Expor
     target = TARGETS[opts.fmt]
     engine.client()
     engine.frontend()
+    settings = with_build_platform(settings, engine)
     engine.require_image(settings.image.base, "base image")
     if not opts.allow_stale:
         ensure_fresh(settings, envs, engine, target)
