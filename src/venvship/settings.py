@@ -206,6 +206,7 @@ class PlatformSettings:
     current: str = ""  # this run's platform (Settings.for_platform); "" = the engine's own
     lock_suffix: str = ""  # ".linux-arm64" for a platform other than the first: ENV.linux-arm64.txt
     native: str = ""  # the engine's own platform, when this run asked for it ("" = not asked)
+    base_setting: str = ""  # base-image as set, before for_platform replaced {arch} or took base-images'
     # foreign-install: how a foreign platform's venv is installed: by uv on the build platform
     # (where the build platform's interpreter is the target's), or by uv under emulation
     foreign_install: ForeignInstall = "build-platform"
@@ -257,11 +258,13 @@ class Settings:
         with {arch} replaced) and its lock files. ``native``: the engine's own platform."""
         primary = self.platforms.targets[0] if self.platforms.targets else native
         arch = platform.split("/")[1] if "/" in platform else platform
-        image = self.platforms.base_images.get(platform, self.image.base).replace(ARCH_PLACEHOLDER, arch)
+        setting = self.platforms.base_setting or self.image.base
+        image = self.platforms.base_images.get(platform, setting).replace(ARCH_PLACEHOLDER, arch)
         suffix = "" if platform == primary else "." + platform.replace("/", "-")
         return replace(
             self, image=replace(self.image, base=image),
-            platforms=replace(self.platforms, current=platform, lock_suffix=suffix, native=native))
+            platforms=replace(self.platforms, current=platform, lock_suffix=suffix, native=native,
+                              base_setting=setting))
 
     def target_platforms(self, native: str) -> tuple[str, ...]:
         """The platforms 'venvship lock' compiles for: the setting, else the engine's own."""

@@ -2,8 +2,8 @@
 # and run 'venvship dockerfile'. Build: venvship build --image hello-app:TAG, or plain BuildKit:
 #   docker buildx build --secret id=venvship_ca,src=CA_FILE .
 
-ARG BASE_IMAGE=venvship-local/python:3.11-bookworm
-ARG RUNTIME_IMAGE=venvship-local/python:3.11-bookworm
+ARG BASE_IMAGE=venvship-local/python:3.11-bookworm-arm64
+ARG RUNTIME_IMAGE=venvship-local/python:3.11-bookworm-arm64
 ARG BUILD_PLATFORM_IMAGE=venvship-local/python:3.11-bookworm
 
 # base: the interpreter every stage shares.

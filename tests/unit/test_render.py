@@ -203,7 +203,9 @@ def foreign(project: Path, native: str = "linux/amd64", **overrides: object) -> 
             stem, ext = lock.name.split(".")
             if not (req / f"{stem}.linux-arm64.{ext}").exists():
                 (req / f"{stem}.linux-arm64.{ext}").write_bytes(lock.read_bytes())
-    settings = load_settings(project, {"platforms": ("linux/amd64", "linux/arm64"), **overrides}, environ={})
+    settings = load_settings(project, {"platforms": ("linux/amd64", "linux/arm64"),
+                                       "base_images": {"linux/arm64": "venvship-local/python:3.11-bookworm-arm64"},
+                                       **overrides}, environ={})
     settings = settings.for_platform("linux/arm64", native)
     return render_dockerfile(settings, discover(settings), committed=True)
 
@@ -220,7 +222,8 @@ def test_a_foreign_platforms_venv_is_installed_on_the_build_platform(project: Pa
         golden.write_text(text)
     assert text == golden.read_text(), f"{golden.name} differs; review, then rerun with --update-golden"
     assert "FROM --platform=$BUILDPLATFORM ${BUILD_PLATFORM_IMAGE} AS cross-tools" in text
-    assert "ARG BUILD_PLATFORM_IMAGE=venvship-local/python:3.11-bookworm\n" in text
+    assert "ARG BASE_IMAGE=venvship-local/python:3.11-bookworm-arm64\n" in text
+    assert "ARG BUILD_PLATFORM_IMAGE=venvship-local/python:3.11-bookworm\n" in text  # amd64's, not base-image's
     assert "FROM cross-build-base AS deps-venv" in text and "COPY --from=deps-venv /app /app" in text
     assert text.count('--python-platform "$(cat /opt/venvship/target/platform)"') == 1
 

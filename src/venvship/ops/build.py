@@ -20,7 +20,7 @@ from .. import freshness
 from ..engine import BuildRequest, Engine, Secret, validate_reference
 from ..environments import BUILD_ENV, EnvironmentSet
 from ..errors import ConfigError, StaleLockError, VerifyError
-from ..render import FIXED_EPOCH, render_dockerfile, uses_scm_version
+from ..render import FIXED_EPOCH, cross_install, render_dockerfile, uses_scm_version
 from ..settings import Settings, build_command_values, read_pyproject
 from . import lock, testenvs
 
@@ -407,6 +407,9 @@ def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildO
     engine.frontend()
     settings = with_build_platform(settings, engine)
     runtime_base = engine.require_image(settings.image.base, "base image")
+    cross = cross_install(settings, envs.closure("main"))
+    if cross:  # the venv is installed on the build platform, in its base image
+        engine.require_image(cross["base_image"], f"base image of the build platform ({cross['platform']})")
     if settings.image.effective_runtime != settings.image.base:
         runtime_base = engine.require_image(settings.image.effective_runtime, "runtime image")
     opts = replace(opts, build_args={**base_image_args(runtime_base), **opts.build_args})
