@@ -52,6 +52,16 @@ def test_base_image_per_platform_by_table_or_arch_placeholder(tmp_path: Path) ->
     assert s.for_platform("linux/arm64", "linux/amd64").image.base == "local/python:3.11-arm64"
 
 
+def test_the_build_platforms_base_image_is_its_own_not_the_targets(tmp_path: Path) -> None:
+    """for_platform from another platform's settings starts again from base-image as set."""
+    s = load_settings(write(tmp_path, 'base-image = "local/python:3.11"\n'
+                                      '[tool.venvship.base-images]\n"linux/arm64" = "local/python:3.11-arm64"'),
+                      environ={"VENVSHIP_FOREIGN_INSTALL": "emulated"})
+    arm = s.for_platform("linux/arm64", "linux/amd64")
+    assert arm.platforms.native == "linux/amd64" and arm.platforms.foreign_install == "emulated"
+    assert arm.for_platform("linux/amd64", "linux/amd64").image.base == "local/python:3.11"
+
+
 def test_platform_settings_from_the_environment(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path), environ={"VENVSHIP_PLATFORMS": "linux/amd64,linux/arm64",
                                                 "VENVSHIP_BASE_IMAGES": "linux/arm64=local/py:arm64"})
@@ -65,6 +75,7 @@ def test_platform_settings_from_the_environment(tmp_path: Path) -> None:
     ('platforms = ["linux/arm64", "linux/arm64"]', "names a platform twice"),
     ('[tool.venvship.base-images]\n"linux" = "x"', "base-images: 'linux' is not a platform"),
     ('base-images = ["x"]', "base-images must be a table"),
+    ('foreign-install = "native"', "foreign-install must be one of build-platform, emulated, got 'native'"),
 ])
 def test_bad_platform_settings_are_one_line_errors(tmp_path: Path, tool: str, message: str) -> None:
     with pytest.raises(ConfigError) as exc:
