@@ -40,7 +40,8 @@ _STEP = re.compile(r"^#(\d+) \[(?P<name>[^\]]+)\] (?P<what>.*)$")
 
 
 def install_seconds(log: str, stages: set[str]) -> float:
-    """The summed time of the RUN steps of ``stages`` (BuildKit's "#N DONE Xs")."""
+    """The summed time of the RUN steps of ``stages`` (BuildKit's "#N DONE Xs"); layer groups'
+    steps run in parallel, so with groups the sum exceeds the time they took."""
     names: dict[str, str] = {}
     total = 0.0
     for line in log.splitlines():
@@ -122,7 +123,7 @@ def main() -> int:
         for way in WAYS:
             walls, steps = zip(*times[way])
             print(f"{way}: build median {statistics.median(walls):.2f} s ({min(walls):.2f}-{max(walls):.2f}), "
-                  f"install steps median {statistics.median(steps):.2f} s ({min(steps):.2f}-{max(steps):.2f})")
+                  f"install steps (summed) median {statistics.median(steps):.2f} s ({min(steps):.2f}-{max(steps):.2f})")
         same = digests["build-platform"] == digests["emulated"]
         print(f"venvs the same file for file: {'yes' if same else 'NO'} ({digests['emulated'][:16]})")
         return 0 if same else 1
