@@ -243,11 +243,22 @@ def test_the_dockerfile_has_a_stage_and_a_layer_a_group(big_app: Path) -> None:
     groups = layer_groups(settings, envs.closure("main"))
     assert len(groups) > 1 and [g["sdist"] for g in groups if "markupsafe" in g["members"]] == [True]
     text = render_dockerfile(settings, envs)
+    stages = {chunk.split("\n", 1)[0]: chunk for chunk in text.split("\nFROM ")}
     for g in groups:
-        assert f"FROM build-base AS deps-{g['name']}\n" in text
+        assert f"FROM venv-base AS deps-{g['name']}\n" in text
         assert text.count(f"COPY --link --from=deps-{g['name']} /app /app\n") == 2  # deps and runtime
         assert f"        {g['name']}:{','.join(g['members'])} \\\n" in text
-    assert "--build-constraint" in text.split("AS deps-")[[g["sdist"] for g in groups].index(True) + 1]
+        stage = stages[f"venv-base AS deps-{g['name']}"]
+        if g["sdist"]:  # from the index, with the build lock
+            assert "--build-constraint" in stage and "id=venvship_ca" in stage
+        else:  # offline from the wheels stage's directory of its own: no secret, no cache mount
+            assert f"from=wheels,source=/opt/venvship/wheels/{g['name']}," in stage
+            assert "--offline" in stage and "--no-index" in stage and "--require-hashes" in stage
+            assert "type=secret" not in stage and "type=cache" not in stage
+            assert f"/opt/venvship/groups/{g['name']}.txt" in stages["tools AS wheels"]
+    # one networked step fetches the wheels; the app's build and the SBOM wait for no group
+    assert "id=venvship_ca" in stages["tools AS wheels"]
+    assert "venv-base AS build" in stages and "build-base AS sbom" in stages
     assert "is locked but in no layer group" in text
     off = replace(settings, image=replace(settings.image, layer_groups=False))
     assert layer_groups(off, ["main"]) == [] and "AS deps-" not in render_dockerfile(off, envs)
