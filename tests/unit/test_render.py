@@ -244,7 +244,8 @@ def test_a_foreign_platforms_layer_groups_install_on_the_build_platform_but_an_s
     project = copy_example_to(tmp_path / "big-app", "big-app")
     text = foreign(project)
     groups = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ") and " AS deps-" in line]
-    assert groups.count("build-base") == 1 and groups.count("cross-build-base") == len(groups) - 1 > 1, groups
+    assert groups.count("venv-base") == 1 and groups.count("cross-venv-base") == len(groups) - 1 > 1, groups
+    assert "FROM cross-build-base AS cross-venv-base\n" in text and "FROM build-base AS venv-base\n" in text
     assert text.count('--python-platform "$(cat /opt/venvship/target/platform)"') == len(groups) - 1
     emulated = foreign(project, foreign_install="emulated")
     assert "cross-" not in emulated and "--python-platform" not in emulated
