@@ -464,6 +464,21 @@ class Trial:
             seconds = time.monotonic() - started
         return Build(seconds, [asdict(s) for s in parse_steps(proc.stdout + proc.stderr)])
 
+    def cold_without_groups(self) -> Build:
+        """venvship's cold build with `layer-groups = false` (one install), after the grouped one:
+        its own cache mounts (empty) and --no-cache; the settings are put back afterwards."""
+        pyproject = self.project / "pyproject.toml"
+        text = pyproject.read_text()
+        if "[tool.venvship]\n" not in text:
+            raise SystemExit(f"{pyproject}: no [tool.venvship] table to set layer-groups in")
+        pyproject.write_text(text.replace("[tool.venvship]\n", "[tool.venvship]\nlayer-groups = false\n", 1))
+        venvship_cache_override(self.project, self.ns + "-nogroups")
+        try:
+            return self.build("cold-nogroups", no_cache=True)
+        finally:
+            pyproject.write_text(text)
+            venvship_cache_override(self.project, self.ns)
+
     def edit_source(self) -> None:
         self.edits += 1
         with (self.project / self.app.source_file).open("a") as fh:
@@ -767,6 +782,9 @@ def run_trial(setup: AppSetup, app: App, variant: str, repeat: int, work: Path, 
         result["cold"] = asdict(t.build("cold", no_cache=True))
         if measure_image:
             result["image"] = image_metrics(t.tags[-1], variant, app, t.base)
+        if variant == "venvship" and app.name != "hello-app":  # hello-app has one group
+            log(f"{app.name} / {variant} / repeat {repeat + 1}: cold, layer-groups = false")
+            result["cold_nogroups"] = asdict(t.cold_without_groups())
         log(f"{app.name} / {variant} / repeat {repeat + 1}: no-op")
         result["noop"] = asdict(t.build("noop"))
         if variant == "venvship" and measure_image:
@@ -972,7 +990,8 @@ LOCK_PROFILE = [
     "without); the CA bundle now comes with the bind-mounted inputs |",
     "| interpreter description (probe) | 0.06–0.12 s | 0.002 s | kept per image id |",
     "| main, dev, build: the resolver | 0.49–0.61, 0.15, 0.14–0.17 s | 0.46, 0.14, 0.14 s | – (the "
-    "work the bare run does too; independent environments now run at the same time) |",
+    "work the bare run does too; compiling independent environments at the same time was tried "
+    "and gave nothing measurable next to the resolver's stalls, below) |",
     "| build requirements of the allowed sdist (markupsafe: pip download, venv, its backend's hook) "
     "| 1.92–1.98 s | 0.03 s | kept per sdist version and image id |",
     "| the project's backend hook (venv, install of the build lock, setuptools' "
@@ -984,8 +1003,10 @@ LOCK_PROFILE = [
     "The floor for venvship's way of locking (in the target image, through BuildKit, so a remote "
     "engine works): the interpreter and CLI (about 0.2 s) + BuildKit running a trivial lock step "
     "and exporting its output (0.41–0.52 s median) + the resolver runs the bare run makes: about "
-    "1.35× the bare run. The engine and the index also stalled for 3–7 s now and then during these "
-    "measurements (the bare runs too): every ratio is a median of pairs.", "",
+    "1.35× the bare run. The engine and the resolver's requests to the index also stalled for 3–7 s "
+    "now and then during these measurements, the bare runs too (large-app's main: 0.8 s, or 5.7 s in "
+    "the lock step; the cause, somewhere between the containers and the TLS proxy, was not traced): "
+    "every ratio is a median of pairs.", "",
 ]
 
 
@@ -1368,6 +1389,13 @@ def render_markdown(data: dict[str, Any], png: str | None) -> str:
             else:
                 row += ["–", "–", "–", "–"]
             out.append("| " + " | ".join(row) + " |")
+        ng = paired(data, app, ("venvship", "cold"), ("venvship", "cold_nogroups"))
+        vs_uv = paired(data, app, ("venvship", "cold_nogroups"), ("uv-multistage", "cold"))
+        if ng:
+            out += ["", f"venvship's cold build with `layer-groups = false` (one install, its own empty cache "
+                    f"mounts, right after the grouped one): {cell(times(data, app, 'venvship', 'cold_nogroups'))}; "
+                    f"grouped / ungrouped {ratio_cell(ng, '{:.2f}×')}; ungrouped / (c) uv multi-stage "
+                    f"{ratio_cell(vs_uv, '{:.2f}×')}."]
         fl = times(data, app, "venvship", "floor")
         out += ["", f"Floor (venvship's generated Dockerfile and build arguments through plain "
                 f"`docker buildx build` after another source-only change: BuildKit re-runs only the "
