@@ -1326,7 +1326,7 @@ def lock_evidence(lk: dict[str, Any], app_name: bool = False) -> str:
     wall, script = sorted(runs)[(len(runs) - 1) // 2]
     return ((f"{lk['app']}: " if app_name else "")
             + f"median warm `venvship lock` {wall:.1f} s, of which its lock stage's RUN (lock.sh: "
-            f"target probe, the resolver for each environment, the build-backend hook) took "
+            f"the resolver for each environment; the answers an earlier lock kept are taken) took "
             f"{script:.1f} s and the remaining {wall - script:.1f} s went to the CLI, the BuildKit "
             f"solve, mounts and export; the bare run took {med(lk['bare']):.1f} s in all.")
 
