@@ -157,7 +157,10 @@ def layer_groups(settings: Settings, main_locks: list[str]) -> list[dict[str, An
 # foreign-install = "build-platform" (issue 18): what the build platform's interpreter must share with
 # the target's for the venv to be the same (the cross-build-base stage compares them), and the
 # target's platform as uv's --python-platform names it (ARCH-manylinux_X_Y, from its glibc).
-CROSS_PROBE = 'import os, sys; print(sys.version, os.path.realpath(sys.executable), sys.prefix, sep="|")'
+# Not sys.version: its build date and compiler differ between two architectures' builds of one
+# release (official images), and they do not change the bytecode the interpreter writes.
+CROSS_PROBE = ('import importlib.util, os, platform, sys; print(sys.implementation.name, platform.python_version(), '
+               'importlib.util.MAGIC_NUMBER.hex(), os.path.realpath(sys.executable), sys.prefix, sep="|")')
 CROSS_PLATFORM = (
     'import os, platform, sys; names = getattr(os, "confstr_names", {}); '
     'libc = (os.confstr("CS_GNU_LIBC_VERSION") or "") if "CS_GNU_LIBC_VERSION" in names else ""; '

@@ -41,8 +41,8 @@ FROM tools AS build-base
 ENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never PYC_INVALIDATION_MODE=CHECKED_HASH CFLAGS=-g0
 
 # cross-tools, cross-target, cross-build-base: this foreign platform's venv is installed by uv on
-# the build platform (no emulation): its interpreter is the target's (same version, build and
-# path, checked), uv is told the target's platform, and the venv is the one an emulated install makes.
+# the build platform (no emulation): its interpreter is the target's (same version, magic number
+# and path, checked), uv is told the target's platform, and the venv is the one an emulated install makes.
 FROM --platform=$BUILDPLATFORM ${BUILD_PLATFORM_IMAGE} AS cross-tools
 ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt PIP_CERT=/etc/ssl/certs/ca-certificates.crt
@@ -70,12 +70,12 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
         --require-hashes --no-deps --only-binary :all: -r /opt/venvship/tools.txt
 
 FROM base AS cross-target
-RUN mkdir -p /opt/venvship/target && python3 -c 'import os, sys; print(sys.version, os.path.realpath(sys.executable), sys.prefix, sep="|")' > /opt/venvship/target/python \
+RUN mkdir -p /opt/venvship/target && python3 -c 'import importlib.util, os, platform, sys; print(sys.implementation.name, platform.python_version(), importlib.util.MAGIC_NUMBER.hex(), os.path.realpath(sys.executable), sys.prefix, sep="|")' > /opt/venvship/target/python \
  && python3 -c 'import os, platform, sys; names = getattr(os, "confstr_names", {}); libc = (os.confstr("CS_GNU_LIBC_VERSION") or "") if "CS_GNU_LIBC_VERSION" in names else ""; sys.exit("venvship: error: the target has no glibc: set foreign-install to emulated") if not libc.startswith("glibc ") else print(platform.machine() + "-manylinux_" + libc.split()[1].replace(".", "_"))' > /opt/venvship/target/platform
 
 FROM cross-tools AS cross-build-base
 COPY --from=cross-target /opt/venvship/target/ /opt/venvship/target/
-RUN if [ "$(python3 -c 'import os, sys; print(sys.version, os.path.realpath(sys.executable), sys.prefix, sep="|")')" != "$(cat /opt/venvship/target/python)" ]; then \
+RUN if [ "$(python3 -c 'import importlib.util, os, platform, sys; print(sys.implementation.name, platform.python_version(), importlib.util.MAGIC_NUMBER.hex(), os.path.realpath(sys.executable), sys.prefix, sep="|")')" != "$(cat /opt/venvship/target/python)" ]; then \
         echo "venvship: error: the build platform's python3 is not the target's ($(cat /opt/venvship/target/python)): set foreign-install = \"emulated\"" >&2; exit 1; fi
 ENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never PYC_INVALIDATION_MODE=CHECKED_HASH CFLAGS=-g0
 
