@@ -182,40 +182,66 @@ def venv_files(tag: str) -> str:
     return listed.stdout
 
 
+def build_both_ways(project: Path, name: str, venv_stage: str) -> dict[str, str]:
+    """The project's arm64 image built with foreign-install = "build-platform" and = "emulated"
+    (each verified); asserts their layers are the same and returns the tags (the caller removes
+    them). ``venv_stage``: a stage that only the build-platform way has."""
+    suffix = uuid.uuid4().hex[:8]
+    tags = {"build-platform": f"venvship-test/{name}:cross-{suffix}",
+            "emulated": f"venvship-test/{name}:emulated-{suffix}"}
+    seconds = {}
+    for how, tag in tags.items():
+        started = time.monotonic()
+        built = run_cli("--progress", "plain", "--platform", "linux/arm64", "build", "-t", tag,
+                        "-C", str(project), env={"VENVSHIP_FOREIGN_INSTALL": how})
+        seconds[how] = time.monotonic() - started
+        assert built.returncode == 0, built.stdout + built.stderr
+        assert "verified" in built.stdout
+        # a step's name is "STAGE N/M", or "PLATFORM STAGE N/M" for a stage of another platform
+        stages = {word for key in buildkit.steps(built.stderr) for word in key.split(" ")[:2]}
+        assert (venv_stage in stages) == (how == "build-platform"), sorted(stages)
+        assert ("cross-build-base" in stages) == (how == "build-platform"), sorted(stages)
+    layers = {how: subprocess.run(["docker", "image", "inspect", "-f", "{{json .RootFS.Layers}}", tag],
+                                  capture_output=True, text=True).stdout for how, tag in tags.items()}
+    if layers["build-platform"] != layers["emulated"]:
+        import difflib
+        diff = "\n".join(difflib.unified_diff(venv_files(tags["emulated"]).splitlines(),
+                                              venv_files(tags["build-platform"]).splitlines(), lineterm=""))
+        raise AssertionError(f"the venvs differ (emulated -> build platform):\n{diff[:6000]}")
+    print(f"{name}: arm64 builds with verify: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
+    return tags
+
+
 def test_a_foreign_venv_installed_on_the_build_platform_is_the_emulated_one_file_for_file(
         project: Path, arm64_base: str) -> None:
     """The arm64 venv is installed by uv on the amd64 build platform (foreign-install =
     "build-platform", the default): the image passes verify, runs its aarch64 extension module,
     and has the very layers of the install under emulation (foreign-install = "emulated")."""
     assert run_cli("lock", "-C", str(project)).returncode == 0
-    suffix = uuid.uuid4().hex[:8]
-    tags = {"build-platform": f"venvship-test/plat-demo:cross-{suffix}",
-            "emulated": f"venvship-test/plat-demo:emulated-{suffix}"}
+    tags: dict[str, str] = {}
     try:
-        seconds = {}
-        for how, tag in tags.items():
-            started = time.monotonic()
-            built = run_cli("--progress", "plain", "--platform", "linux/arm64", "build", "-t", tag,
-                            "-C", str(project), env={"VENVSHIP_FOREIGN_INSTALL": how})
-            seconds[how] = time.monotonic() - started
-            assert built.returncode == 0, built.stdout + built.stderr
-            assert "verified" in built.stdout
-            # a step's name is "STAGE N/M", or "PLATFORM STAGE N/M" for a stage of another platform
-            stages = {word for key in buildkit.steps(built.stderr) for word in key.split(" ")[:2]}
-            assert ("deps-venv" in stages) == (how == "build-platform"), sorted(stages)
-            assert ("cross-build-base" in stages) == (how == "build-platform"), sorted(stages)
-        layers = {how: subprocess.run(["docker", "image", "inspect", "-f", "{{json .RootFS.Layers}}", tag],
-                                      capture_output=True, text=True).stdout for how, tag in tags.items()}
-        if layers["build-platform"] != layers["emulated"]:
-            import difflib
-            diff = "\n".join(difflib.unified_diff(venv_files(tags["emulated"]).splitlines(),
-                                                  venv_files(tags["build-platform"]).splitlines(), lineterm=""))
-            raise AssertionError(f"the venvs differ (emulated -> build platform):\n{diff[:6000]}")
+        tags = build_both_ways(project, "plat-demo", "deps-venv")
         ran = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/app/bin/python", tags["build-platform"],
                               "-c", "import platform, markupsafe._speedups as s; print(platform.machine(), s.__file__)"],
                              capture_output=True, text=True, timeout=300)
         assert ran.returncode == 0 and ran.stdout.startswith("aarch64 /app/lib/python3.11/site-packages/markupsafe/"
                                                              "_speedups.cpython-311-aarch64-linux-gnu.so"), ran.stdout + ran.stderr
-        print("arm64 builds with verify (tools cached): " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", *tags.values()], capture_output=True)
+
+
+@pytest.mark.multiplatform
+def test_a_foreign_venvs_layer_groups_installed_on_the_build_platform_are_the_emulated_ones(
+        project: Path, arm64_base: str) -> None:
+    """With 16 distributions or more the venv is in layer groups: each group installs offline from
+    the wheels stage's directory, on the build platform; the layers equal the emulated install's."""
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        '"markupsafe"]', '"markupsafe", "flask", "requests", "pyyaml", "attrs", "typing-extensions", "six"]'))
+    assert run_cli("lock", "-C", str(project)).returncode == 0
+    assert (project / "requirements" / "main.linux-arm64.txt").read_text().count("==") >= 16
+    tags: dict[str, str] = {}
+    try:
+        tags = build_both_ways(project, "plat-demo-groups", "cross-venv-base")
     finally:
         subprocess.run(["docker", "image", "rm", "-f", *tags.values()], capture_output=True)
