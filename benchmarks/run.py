@@ -1543,22 +1543,25 @@ def render_png(data: dict[str, Any], path: Path) -> bool:
 def run_parts(data: dict[str, Any]) -> str:
     parts = [name for key, name in (("trials", "builds"), ("locks", "locks"), ("runtime_sizes", "runtime sizes"))
              if data.get(key)]
-    return ", ".join(parts) or "nothing"
+    return f"{', '.join(data['apps'])}: {', '.join(parts) or 'nothing'}"
 
 
 def merge_raw(datas: list[dict[str, Any]]) -> dict[str, Any]:
-    """Several runs' raw results as one report: each part (builds, locks, runtime sizes) from the
-    last run that measured it, and the report names every run and what it gave."""
+    """Several runs' raw results as one report: each part (builds, locks, runtime sizes) of each
+    app from the last run that measured it, and the report names every run and what it gave."""
     if len(datas) == 1:
         return datas[0]
     out = dict(datas[-1])
     out["runs"] = [{"command": d["command"], "date": d["date"], "git": d["machine"]["git"],
                     "store": d["machine"].get("image_store", ""), "parts": run_parts(d)} for d in datas]
-    for key in ("trials", "locks", "runtime_sizes"):
-        out[key] = next((d[key] for d in reversed(datas) if d.get(key)), [])
-    with_trials = next((d for d in reversed(datas) if d.get("trials")), datas[-1])
-    out["setups"], out["repeat"] = with_trials["setups"], with_trials["repeat"]
-    out["apps"] = list(dict.fromkeys(a for d in datas for a in d["apps"]))
+    out["apps"] = sorted({a for d in datas for a in d["apps"]}, key=lambda a: list(APPS).index(a))
+    for key in ("trials", "locks", "runtime_sizes", "setups"):  # per app, from the last run that has it
+        by_app: dict[str, list[Any]] = {}
+        for d in datas:
+            for app in {e["app"] for e in d.get(key, [])}:
+                by_app[app] = [e for e in d[key] if e["app"] == app]
+        out[key] = [e for app in out["apps"] for e in by_app.get(app, [])]
+    out["repeat"] = max(d["repeat"] for d in datas if d.get("trials")) if out["trials"] else datas[-1]["repeat"]
     return out
 
 

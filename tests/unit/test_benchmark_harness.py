@@ -178,5 +178,9 @@ def test_the_parts_of_separate_runs_make_one_report_that_names_each_run(bench: M
     builds = raw("python benchmarks/run.py --no-locks", "bbb", trials=[{"app": "big-app"}], repeat=2)
     merged = bench.merge_raw([locks, builds])
     assert merged["locks"] == locks["locks"] and merged["trials"] == builds["trials"] and merged["repeat"] == 2
-    assert [r["parts"] for r in merged["runs"]] == ["locks", "builds"]
+    assert [r["parts"] for r in merged["runs"]] == ["big-app: locks", "big-app: builds"]
+    hello = raw("python benchmarks/run.py --apps hello-app", "ccc", apps=["hello-app"],
+                setups=[{"app": "hello-app"}], trials=[{"app": "hello-app"}], locks=[{"app": "hello-app"}])
+    merged = bench.merge_raw([builds, hello])
+    assert merged["apps"] == ["hello-app", "big-app"] and len(merged["trials"]) == len(merged["setups"]) == 2
     assert bench.merge_raw([locks]) is locks
