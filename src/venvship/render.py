@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import importlib.util
 import json
-import os
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -315,7 +314,9 @@ def rendered_file(settings: Settings, values: dict[str, Any]) -> Path | None:
         digest.update(str(directory).encode() + b"\0")
         for path in sorted(p for p in directory.rglob("*") if p.is_file()):
             digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "venvship" / "dockerfiles"
+    from .cache import cache_root
+
+    root = cache_root() / "dockerfiles"
     return root / f"{digest.hexdigest()}.Dockerfile"
 
 

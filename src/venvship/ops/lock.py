@@ -28,6 +28,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .. import __version__, freshness, layers, lockfile, metadata, preferences, resources
+from ..cache import cache_root
 from ..engine import BuildRequest, Engine, Secret
 from ..environments import BUILD_ENV, EnvironmentSet
 from ..errors import (
@@ -329,11 +330,6 @@ def run_compile(settings: Settings, envs: EnvironmentSet, plan: LockPlan, engine
     interpreter = Interpreter.from_probe(parse_answer((outdir / "target.json").read_text()))
     return outdir, CompileTarget(interpreter, str(base.get("Id", "")),
                                  (outdir / "resolver.txt").read_text().strip())
-
-
-def cache_root() -> Path:
-    """venvship's cache on this host (XDG_CACHE_HOME/venvship)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "venvship"
 
 
 def sdist_answers_dir(settings: Settings, image_id: str) -> Path | None:
@@ -683,7 +679,7 @@ def target_cache_file(image_id: str, python: str) -> Path | None:
     never goes stale (the probe's own text is part of the key, for venvship upgrades)."""
     if not image_id.startswith("sha256:"):
         return None
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "venvship" / "targets"
+    root = cache_root() / "targets"
     key = hashlib.sha256("\0".join((image_id, python, probe_source())).encode()).hexdigest()
     return root / f"{key}.json"
 

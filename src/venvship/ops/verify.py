@@ -374,7 +374,9 @@ def passed_file(image_id: str, settings: Settings, lock: lockfile.Lock, config: 
     pass is kept (``--start`` always runs)."""
     if not image_id.startswith("sha256:"):
         return None
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "venvship" / "verified"
+    from ..cache import cache_root
+
+    root = cache_root() / "verified"
     key = hashlib.sha256("\0".join((
         image_id, __version__, probe_source(), _stable(settings), lock.body,
         json.dumps(dict(lock.header), sort_keys=True), json.dumps(config, sort_keys=True),
