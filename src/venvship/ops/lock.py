@@ -552,6 +552,11 @@ def collect(settings: Settings, envs: EnvironmentSet, plan: LockPlan, outdir: Pa
     results: list[EnvResult] = []
     new_locks: dict[str, Lock] = {}
     for env in compile_order(plan):
+        retried = outdir / f"{env}.retried"
+        if retried.exists() and warn is not None:
+            signals = ", ".join(ln.strip() for ln in retried.read_text().splitlines() if ln.strip())
+            warn(f"the resolver for {env!r} was killed by a signal ({signals}; uv under emulation does "
+                 "this now and then) and ran again")
         rc_file = outdir / f"{env}.rc"
         rc = rc_file.read_text().strip() if rc_file.exists() else None
         if rc != "0":
