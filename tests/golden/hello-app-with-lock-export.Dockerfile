@@ -118,7 +118,8 @@ RUN --mount=type=bind,source=pyproject.toml,target=/opt/venvship/pyproject.toml 
 
 # export-*: the venv as a tarball or a Debian package (venvship export); the export script comes
 # from the named context 'venvship-export' (DL3022 off).
-FROM build AS export-base
+FROM deps AS export-base
+COPY --from=build /opt/venvship/app/ /app/
 # hadolint ignore=DL3022
 COPY --from=venvship-export . /opt/venvship/export/
 

@@ -121,3 +121,18 @@ def test_a_bump_re_runs_and_changes_only_its_group(built: dict[str, Any], engine
     assert len(new) == len(old) and len(changed) == 2, changed  # idna's group and the SBOM
     base = len((engine.image(PY311) or {})["RootFS"]["Layers"])
     assert changed[0] == base + 1 + home  # above the base's layers and the user's, in plan order
+
+
+def test_export_of_a_grouped_venv_has_every_locked_distribution(built: dict[str, Any], tmp_path: Path) -> None:
+    """export takes the merged venv, not the build stage's (which starts from an empty venv when the
+    venv is in groups): export checks the venv against requirements/main.txt itself (exit 17)."""
+    project = built["grouped"]
+    result = run_cli("--progress", "quiet", "export", "--format", "tar", "--output", str(tmp_path), cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lock = lockfile.read(project / "requirements" / "main.txt", "main")
+    assert lock is not None
+    tarball = next(tmp_path.glob("*.tar*"))
+    listing = subprocess.run(["tar", "-tf", str(tarball)], capture_output=True, text=True, check=True).stdout
+    missing = [name for name in lock.versions
+               if not re.search("/" + re.sub(r"[-_.]+", "[-_.]", name) + r"-[^/]*\.dist-info/", listing, re.I)]
+    assert not missing, f"not in the tarball: {missing}"
