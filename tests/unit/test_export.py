@@ -120,7 +120,8 @@ def test_the_dockerfile_has_export_stages(tmp_path: Path) -> None:
         assert re.search(rf"^FROM \S+ AS {stage}$", text, re.M), stage
     assert set(export.TARGETS.values()) <= set(stages)
     assert text.index("AS export-deb\n") < text.index("AS runtime\n")
-    assert "FROM build AS export-base\n" in text
+    # the merged venv plus the app's files: with layer groups the build stage starts from an empty venv
+    assert "FROM deps AS export-base\nCOPY --from=build /opt/venvship/app/ /opt/venvs/my-app/\n" in text
     assert f"COPY --from={export.EXPORT_CONTEXT} . /opt/venvship/export/" in text
     assert "RUN /opt/venvs/my-app/bin/python /opt/venvship/export/export_script.py deb" in text
 
