@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from venvship import resources
 
 
@@ -23,16 +25,20 @@ def run(tmp_path: Path, command: str) -> tuple[int, Path]:
     return proc.returncode, out
 
 
-# The fake resolver counts its runs (in a file named by "$0", replaced below) and appends to the output file.
-APPEND = 'echo run >> "$0"; n=$(wc -l < "$0"); echo "pin-$n" >> out/main.txt'
+@pytest.fixture
+def counter(tmp_path: Path) -> Path:
+    """The file each run of a fake resolver appends a line to: how many runs there were."""
+    path = tmp_path / "runs"
+    path.write_text("")
+    return path
 
 
-def test_a_resolver_killed_by_a_signal_runs_again_from_the_same_output_file(tmp_path: Path) -> None:
-    counter = tmp_path / "runs"
-    counter.write_text("")
+def test_a_resolver_killed_by_a_signal_runs_again_from_the_same_output_file(tmp_path: Path, counter: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "main.txt").write_text("existing==1\n")
-    command = APPEND.replace('"$0"', f'"{counter}"') + '; [ "$n" -ge 3 ] || kill -ABRT $$'
+    # each run adds a pin to the output file (as a broken run could); the first two are killed
+    command = (f'echo run >> "{counter}"; n=$(wc -l < "{counter}"); echo "pin-$n" >> out/main.txt; '
+               '[ "$n" -ge 3 ] || kill -ABRT $$')
     rc, out = run(tmp_path, command)
     assert rc == 0
     assert counter.read_text().count("run") == 3
@@ -41,18 +47,14 @@ def test_a_resolver_killed_by_a_signal_runs_again_from_the_same_output_file(tmp_
     assert not (out / "main.before").exists()
 
 
-def test_a_resolver_killed_every_time_gives_up_after_three_runs(tmp_path: Path) -> None:
-    counter = tmp_path / "runs"
-    counter.write_text("")
+def test_a_resolver_killed_every_time_gives_up_after_three_runs(tmp_path: Path, counter: Path) -> None:
     rc, out = run(tmp_path, f'echo run >> "{counter}"; kill -ABRT $$')
     assert rc == 134
     assert counter.read_text().count("run") == 3
     assert not (out / "main.txt").exists()
 
 
-def test_a_resolver_that_fails_runs_once(tmp_path: Path) -> None:
-    counter = tmp_path / "runs"
-    counter.write_text("")
+def test_a_resolver_that_fails_runs_once(tmp_path: Path, counter: Path) -> None:
     rc, out = run(tmp_path, f'echo run >> "{counter}"; echo "no solution" >&2; exit 1')
     assert rc == 1
     assert counter.read_text().count("run") == 1
