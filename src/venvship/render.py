@@ -283,8 +283,17 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
 
 def render_script(name: str, **values: Any) -> str:
     """A script template (resources.LOCK_SH, ...) rendered with ``values``; venvship's own, never a
-    project override."""
-    return environment().get_template(name).render(values).rstrip("\n") + "\n"
+    project override. Kept as render_dockerfile keeps the Dockerfile: a lock with the same plan
+    needs neither Jinja nor a template compile (about 35 ms)."""
+    kept = _kept_rendering("scripts", ".sh", [resources.templates_dir()], values, name)
+    if kept is not None:
+        with contextlib.suppress(OSError):  # not kept yet (or unreadable): render it
+            return kept.read_bytes().decode("utf-8")
+    text = environment().get_template(name).render(values).rstrip("\n") + "\n"
+    if kept is not None:
+        with contextlib.suppress(OSError):  # a read-only home: render again next time
+            lockfile.write_atomically({kept: text})
+    return text
 
 
 def template_dirs(settings: Settings) -> list[Path]:
@@ -298,6 +307,14 @@ def rendered_file(settings: Settings, values: dict[str, Any]) -> Path | None:
     Jinja and compile the templates again. The key is everything the text depends on: the values,
     every file of the template directories (names and bytes), this module's source (the filters)
     and venvship's and Jinja's versions. None: a value is not plain data (never kept)."""
+    return _kept_rendering("dockerfiles", ".Dockerfile", template_dirs(settings), values)
+
+
+def _kept_rendering(kind: str, suffix: str, directories: list[Path], values: Mapping[str, Any],
+                    name: str | None = None) -> Path | None:
+    """Where a rendering is kept (rendered_file, render_script): under a key of the values, the
+    template's name, every file of ``directories``, this module's source and venvship's and
+    Jinja's versions. None: a value is not plain data (never kept)."""
     try:
         data = json.dumps(values, sort_keys=True)
     except (TypeError, ValueError):
@@ -307,17 +324,16 @@ def rendered_file(settings: Settings, values: dict[str, Any]) -> Path | None:
     jinja_init = Path(jinja.origin) if jinja and jinja.origin else None
     for part in (__version__, Path(__file__).read_bytes(),
                  str(jinja_init.stat().st_size) + ":" + str(jinja_init.stat().st_mtime_ns) if jinja_init else "-",
-                 data):
+                 data, *((name,) if name is not None else ())):
         digest.update(part if isinstance(part, bytes) else part.encode())
         digest.update(b"\0")
-    for directory in template_dirs(settings):
+    for directory in directories:
         digest.update(str(directory).encode() + b"\0")
         for path in sorted(p for p in directory.rglob("*") if p.is_file()):
             digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
     from .cache import cache_root
 
-    root = cache_root() / "dockerfiles"
-    return root / f"{digest.hexdigest()}.Dockerfile"
+    return cache_root() / kind / f"{digest.hexdigest()}{suffix}"
 
 
 def render_dockerfile(settings: Settings, envs: EnvironmentSet, *, committed: bool = False) -> str:

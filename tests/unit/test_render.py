@@ -113,6 +113,29 @@ def test_the_rendered_dockerfile_is_kept_under_everything_it_depends_on(
     assert rendered_file(settings, {"venvship_stages": object()}) is None  # not plain data: never kept
 
 
+def test_a_rendered_script_is_kept_under_everything_it_depends_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """lock.sh is rendered for every 'venvship lock': the same values give the kept text without
+    Jinja; other values or another script render anew."""
+    import sys
+
+    from venvship import resources
+    from venvship.render import render_script
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    values = {"comment": "c", "exports": ["export UV_HTTP_TIMEOUT=5"]}
+    text = render_script(resources.LOCK_PREAMBLE, **values)
+    assert "export UV_HTTP_TIMEOUT=5" in text
+    kept = list((tmp_path / "cache" / "venvship" / "scripts").iterdir())
+    assert [p.read_text() for p in kept] == [text]
+    kept[0].write_text("# kept\n")
+    monkeypatch.delitem(sys.modules, "jinja2", raising=False)
+    assert render_script(resources.LOCK_PREAMBLE, **values) == "# kept\n"
+    assert "jinja2" not in sys.modules
+    other = render_script(resources.LOCK_PREAMBLE, **{**values, "exports": []})
+    assert other != "# kept\n" and "UV_HTTP_TIMEOUT" not in other
+
+
 def test_printf_file_and_requirement_lines() -> None:
     text = one_line_requirements("a==1 \\\n    --hash=sha256:x ; python_version < '3.10'\n# c\nb==2 --hash=sha256:y\n")
     assert text == 'a==1 --hash=sha256:x ; python_version < "3.10"\nb==2 --hash=sha256:y\n'
