@@ -123,3 +123,25 @@ def test_debug_after_the_separator_is_the_test_commands(capsys: pytest.CaptureFi
     assert "no pyproject.toml" in capsys.readouterr().err
     with pytest.raises(ConfigError):
         main(["test", "-C", str(tmp_path), "--debug"])
+
+
+def test_str_list_and_path_options_are_parsed_without_pydantic_and_as_typer_would(tmp_path: Path) -> None:
+    """Typer's runtime coercion builds a pydantic adapter per parameter (about 50 ms of imports on
+    every command): venvship's commands take str, list[str] and Path values as typer would without
+    it, and leave every other type (a float with a minimum) to typer's own coercion."""
+    group = typer.main.get_command(app)
+    ctx = group.make_context("venvship", ["-C", str(tmp_path), "--progress", "plain", "lock"])
+    assert ctx.params["project"] == tmp_path and isinstance(ctx.params["project"], Path)
+    assert ctx.params["progress"] == "plain" and ctx.params["platform"] is None
+    lock = group.get_command(ctx, "lock")
+    sub = lock.make_context("lock", ["-e", "main", "-e", "dev", "--resolver", "uv", "-P", "idna"], parent=ctx)
+    assert sub.params["env"] == ["main", "dev"] and isinstance(sub.params["env"], list)
+    assert sub.params["upgrade_package"] == ["idna"] and sub.params["resolver"] == "uv"
+    assert sub.params["base_image"] is None and sub.params["check"] is False
+    kinds = {type(p.get_runtime_param()).__name__ for p in lock.get_params(sub) if hasattr(p, "get_runtime_param")}
+    assert "AdapterRuntimeParam" not in kinds
+    verify = group.get_command(ctx, "verify")
+    vctx = verify.make_context("verify", ["img", "--start-timeout", "2.5"], parent=ctx)
+    assert vctx.params["start_timeout"] == 2.5
+    with pytest.raises(Exception, match="greater than or equal to 1"):  # typer (pydantic) checks the minimum
+        verify.make_context("verify", ["img", "--start-timeout", "0.5"], parent=ctx)

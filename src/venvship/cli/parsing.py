@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -78,11 +79,70 @@ def move_global_options(args: list[str]) -> list[str]:
     return [*head, *moved, command, *kept]
 
 
+def _plain_coercion(param: Any) -> None:
+    """Give a parameter a coercion that takes the strings click parsed for a ``str`` or
+    ``list[str]`` parameter as they are (and a ``Path`` through typer's own checks). Typer
+    releases with runtime coercion (typer._coercion) otherwise build a pydantic TypeAdapter for
+    every parameter, given or not, and importing pydantic for that was about 50 ms of every
+    command (more on a loaded machine). Everything else (a value of another type) goes through
+    typer's own coercion, built when first needed; older typer releases have no such step and are
+    left alone."""
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is None or getattr(param, "_runtime_param", False) is not None:
+        return
+    coercion = _plain_class()
+    if coercion is None or descriptor.file_annotation is not None:
+        return
+    param._runtime_param = coercion(annotation=descriptor.annotation, parameter_info=descriptor.parameter_info)
+
+
+_PLAIN: list[Any] = []
+
+
+def _plain_class() -> Any:
+    """The RuntimeParam subclass _plain_coercion uses (None: this typer has no runtime coercion)."""
+    if not _PLAIN:
+        try:
+            from dataclasses import dataclass
+
+            from typer import _coercion, _param_types
+        except ImportError:
+            _PLAIN.append(None)
+            return None
+        base = getattr(_coercion, "RuntimeParam", None)
+        build: Any = getattr(_coercion, "build_runtime_param", None)
+        path: Any = getattr(_param_types, "coerce_cli_path", None)
+        if base is None or build is None:
+            _PLAIN.append(None)
+            return None
+
+        @dataclass(frozen=True)
+        class PlainStrings(base):  # type: ignore[misc, valid-type]
+            """str and list[str]: click's strings as they are; anything else: typer's coercion."""
+
+            def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+                if self.annotation is str and isinstance(value, str):
+                    return value
+                if self.annotation == list[str] and isinstance(value, (list, tuple)) \
+                        and all(isinstance(v, str) for v in value):
+                    return list(value)
+                if self.annotation is Path and path is not None and self.parameter_info.path_type is None \
+                        and isinstance(value, (str, Path)) and str(value):  # typer's own checks, without pydantic
+                    return path(Path(value), self.parameter_info, path_type=Path, param=param, ctx=ctx)
+                typer_own = build(param.type_descriptor)
+                param._runtime_param = typer_own  # from now on, typer's own coercion
+                return typer_own._coerce_value(value, param=param, ctx=ctx)
+
+        _PLAIN.append(PlainStrings)
+    return _PLAIN[0]
+
+
 # Parameters and contexts are typed Any here: the typer in requirements/ brings its own copy of
 # click (typer._click), the older releases pip picks on Python 3.9 use click itself, so no one
 # class names both; the attributes read below are the same in both.
 def _polish(params: list[Any]) -> list[Any]:
     for param in params:
+        _plain_coercion(param)
         kind = getattr(param, "param_type_name", "")
         if kind == "argument":
             if param.metavar is None:
