@@ -71,6 +71,15 @@ def unavailable() -> str | None:
     return None
 
 
+def containerd_store(engine) -> bool:  # type: ignore[no-untyped-def]
+    """Whether ``engine`` (venvship.engine.Engine: the engine under test, which DOCKER_HOST may
+    name) keeps its images in the containerd store: a second engine whose image ids are compared
+    with its ids must run the same store (ids differ between the stores)."""
+    from venvship.ops.doctor import image_store
+
+    return image_store(engine.client().info()) == "containerd"
+
+
 def _free_net() -> str | None:
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
     return next((net for net in BRIDGE_NETS if f"{net}." not in routes), None)
@@ -106,11 +115,14 @@ def _sh(*argv: str) -> None:
 
 
 def _iptables_rules(bridge: str, prefix: str) -> list[tuple[str, ...]]:
-    """(table, chain, rule...) for the bridge: NAT out, forwarding out and replies back."""
+    """(table, chain, rule...) for the bridge: NAT out, forwarding out and replies back, and
+    between its own containers (a build's RUN reaching a test's index server on the same bridge:
+    with br_netfilter, bridged traffic passes FORWARD, whose policy the first engine sets to DROP)."""
     net = f"{prefix}.0/24"
     return [
         ("nat", "POSTROUTING", "-s", net, "!", "-o", bridge, "-j", "MASQUERADE"),
         ("filter", "FORWARD", "-i", bridge, "!", "-o", bridge, "-j", "ACCEPT"),
+        ("filter", "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"),
         ("filter", "FORWARD", "-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"),
     ]
 
