@@ -140,15 +140,18 @@ def one_error(stderr: str) -> str:
     return errors[0]
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+def run_cli(*args: str, cwd: Path | None = None, env: Mapping[str, str | None] | None = None,
             timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    """The real command line, as a user runs it (integration tests only)."""
+    """The real command line, as a user runs it (integration tests only): this process's
+    environment with ``env`` over it, where a value of None removes the variable (a test of the
+    docker context must not inherit a DOCKER_HOST, which the context cannot override)."""
     import subprocess
     import sys
 
+    merged = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "venvship", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=timeout,
+        env={k: v for k, v in merged.items() if v is not None}, timeout=timeout,
     )
 
 

@@ -12,7 +12,7 @@ import subprocess
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -53,7 +53,7 @@ def _in_first_engine(ref: str) -> bool:
     return subprocess.run(["docker", "image", "inspect", ref], env=_local_env(), capture_output=True).returncode == 0
 
 
-def _timed(label: str, *args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _timed(label: str, *args: str, cwd: Path, env: Mapping[str, str | None]) -> subprocess.CompletedProcess[str]:
     started = time.monotonic()
     result = run_cli(*args, cwd=cwd, env=env, timeout=900)
     TIMES[label] = time.monotonic() - started
@@ -104,13 +104,17 @@ def test_commands_follow_the_current_docker_context(remote: second_engine.Second
     config.mkdir()
     if plugins.is_dir():
         (config / "cli-plugins").symlink_to(plugins)
-    env = {**_local_env(), "DOCKER_CONFIG": str(config)}
+    env: dict[str, str | None] = {**_local_env(), "DOCKER_CONFIG": str(config)}
     # The context reaches the engine over loopback TCP with TLS client certificates (kept in the
     # context store, where venvship's SDK client must find them): no socket file in common.
     endpoint = (f"host={remote.tcp},ca={remote.tls / 'ca.pem'},cert={remote.tls / 'client' / 'cert.pem'},"
                 f"key={remote.tls / 'client' / 'key.pem'}")
     for argv in (["context", "create", "second", "--docker", endpoint], ["context", "use", "second"]):
-        subprocess.run(["docker", *argv], env=env, check=True, capture_output=True)
+        subprocess.run(["docker", *argv], env={**_local_env(), "DOCKER_CONFIG": str(config)}, check=True,
+                       capture_output=True)
+    # Whatever engine this run was pointed at (scripts/test-second-engine sets DOCKER_HOST), the
+    # commands below select theirs by the context alone: DOCKER_HOST would win over it.
+    env.update({"DOCKER_HOST": None, "DOCKER_CONTEXT": None})
     tag = f"venvship-test/remote-ctx-{uuid.uuid4().hex[:8]}:1"
     _timed("context: lock --check", "lock", "--check", cwd=project, env=env)
     _timed("context: build (with verify)", "build", "--quiet", "--image", tag, cwd=project, env=env)
