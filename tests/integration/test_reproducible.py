@@ -82,11 +82,13 @@ def test_two_no_cache_builds_give_the_same_image_id(image_ids: list[str]) -> Non
 
 
 @pytest.mark.skipif(second_engine.unavailable() is not None, reason=str(second_engine.unavailable()))
-def test_a_second_engine_with_its_own_cache_gives_the_same_image_id(image_ids: list[str], project: Path) -> None:
+def test_a_second_engine_with_its_own_cache_gives_the_same_image_id(image_ids: list[str], project: Path,
+                                                                   engine) -> None:  # type: ignore[no-untyped-def]
     """Another dockerd (own data root, so an empty build cache; own bridge and socket), given only
-    the base image, builds the same image id as the first engine."""
+    the base image, builds the same image id as the first engine. Both run the same image store:
+    image ids differ between the classic and the containerd store, so they are compared within one."""
     tag = f"venvship-test/repro-e2:{uuid.uuid4().hex[:8]}"
-    with second_engine.running([PY311]) as other:
+    with second_engine.running([PY311], containerd_store=second_engine.containerd_store(engine)) as other:
         result = run_cli("--progress", "quiet", "build", "--image", tag, cwd=project,
                          env={"DOCKER_HOST": other.host}, timeout=900)
         assert result.returncode == 0, result.stderr[-3000:]
