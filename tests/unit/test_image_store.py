@@ -8,6 +8,7 @@ from pathlib import Path
 
 from venvship.engine import BuildRequest, _build_error
 from venvship.errors import EXIT_CODES, BuildError, ImageStoreError
+from venvship.ops.build import base_image_args
 from venvship.ops.doctor import store_finding
 
 CLASSIC_INFO = {"Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]]}
@@ -45,3 +46,19 @@ def test_a_refused_multi_platform_build_names_the_platforms() -> None:
 def test_other_failures_stay_build_errors() -> None:
     assert type(_build_error("#5 ERROR: process did not complete successfully\n",
                              BuildRequest(Path("."), Path("Dockerfile")))) is BuildError
+
+
+ID = "sha256:" + "a" * 64
+OTHER = "sha256:" + "b" * 64
+
+
+def test_the_base_digest_kind_on_either_store() -> None:
+    """Classic store: RepoDigests only after a pull or push (a registry's digest), else the id.
+    Containerd store: every image lists its own manifest digest, which is also its id (engine 26.1,
+    seen on a second engine here): that is a manifest digest, not proof of a registry."""
+    assert base_image_args({"Id": ID, "RepoDigests": []}) == {
+        "VENVSHIP_BASE_DIGEST": ID, "VENVSHIP_BASE_DIGEST_KIND": "local-image-id"}
+    assert base_image_args({"Id": ID, "RepoDigests": [f"reg.example/py@{OTHER}"]}) == {
+        "VENVSHIP_BASE_DIGEST": OTHER, "VENVSHIP_BASE_DIGEST_KIND": "registry-digest"}
+    assert base_image_args({"Id": ID, "RepoDigests": [f"venvship-local/python@{ID}"]}) == {
+        "VENVSHIP_BASE_DIGEST": ID, "VENVSHIP_BASE_DIGEST_KIND": "manifest-digest"}

@@ -220,12 +220,18 @@ def source_date_epoch(settings: Settings) -> tuple[int, str]:
 
 def base_image_args(attrs: Mapping[str, Any]) -> dict[str, str]:
     """The runtime stage's base image for the OCI base labels and the SBOM: its registry digest,
-    else (built locally, never pushed or pulled) its image id, and which of the two it is."""
+    else (built locally, never pushed or pulled) its image id, and which of the two it is.
+    On the containerd image store every image, pulled or built here, lists its own manifest
+    digest in RepoDigests and has it as its id: that digest is 'manifest-digest' (the engine does
+    not say whether a registry holds it), never claimed as a registry's."""
+    image_id = str(attrs.get("Id", ""))
     digests = [str(d) for d in attrs.get("RepoDigests") or [] if "@sha256:" in str(d)]
+    if image_id and any(d.rpartition("@")[2] == image_id for d in digests):
+        return {"VENVSHIP_BASE_DIGEST": image_id, "VENVSHIP_BASE_DIGEST_KIND": "manifest-digest"}
     if digests:
         return {"VENVSHIP_BASE_DIGEST": sorted(digests)[0].rpartition("@")[2],
                 "VENVSHIP_BASE_DIGEST_KIND": "registry-digest"}
-    return {"VENVSHIP_BASE_DIGEST": str(attrs.get("Id", "")), "VENVSHIP_BASE_DIGEST_KIND": "local-image-id"}
+    return {"VENVSHIP_BASE_DIGEST": image_id, "VENVSHIP_BASE_DIGEST_KIND": "local-image-id"}
 
 
 def label_args(settings: Settings) -> dict[str, str]:
