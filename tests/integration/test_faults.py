@@ -196,6 +196,9 @@ def test_interrupted_build_leaves_the_previous_tag(sig: signal.Signals, vsp_app:
         proc = subprocess.Popen(
             [sys.executable, "-m", "venvship", "build", "--no-cache", "--image", TAG], cwd=vsp_app,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **FAST},
+            # as from a terminal: a run started in the background (nohup, 'cmd &' in a script) passes
+            # SIGINT down ignored, and Python then keeps it ignored (no KeyboardInterrupt to test)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         assert proc.stderr is not None
         progress = []
