@@ -114,6 +114,12 @@ def _sh(*argv: str) -> None:
     subprocess.run(list(argv), check=True, capture_output=True)
 
 
+def _pool(prefix: str) -> str:
+    """The address pool of the networks the engine creates ('docker network create'): 10.214.N.0/24
+    beside the bridge's 10.213.N.0/24, so its own rules can name them before they exist."""
+    return prefix.replace("10.213.", "10.214.", 1) + ".0/24"
+
+
 def _iptables_rules(bridge: str, prefix: str) -> list[tuple[str, ...]]:
     """(table, chain, rule...) for the bridge: NAT out, forwarding out and replies back, and
     between its own containers (a build's RUN reaching a test's index server on the same bridge:
@@ -123,6 +129,12 @@ def _iptables_rules(bridge: str, prefix: str) -> list[tuple[str, ...]]:
         ("nat", "POSTROUTING", "-s", net, "!", "-o", bridge, "-j", "MASQUERADE"),
         ("filter", "FORWARD", "-i", bridge, "!", "-o", bridge, "-j", "ACCEPT"),
         ("filter", "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"),
+        # the networks it creates (a test's service network): the same, by address (their bridges
+        # are named by the engine); with --iptables=false the engine adds no rule of its own
+        ("nat", "POSTROUTING", "-s", _pool(prefix), "!", "-d", _pool(prefix), "-j", "MASQUERADE"),
+        ("filter", "FORWARD", "-s", _pool(prefix), "-j", "ACCEPT"),
+        ("filter", "FORWARD", "-d", _pool(prefix), "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED",
+         "-j", "ACCEPT"),
         ("filter", "FORWARD", "-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"),
     ]
 
@@ -162,6 +174,7 @@ def running(images: Sequence[str] = (), *, start_timeout: float = 60,
             "--tlscert", str(tls / "server" / "cert.pem"), "--tlskey", str(tls / "server" / "key.pem"), "--data-root", str(data_root / "data"),
             "--exec-root", str(run_dir / "exec"), "--pidfile", str(run_dir / "docker.pid"),
             "--bridge", bridge, "--iptables=false", "--ip6tables=false", "--ip-forward=false",
+            "--default-address-pool", f"base={_pool(prefix)},size=28",
             "--containerd-namespace", f"vse2-{token}", "--containerd-plugins-namespace", f"vse2p-{token}",
         ]
         config = run_dir / "daemon.json"  # its own, never /etc/docker/daemon.json (the first engine's)
