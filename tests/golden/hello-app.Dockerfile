@@ -62,16 +62,25 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
  && rm -f /app/.lock \
  && find /app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
 
-# build: the app's wheel, built offline by uv with build-env's backend (source mounted, no isolation),
+# app-source: the build context less the files 'venvship lock' writes (requirements/*.txt locks, wheel
+# sizes), read-only below: the app's wheel is keyed on the rest, so a dependency bump does not rebuild it.
+FROM base AS app-source
+RUN --mount=type=bind,target=/opt/venvship/context \
+    mkdir -p /opt/venvship/src && cp -a /opt/venvship/context/. /opt/venvship/src/ \
+ && for f in /opt/venvship/src/requirements/*.txt /opt/venvship/src/requirements/wheel-sizes*.list; do \
+        if [ -s "${f}" ] && awk 'NR == 1 { exit !/^# .*venvship lock/ }' "${f}"; then rm "${f}"; fi; done
+
+# build: the app's wheel, built offline by uv with build-env's backend (a copy of app-source, no isolation),
 # installed --no-deps; its files also go to /opt/venvship/app, a small layer of their own.
 FROM deps AS build
-RUN --mount=type=bind,target=/src,rw \
+RUN --mount=type=bind,from=app-source,source=/opt/venvship/src,target=/opt/venvship/src \
     --mount=type=bind,from=build-env,source=/opt/venvship/build-env,target=/opt/venvship/build-env \
-    /opt/venvship/tools/bin/uv build --offline --no-cache --no-build-isolation --wheel --out-dir /opt/venvship/wheels \
+    cp -a /opt/venvship/src /src \
+ && /opt/venvship/tools/bin/uv build --offline --no-cache --no-build-isolation --wheel --out-dir /opt/venvship/wheels \
         --python /opt/venvship/build-env/bin/python /src \
  && UV_NO_INSTALLER_METADATA=1 /opt/venvship/tools/bin/uv pip install --python /app/bin/python \
         --prefix /opt/venvship/app --no-deps --no-index --compile-bytecode /opt/venvship/wheels/*.whl \
- && rm -f /opt/venvship/app/.lock && cp -a /opt/venvship/app/. /app/ && find /opt/venvship/app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
+ && rm -rf /src /opt/venvship/app/.lock && cp -a /opt/venvship/app/. /app/ && find /opt/venvship/app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
 
 # test-deps, test: main + dev locks, the app and its tests (venvship test).
 FROM deps AS test-deps

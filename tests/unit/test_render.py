@@ -6,6 +6,7 @@ Regenerate after an intended template change: pytest tests/unit/test_render.py -
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 import pytest
@@ -148,12 +149,27 @@ def test_the_app_build_step_gets_no_secrets_and_no_network_settings(project: Pat
     """The app's own build backend runs offline: neither the CA bundle nor index credentials are
     mounted into that step (and the runtime stage gets none either)."""
     text = render("hello-app", project)
+    source = text[text.index("FROM base AS app-source\n"):text.index("FROM deps AS build\n")]
     build = text[text.index("FROM deps AS build\n"):text.index("FROM deps AS test-deps")]
     runtime = text[text.index("AS runtime-base\n"):]
-    assert "--mount=type=bind,target=/src,rw" in build
-    for stage in (build, runtime):
+    assert "--mount=type=bind,from=app-source,source=/opt/venvship/src,target=/opt/venvship/src \\" in build
+    for stage in (source, build, runtime):
         assert "type=secret" not in stage and "SSL_CERT_FILE" not in stage
     assert "--no-index" in build
+
+
+def test_the_app_builds_from_the_context_less_the_lock_files_mounted_read_only(project: Path) -> None:
+    """A dependency bump changes only the files 'venvship lock' writes: the app's wheel is built from
+    app-source (the context without them), mounted read-only, so BuildKit keys the build step on
+    that content and a bump does not rebuild the app (test_layer_groups shows it on an engine)."""
+    text = render("hello-app", project)
+    source = text[text.index("FROM base AS app-source\n"):text.index("FROM deps AS build\n")]
+    build = text[text.index("FROM deps AS build\n"):text.index("FROM deps AS test-deps")]
+    assert "requirements/*.txt requirements/wheel-sizes*.list" in source.replace("/opt/venvship/src/", "")
+    assert "venvship lock/ }" in source  # only files with venvship's lock header go
+    mounts = re.findall(r"--mount=\S+", build)
+    assert mounts and all(",rw" not in m for m in mounts)  # read-only: keyed on content
+    assert "--mount=type=bind,target=" not in build  # not the whole context
 
 
 def test_every_resource_in_the_index_exists() -> None:
