@@ -10,6 +10,7 @@ taken, and change what it depends on to show it is then asked again.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -90,3 +91,39 @@ def test_without_a_cache_directory_lock_still_works_and_keeps_nothing(tmp_path: 
     assert {"hatchling", "setuptools"} <= set(versions(project, "build"))
     check = run_cli("lock", "--check", cwd=project, env={"XDG_CACHE_HOME": str(blocked)})
     assert check.returncode == 0, check.stderr
+
+
+def _in_uv_cache_mount(tmp_path: Path, command: str) -> str:
+    """Run ``command`` in a build step with the uv cache mount the lock step and the build stages
+    share (templates/macros.j2: uv_cache_mount), as BuildKit mounts it; its output."""
+    import uuid
+
+    work = tmp_path / f"probe-{uuid.uuid4().hex[:8]}"
+    write_tree(work, {"Dockerfile": f"""\
+        FROM {PY311}
+        ARG RUN_ID
+        RUN --mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=locked \\
+            echo "probe $RUN_ID" && {command}
+        """})
+    probe = subprocess.run(["docker", "buildx", "build", "--progress=plain", "--build-arg", f"RUN_ID={uuid.uuid4().hex}",
+                            str(work)], capture_output=True, text=True, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    return probe.stderr
+
+
+def test_a_lock_leaves_the_resolver_cache_in_place(tmp_path: Path) -> None:
+    """The lock step's uv cache mount is the one the builds and later locks use, and a lock leaves
+    it in place: BuildKit empties the cache mounts of a step it is told not to cache
+    (--no-cache-filter), so every lock used to resolve against an empty cache (every index page and
+    wheel's metadata fetched again) and wiped the builds' download cache. The lock step is still
+    run anew each time: its run id is part of its cache key (test_lock: output bound to its run)."""
+    import uuid
+
+    marker = f"venvship-test-marker-{uuid.uuid4().hex}"
+    _in_uv_cache_mount(tmp_path, f"touch /root/.cache/uv/{marker}")
+    try:
+        result = _lock(_app(tmp_path / "app"), tmp_path / "cache")
+        assert result.returncode == 0, result.stderr
+        assert f"/root/.cache/uv/{marker}" in _in_uv_cache_mount(tmp_path, f"ls /root/.cache/uv/{marker} || true")
+    finally:
+        _in_uv_cache_mount(tmp_path, f"rm -f /root/.cache/uv/{marker}")

@@ -398,7 +398,10 @@ def run_lock_stage(settings: Settings, envs: EnvironmentSet, engine: Engine, wor
             context=context, dockerfile=dockerfile, target="lock-export",
             output=f"type=local,dest={outdir}", build_contexts={"lock-inputs": inputs},
             # the tools stage mounts the CA secret when it is not cached yet; the lock step does not
-            secrets=ca_secrets(settings), no_cache_filter=("lock",),
+            secrets=ca_secrets(settings),
+            # the run id is part of the lock step's cache key: it runs anew every time. Not
+            # --no-cache-filter: BuildKit empties the cache mounts of a step it must not cache,
+            # so the resolver found its cache (shared with the builds) empty on every lock.
             build_args={"VENVSHIP_LOCK_RUN": run_id},
             platform=settings.platforms.current or None,  # a foreign platform runs under emulation
         ),
