@@ -427,3 +427,16 @@ def test_an_adopted_lock_records_where_its_first_pins_came_from(tmp_path: Path,
     assert "main: 1 direct requirement(s) from pyproject.toml [project.dependencies]; locked in " \
         "requirements/main.txt (first pins from uv.lock)" in capsys.readouterr().out
     assert lockfile.parse(result.text, "main").pins["click"].via == ("pyproject.toml [project.dependencies]",)
+
+
+def test_an_upgrade_asks_the_index_again_past_the_resolver_cache(pip_tools: Path) -> None:
+    """The lock step keeps uv's cache between locks (index pages are cached for minutes): an
+    upgrade refreshes what it upgrades, a plain lock takes the cache."""
+    settings = load_settings(pip_tools, environ={})
+    envs = discover(settings)
+    plain = lock_script(settings, envs, make_plan(envs, ["main"], settings))
+    assert "--refresh" not in plain
+    one = lock_script(settings, envs, make_plan(envs, ["main"], settings, upgrade_packages=["idna"]))
+    assert "--upgrade-package idna --refresh-package idna" in one and "--refresh " not in one
+    every = lock_script(settings, envs, make_plan(envs, ["main"], settings, upgrade=True))
+    assert "--upgrade --refresh " in every

@@ -139,6 +139,9 @@ def _resolver_argv(settings: Settings, infile: str, outfile: str, plan: LockPlan
         argv.append("--upgrade")
     for pkg in plan.upgrade_packages:
         argv += ["--upgrade-package", pkg]
+    if settings.lock.resolver == "uv":  # an upgrade sees the index as it is now, not as uv's cache
+        argv += ["--refresh"] if plan.upgrade_all else [a for p in plan.upgrade_packages
+                                                          for a in ("--refresh-package", p)]
     argv += ["--output-file", outfile, infile]
     return argv
 
