@@ -1030,39 +1030,43 @@ LOCK_SAMPLES = 5
 
 # Where a warm `venvship lock` spends its time: a profile by hand (not re-measured by this script),
 # kept in the report because the lock step's inside is not in BuildKit's log. Method: lock.sh with a
-# timestamp between its steps, the CLI's phases timed in-process, a trivial lock.sh for BuildKit's own
-# part; big-app, 2-3 runs each, warm caches, 2026-11-27 21:30-21:45 UTC.
+# timestamp between its steps and the CLI's own timestamps around `docker buildx build`, side by side
+# with the bare run (benchmarks/run.py's bare_inputs and BARE_SCRIPT); big-app and large-app, warm
+# caches, 2026-11-28 00:40-01:20 UTC.
 LOCK_PROFILE = [
-    "### Where a warm `venvship lock` spends its time (profiled by hand, big-app)", "",
-    "Profiled on 2026-11-27 21:30–21:45 UTC, big-app, warm caches, 2–3 runs each: `lock.sh` with a "
-    "timestamp between its steps, the CLI's phases timed in the process, and a `lock.sh` that only "
-    "writes a file for BuildKit's own part. Issue 17's target is 1.5× the bare run.", "",
-    "| part | before (6110aa5) | after | what changed |", "|---|---|---|---|",
-    "| interpreter start, imports, settings | 0.12–0.16 s | 0.12–0.16 s | – (typer with pydantic "
-    "adapters is 80 ms of it) |",
-    "| the engine's platform | 0.05–0.07 s | 0.01 s | asked over the unix socket, no docker SDK |",
-    "| BuildKit outside the script (CLI, solve, context, mounts, container, export) | 1.9–2.3 s | 0.45–0.5 s "
-    "| the CA secret mount on the lock step cost 0.9 s (a trivial lock step: 1.27 s with it, 0.41 s "
-    "without); the CA bundle now comes with the bind-mounted inputs |",
-    "| interpreter description (probe) | 0.06–0.12 s | 0.002 s | kept per image id |",
-    "| main, dev, build: the resolver | 0.49–0.61, 0.15, 0.14–0.17 s | 0.46, 0.14, 0.14 s | – (the "
-    "work the bare run does too; compiling independent environments at the same time was tried "
-    "and gave nothing measurable next to the resolver's stalls, below) |",
-    "| build requirements of the allowed sdist (markupsafe: pip download, venv, its backend's hook) "
-    "| 1.92–1.98 s | 0.03 s | kept per sdist version and image id |",
-    "| the project's backend hook (venv, install of the build lock, setuptools' "
-    "`get_requires_for_build_wheel`) | 0.41–0.55 s | 0.005 s | kept per build lock, project "
-    "metadata files and image id |",
-    "| reading the outputs, atomic write | 0.01 s | 0.01 s | – |",
-    "| **wall** | **5.5–6.3 s** | **1.45–1.6 s** | bare run 0.9–1.2 s: about 0.3 s of `docker run` "
-    "and the same three resolver runs |", "",
-    "The floor for venvship's way of locking (in the target image, through BuildKit, so a remote "
-    "engine works): the interpreter and CLI (about 0.2 s) + BuildKit running a trivial lock step "
-    "and exporting its output (0.41–0.52 s median) + the resolver runs the bare run makes: about "
-    "1.35× the bare run. The engine and the resolver's requests to the index also stalled for 3–7 s "
-    "now and then during these measurements, the bare runs too (large-app's main: 0.8 s, or 5.7 s in "
-    "the lock step; the cause, somewhere between the containers and the TLS proxy, was not traced): "
-    "every ratio is a median of pairs.", "",
+    "### Where a warm `venvship lock` spends its time (profiled by hand)", "",
+    "Profiled on 2026-11-28 00:40–01:20 UTC, warm caches, side by side with the bare run: `lock.sh` "
+    "with a timestamp between its steps, and the CLI's own timestamps around `docker buildx build`. "
+    "big-app, one traced run before and two after. Issue 17's target is 1.5× the bare run.", "",
+    "| part | before (5f11552) | after | what changed |", "|---|---|---|---|",
+    "| interpreter start, imports, settings, engine checks, the inputs | 0.20 s | 0.13–0.15 s | lock.sh "
+    "is kept rendered, as the Dockerfile is (no Jinja import or template compile, about 35 ms); typer's "
+    "pydantic adapters are not imported (str, list[str] and Path values taken as typer would, about "
+    "50 ms, more under load) |",
+    "| BuildKit until lock.sh starts (CLI, solve, the two contexts, mounts, the container and its "
+    "network) | 0.56 s | 0.40–0.46 s | – (noise; a trivial step with `--network=host` starts 0.1 s "
+    "sooner, not taken: the step runs the project's build backend) |",
+    "| lock.sh: main, dev, build (the resolver; the bare run does the same three) | 0.52, 0.14, 0.15 s "
+    "| 0.46–0.48, 0.15, 0.15 s | the lock step's uv cache mount is kept: with `--no-cache-filter=lock`, "
+    "BuildKit emptied it at every lock (large-app: about 350 requests to the index on a warm lock), and "
+    "with it the builds' download cache; the run id still makes the step run anew |",
+    "| lock.sh: the rest (interpreter description and resolver version, pins, the allowed sdist's known "
+    "build requirements) | 0.09 s | 0.06–0.09 s | – |",
+    "| BuildKit after lock.sh (container exit, the export stage, the local export) | 0.08 s | 0.09 s | – |",
+    "| reading the outputs, atomic write, exit | 0.05 s | 0.07 s | – |",
+    "| **wall** | **1.79 s** (bare 1.03 s: 1.74×) | **1.50–1.62 s** (bare 1.05–1.17 s) | side by side, "
+    "5 warm pairs each: big-app 1.44× median (1.27–1.52×) |", "",
+    "The previous profile (6110aa5 → 1e6a24c: 5.5–6.3 s → 1.45–1.6 s) kept the interpreter "
+    "description, the allowed sdists' build requirements and the backend hook's answer per image id, "
+    "and gave the lock step the CA bundle with its inputs instead of a secret mount (0.9 s a step on "
+    "Docker 26). The floor for venvship's way of locking (in the target image, through BuildKit, so a "
+    "remote engine works): the CLI (0.13 s) + BuildKit running a trivial step and exporting its output "
+    "(about 0.48 s median here) + the resolver runs the bare run makes (whose `docker run` costs about "
+    "0.2 s): about 1.35× the bare run.", "",
+    "large-app's stalls: its main resolution takes 0.7–0.8 s, or 5.6–6.1 s; the bare run stalls the same "
+    "way (both sides, in 3–4 of 5 pairs of one run), so a ratio there is mostly which side stalled. The "
+    "stall is 5 s on top, in the resolver's requests to the index (uv's own log shows no other work), "
+    "glibc's default DNS timeout. Every ratio is a median of pairs.", "",
 ]
 
 
