@@ -456,12 +456,17 @@ def build(settings: Settings, envs: EnvironmentSet, engine: Engine, opts: BuildO
             engine.remove_image(scratch)  # only the scratch tag when the image has others
     assert result is not None
     size = digest = None
+    image_id = result.image_id
     if result.image_id and not direct_push(opts):
-        attrs = engine.image(result.image_id)
+        # The iidfile holds the config digest: the image's id on the classic store. The containerd
+        # store knows an image by its manifest digest (containerimage.digest): its id there.
+        manifest = str(result.metadata.get("containerimage.digest") or "")
+        attrs = engine.image(result.image_id) or (engine.image(manifest) if manifest else None)
         if attrs:
+            image_id = str(attrs.get("Id") or image_id)
             size = int(attrs.get("Size", 0))
             digest = (attrs.get("RepoDigests") or [None])[0]
     digest = digest or result.metadata.get("containerimage.digest")
-    return BuildSummary(result.image_id, opts.images, digest, size, result.seconds, opts.target,
+    return BuildSummary(image_id, opts.images, digest, size, result.seconds, opts.target,
                         verified=verify_seconds is not None, verify_seconds=verify_seconds,
                         pushed=tuple(pushed) if not direct_push(opts) else opts.images)
