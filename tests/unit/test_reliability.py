@@ -65,6 +65,23 @@ def test_resolver_timeouts_reach_the_lock_stage(project: Path) -> None:
     assert "UV_HTTP_TIMEOUT" not in lock_script(settings, envs, plan, environ={})
 
 
+def test_a_lost_dns_answer_costs_the_lock_stage_1_s_not_5(project: Path) -> None:
+    """large-app's warm locks stalled 5 s at random, the bare resolver run too: a DNS answer lost
+    behind the engine's NAT, asked again after glibc's default timeout (5 s). The lock stage asks
+    again after 1 s; the host's RES_OPTIONS, when set, is the one that counts (exported after)."""
+    from venvship.environments import discover
+    from venvship.ops.lock import lock_script, make_plan
+    from venvship.settings import load_settings
+
+    settings = load_settings(project, environ={})
+    envs = discover(settings)
+    plan = make_plan(envs, [], settings)
+    script = lock_script(settings, envs, plan, environ={})
+    assert 'export RES_OPTIONS="timeout:1 attempts:3"\n' in script
+    own = lock_script(settings, envs, plan, environ={"RES_OPTIONS": "timeout:2 rotate"})
+    assert own.index("export RES_OPTIONS='timeout:2 rotate'") > own.index('export RES_OPTIONS="timeout:1')
+
+
 def test_allowed_sdists_are_rebuilt_with_every_build_dependency_hashed(project: Path) -> None:
     from venvship.environments import discover
     from venvship.render import render_dockerfile

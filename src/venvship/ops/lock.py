@@ -152,10 +152,11 @@ def compile_order(plan: LockPlan) -> list[str]:
     return sorted(plan.compile, key=lambda name: name == BUILD_ENV)
 
 
-# Host variables the resolver in the lock stage gets too: how long to wait for the index and
-# how often to retry. They change how a lock run fails, never what it resolves.
+# Host variables the resolver in the lock stage gets too: how long to wait for the index (and for
+# a DNS answer: glibc's RES_OPTIONS) and how often to retry. They change how a lock run fails,
+# never what it resolves.
 RESOLVER_ENV = ("UV_HTTP_TIMEOUT", "UV_HTTP_CONNECT_TIMEOUT", "UV_HTTP_RETRIES",
-                "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES")
+                "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES", "RES_OPTIONS")
 
 
 def resolver_exports(environ: Mapping[str, str]) -> list[str]:
