@@ -62,6 +62,11 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
  && rm -f /app/.lock \
  && find /app -newermt "@315532800" -exec touch -h -d "@315532800" {} +
 
+# venv-base: an empty venv for the app's install below: the app's wheel neither waits for the
+# dependencies nor re-runs when they change.
+FROM build-base AS venv-base
+RUN python3 -m venv --without-pip /app
+
 # app-source: the build context less the files 'venvship lock' writes (requirements/*.txt locks, wheel
 # sizes), read-only below: the app's wheel is keyed on the rest, so a dependency bump does not rebuild it.
 FROM base AS app-source
@@ -72,7 +77,7 @@ RUN --mount=type=bind,target=/opt/venvship/context \
 
 # build: the app's wheel, built offline by uv with build-env's backend (a copy of app-source, no isolation),
 # installed --no-deps; its files also go to /opt/venvship/app, a small layer of their own.
-FROM deps AS build
+FROM venv-base AS build
 RUN --mount=type=bind,from=app-source,source=/opt/venvship/src,target=/opt/venvship/src \
     --mount=type=bind,from=build-env,source=/opt/venvship/build-env,target=/opt/venvship/build-env \
     cp -a /opt/venvship/src /src \

@@ -74,7 +74,7 @@ def test_user_block_override(project: Path) -> None:
     settings = load_settings(project, environ={})
     text = render_dockerfile(settings, discover(settings))
     assert text.rstrip().endswith('HEALTHCHECK CMD ["true"]')
-    assert "FROM deps AS build" in text
+    assert "FROM venv-base AS build" in text
 
 
 def test_undefined_template_variable_is_a_clear_error(project: Path) -> None:
@@ -149,8 +149,8 @@ def test_the_app_build_step_gets_no_secrets_and_no_network_settings(project: Pat
     """The app's own build backend runs offline: neither the CA bundle nor index credentials are
     mounted into that step (and the runtime stage gets none either)."""
     text = render("hello-app", project)
-    source = text[text.index("FROM base AS app-source\n"):text.index("FROM deps AS build\n")]
-    build = text[text.index("FROM deps AS build\n"):text.index("FROM deps AS test-deps")]
+    source = text[text.index("FROM base AS app-source\n"):text.index("FROM venv-base AS build\n")]
+    build = text[text.index("FROM venv-base AS build\n"):text.index("FROM deps AS test-deps")]
     runtime = text[text.index("AS runtime-base\n"):]
     assert "--mount=type=bind,from=app-source,source=/opt/venvship/src,target=/opt/venvship/src \\" in build
     for stage in (source, build, runtime):
@@ -163,8 +163,8 @@ def test_the_app_builds_from_the_context_less_the_lock_files_mounted_read_only(p
     app-source (the context without them), mounted read-only, so BuildKit keys the build step on
     that content and a bump does not rebuild the app (test_layer_groups shows it on an engine)."""
     text = render("hello-app", project)
-    source = text[text.index("FROM base AS app-source\n"):text.index("FROM deps AS build\n")]
-    build = text[text.index("FROM deps AS build\n"):text.index("FROM deps AS test-deps")]
+    source = text[text.index("FROM base AS app-source\n"):text.index("FROM venv-base AS build\n")]
+    build = text[text.index("FROM venv-base AS build\n"):text.index("FROM deps AS test-deps")]
     assert "requirements/*.txt requirements/wheel-sizes*.list" in source.replace("/opt/venvship/src/", "")
     assert "venvship lock/ }" in source  # only files with venvship's lock header go
     mounts = re.findall(r"--mount=\S+", build)
