@@ -128,3 +128,37 @@ def test_compiled_dependency_at_a_custom_venv_path(copy_example, engine) -> None
     assert "/usr/lib/x86_64-linux-gnu/libpq.so.5" in lines, out
     assert [line for line in lines if "/var/" in line and "No such file" not in line] == [], out
     assert lines[-1] == "uid=10001(app) gid=10001(app) groups=10001(app)", out
+
+
+def test_a_dependency_bump_does_not_rebuild_the_app(copy_example, engine) -> None:  # type: ignore[no-untyped-def]
+    """A bump changes only the lock files (as `venvship lock --upgrade-package` does): the
+    dependencies install again, the app's wheel (built from the context less those files, into an
+    empty venv) comes from the cache. hello-app has one layer group (no groups)."""
+    import uuid
+
+    from venvship import lockfile
+
+    project = copy_example()
+    tags = [f"venvship-test/bump-app:{uuid.uuid4().hex[:10]}-{n}" for n in ("a", "b")]
+    try:
+        result = run_cli("--progress", "quiet", "build", "--image", tags[0], "--no-verify", cwd=project)
+        assert result.returncode == 0, result.stderr[-3000:]
+        before = lockfile.read(project / "requirements" / "main.txt", "main")
+        assert before is not None
+        main_in = project / "requirements" / "main.in"
+        inputs = main_in.read_text()
+        main_in.write_text(inputs + f"werkzeug!={before.pins['werkzeug'].version}\n")
+        assert run_cli("--progress", "quiet", "lock", cwd=project).returncode == 0
+        main_in.write_text(inputs)  # the inputs as they were: the lock keeps the new pin
+        assert run_cli("--progress", "quiet", "lock", cwd=project).returncode == 0
+        after = lockfile.read(project / "requirements" / "main.txt", "main")
+        assert after is not None and after.pins["werkzeug"].version != before.pins["werkzeug"].version
+        result = run_cli("--progress", "plain", "build", "--image", tags[1], "--no-verify", cwd=project)
+        assert result.returncode == 0, result.stderr[-3000:]
+        log = result.stdout + result.stderr
+        assert buildkit.ran(log, "deps"), buildkit.steps(log)
+        assert not buildkit.ran(log, "build"), buildkit.steps(log)
+        assert any("RUN" in step for step in buildkit.cached(log, "build")), buildkit.steps(log)
+    finally:
+        for tag in tags:
+            engine.remove_image(tag)
