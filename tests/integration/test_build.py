@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import copy_example_to, run_cli
+from tests.conftest import PY311, copy_example_to, run_cli
 from tests.integration import buildkit
 from tests.integration.conftest import http_json, rebuild_after_source_change
 
@@ -139,9 +140,19 @@ def test_a_dependency_bump_does_not_rebuild_the_app(copy_example, engine) -> Non
     from venvship import lockfile
 
     project = copy_example()
-    tags = [f"venvship-test/bump-app:{uuid.uuid4().hex[:10]}-{n}" for n in ("a", "b")]
+    suffix = uuid.uuid4().hex[:10]
+    tags = [f"venvship-test/bump-app:{suffix}-{n}" for n in ("a", "b")]
+    # a base of this test's own (one marker file): no layer an earlier run built can be reused
+    base = f"venvship-test/bump-base:{suffix}"
+    (project.parent / "base").mkdir()
+    (project.parent / "base" / "Dockerfile").write_text(f"FROM {PY311}\nRUN echo {suffix} > /etc/venvship-test\n")
+    made = subprocess.run(["docker", "build", "--quiet", "--tag", base, str(project.parent / "base")],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    args = ("--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"RUNTIME_IMAGE={base}")
+    tags.append(base)
     try:
-        result = run_cli("--progress", "quiet", "build", "--image", tags[0], "--no-verify", cwd=project)
+        result = run_cli("--progress", "quiet", "build", "--image", tags[0], "--no-verify", *args, cwd=project)
         assert result.returncode == 0, result.stderr[-3000:]
         before = lockfile.read(project / "requirements" / "main.txt", "main")
         assert before is not None
@@ -153,7 +164,7 @@ def test_a_dependency_bump_does_not_rebuild_the_app(copy_example, engine) -> Non
         assert run_cli("--progress", "quiet", "lock", cwd=project).returncode == 0
         after = lockfile.read(project / "requirements" / "main.txt", "main")
         assert after is not None and after.pins["werkzeug"].version != before.pins["werkzeug"].version
-        result = run_cli("--progress", "plain", "build", "--image", tags[1], "--no-verify", cwd=project)
+        result = run_cli("--progress", "plain", "build", "--image", tags[1], "--no-verify", *args, cwd=project)
         assert result.returncode == 0, result.stderr[-3000:]
         log = result.stdout + result.stderr
         assert buildkit.ran(log, "deps"), buildkit.steps(log)
