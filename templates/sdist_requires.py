@@ -10,18 +10,11 @@
 import glob
 import os
 import re
-import subprocess
 import sys
-import tarfile
-import tempfile
-import zipfile
 
+# what only a new sdist needs is imported for it: a warm lock knows every answer (about 15 ms)
 outfile, logfile, names = sys.argv[1], sys.argv[2], sys.argv[3:]
 here = os.path.dirname(os.path.abspath(__file__))
-try:
-    import tomllib
-except ImportError:  # Python < 3.11: pip's own copy
-    from pip._vendor import tomli as tomllib
 
 
 def canonical(name):
@@ -49,6 +42,15 @@ for name, version in sorted(pins.items()):
         with open(known, encoding="utf-8") as fh:
             found += [line.strip() for line in fh if line.strip()]
         continue
+    import subprocess
+    import tarfile
+    import tempfile
+    import zipfile
+
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11: pip's own copy
+        from pip._vendor import tomli as tomllib
     work = tempfile.mkdtemp(prefix="venvship-sdist-")
     log.write(f"== {name}=={version}\n")
     log.flush()
