@@ -35,8 +35,9 @@ RUN --mount=type=secret,id=venvship_ca,target=/etc/ssl/certs/ca-certificates.crt
  && /opt/venvship/tools/bin/python -m pip install --no-cache-dir --disable-pip-version-check \
         --require-hashes --no-deps --only-binary :all: -r /opt/venvship/tools.txt
 
-# build-base: what every build stage shares: system packages to build, hash-based bytecode, no debug info.
-FROM tools AS build-base
+# build-packages: the system packages to build, FROM base: apt runs beside the tools' install, and its
+# secret step hashes the base image's root, not one made in the build (docs/dockerfile.md).
+FROM base AS build-packages
 # hadolint ignore=DL3008
 RUN --mount=type=secret,id=venvship_ca,required=false \
     ca=/etc/ssl/certs/ca-certificates.crt \
@@ -55,6 +56,11 @@ RUN --mount=type=secret,id=venvship_ca,required=false \
  && find /etc /run /tmp /usr /var -xdev \( -path /run/secrets -o -path /etc/hosts -o -path /etc/hostname \
         -o -path /etc/resolv.conf \) -prune -o -newermt "@${start}" -exec touch -h -d "@315532800" {} + \
  && touch -h -d "@315532800" /run
+
+# build-base: what every build stage shares: system packages to build, the tools, hash-based bytecode, no debug info.
+FROM build-packages AS build-base
+COPY --link --from=tools /opt/venvship/ /opt/venvship/
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt PIP_CERT=/etc/ssl/certs/ca-certificates.crt
 ENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never PYC_INVALIDATION_MODE=CHECKED_HASH CFLAGS=-g0
 
 # build-env: the app's build backend from requirements/build.txt, hash-checked.
