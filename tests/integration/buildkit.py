@@ -43,3 +43,12 @@ def ran(log: str, stage: str) -> list[str]:
 
 def cached(log: str, stage: str) -> list[str]:
     return [k for k, v in steps(log).items() if k.split(" ")[0] == stage and v == "CACHED"]
+
+
+_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (?P<text>.*)$")
+
+
+def output(log: str, stage: str) -> list[str]:
+    """What the RUN steps of ``stage`` printed ("#12 3.041 text" lines), in order."""
+    numbers = {m.group(1) for m in map(_STEP.match, log.splitlines()) if m and m.group("name").split(" ")[0] == stage}
+    return [m["text"] for m in map(_OUTPUT.match, log.splitlines()) if m and m.group(1) in numbers]

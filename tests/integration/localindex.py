@@ -6,7 +6,8 @@
 * TLS with a CA made for the session (openssl); the server certificate names the container's
   bridge address, which BuildKit's RUN steps reach.
 * Optional basic auth (pypiserver's htpasswd), and faults switched at run time
-  (``set_mode("500" | "hang" | "index")``); ``kill()`` makes the index disappear.
+  (``set_mode("500" | "hang" | "index" | "drop N TEXT")``: indexserver/serve.py); ``kill()``
+  makes the index disappear.
 
 The server container is started with testcontainers.
 """

@@ -10,7 +10,11 @@ Faults, switched at run time by writing one word into /srv/mode (read on every r
   index   serve the packages (default)
   500     answer every request with 500 Internal Server Error
   hang    accept the request and never answer
-Every request is logged to stderr as one 'vsp-request ...' line.
+  drop N TEXT   a flaky proxy: the first N downloads of each file whose path contains TEXT send
+          the headers and half the body, then the connection is dropped (counted per mode line:
+          writing the same line again does not restart the count)
+Every request is logged to stderr as one 'vsp-request ...' line ('vsp-request dropped PATH' for
+a dropped download).
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 MODE_FILE = Path("/srv/mode")
+_drops: dict[tuple[str, str], int] = {}
+_drops_lock = threading.Lock()
+
+
+class Dropped(Exception):
+    """Raised mid-body: wsgiref then closes the connection short of its Content-Length."""
 
 
 class Server(ThreadingMixIn, WSGIServer):
@@ -64,9 +74,27 @@ def with_faults(app):  # type: ignore[no-untyped-def]
             sys.stderr.write(f"vsp-request hanging {environ.get('PATH_INFO')}\n")
             sys.stderr.flush()
             threading.Event().wait()
+        words = current.split()
+        path = environ.get("PATH_INFO", "")
+        if words[0] == "drop" and len(words) == 3 and words[2] in path:
+            with _drops_lock:
+                seen = _drops.get((current, path), 0)
+                _drops[(current, path)] = seen + 1
+            if seen < int(words[1]):
+                return dropped(app(environ, start_response), path)
         return app(environ, start_response)
 
     return faulty
+
+
+def dropped(result, path):  # type: ignore[no-untyped-def]
+    body = b"".join(result)
+    if hasattr(result, "close"):
+        result.close()
+    sys.stderr.write(f"vsp-request dropped {path} after {len(body) // 2} of {len(body)} bytes\n")
+    sys.stderr.flush()
+    yield body[: len(body) // 2]
+    raise Dropped(path)
 
 
 def pypi_app():  # type: ignore[no-untyped-def]
