@@ -1,7 +1,8 @@
-"""The layer groups' ``wheels`` step against a flaky index: a wheel download dropped mid-body
-(what a flaky proxy does; pip does not retry a body cut short, it stops with "ERROR: Exception:")
-is fetched again, only the pins still missing, 3 attempts in all; a pin that cannot be fetched
-in 3 attempts fails the build with one line naming it.
+"""The layer groups' ``wheels`` step against a flaky index: a wheel download cut mid-body (what a
+flaky proxy does) is fetched again, only the pins still missing, 3 attempts in all; a pin that
+cannot be fetched in 3 attempts fails the build with one line naming it. pip does not retry a
+body cut short itself: the base image's pip 23 takes the half file and refuses it on its hash
+(a pip with the incomplete-download check stops on it), so one cut failed the build before.
 
 The index is the local pypiserver (tests/integration/localindex.py) in mode ``drop N TEXT``: the
 first N downloads of the wheel whose path holds TEXT send half the body and drop the connection.
@@ -65,20 +66,21 @@ def test_a_dropped_wheel_download_is_fetched_again_and_a_lost_one_is_named(
     flaky_wheel = f"{FLAKY.replace('-', '_')}-{version}-"
     tag = f"venvship-test/wheel-fetch:{uuid.uuid4().hex[:12]}"
     try:
-        # Lost: dropped more times than there are attempts. pip asks once an attempt (it does not
-        # retry a cut body itself: without venvship's retry one drop fails the build), the others
-        # are fetched once and kept in the store; the one line names the lost pin alone.
+        # Lost: cut more times than there are attempts. pip asks once an attempt (it does not
+        # retry a cut body itself: without venvship's retry one cut fails the build); the others
+        # are fetched and kept in the store; the one line names the lost pin alone.
         seen = len(server.log().splitlines())
         server.set_mode(f"drop 3 {flaky_wheel}")
         lost = run_cli("--progress", "plain", "build", "--image", tag, cwd=project)
-        assert lost.returncode != 0, lost.stderr[-3000:]
+        assert lost.returncode == 13, lost.stderr[-3000:]
         line = one_error(lost.stderr)
         assert "[wheels " in line and f"venvship: error: no wheel fetched for: {FLAKY}=={version}" in line, line
         assert not any(n in line for n in FILLERS if n != FLAKY), line
         assert downloads(server, seen, FLAKY) == (3, 0), server.log()[-3000:]
         for name in FILLERS:
             if name != FLAKY:
-                assert downloads(server, seen, name) == (0, 1), (name, server.log()[-3000:])
+                dropped, served = downloads(server, seen, name)
+                assert dropped == 0 and served >= 1, (name, server.log()[-3000:])
         fetched_again = [t for t in buildkit.output(lost.stderr, "wheels") if "fetching again" in t]
         assert len(fetched_again) == 2, buildkit.output(lost.stderr, "wheels")
 

@@ -11,7 +11,7 @@ Faults, switched at run time by writing one word into /srv/mode (read on every r
   500     answer every request with 500 Internal Server Error
   hang    accept the request and never answer
   drop N TEXT   a flaky proxy: the first N downloads of each file whose path contains TEXT send
-          the headers and half the body, then the connection is dropped (counted per mode line:
+          the headers and half the body, then the connection is closed (counted per mode line:
           writing the same line again does not restart the count)
 Every request is logged to stderr as one 'vsp-request ...' line ('vsp-request dropped PATH' for
 a dropped download).
