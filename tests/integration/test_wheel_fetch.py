@@ -1,4 +1,4 @@
-"""The layer groups' ``wheels-GROUP`` steps against a flaky index: a wheel download cut mid-body (what a
+"""The layer groups' ``wheels`` step against a flaky index: a wheel download cut mid-body (what a
 flaky proxy does) is fetched again, only the pins still missing, 3 attempts in all; a pin that
 cannot be fetched in 3 attempts fails the build with one line naming it. pip does not retry a
 body cut short itself: the base image's pip 23 takes the half file and refuses it on its hash
@@ -62,11 +62,7 @@ def test_a_dropped_wheel_download_is_fetched_again_and_a_lost_one_is_named(
     locked = run_cli("--progress", "quiet", "lock", cwd=project)
     assert locked.returncode == 0, locked.stderr[-2000:]
     dockerfile = run_cli("dockerfile", cwd=project)
-    assert " AS wheels-" in dockerfile.stdout, dockerfile.stderr[-2000:]  # 18 pins: layer groups
-    # the flaky pin's group fetches in a step of its own (wheels-GROUP); the other groups' steps run beside it
-    group = re.search(rf"^ +([a-z0-9-]+):[a-z0-9,-]*\b{FLAKY}\b", dockerfile.stdout, re.M)
-    assert group, dockerfile.stdout
-    stage = f"wheels-{group[1]}"
+    assert " AS wheels\n" in dockerfile.stdout, dockerfile.stderr[-2000:]  # 18 pins: layer groups
     flaky_wheel = f"{FLAKY.replace('-', '_')}-{version}-"
     tag = f"venvship-test/wheel-fetch:{uuid.uuid4().hex[:12]}"
     try:
@@ -76,18 +72,17 @@ def test_a_dropped_wheel_download_is_fetched_again_and_a_lost_one_is_named(
         seen = len(server.log().splitlines())
         server.set_mode(f"drop 3 {flaky_wheel}")
         lost = run_cli("--progress", "plain", "build", "--image", tag, cwd=project)
-        assert lost.returncode == 13, (server.log()[-4000:], lost.stderr[-3000:])
+        assert lost.returncode == 13, lost.stderr[-3000:]
         line = one_error(lost.stderr)
-        assert f"[{stage} " in line and f"venvship: error: no wheel fetched for: {FLAKY}=={version}" in line, line
+        assert "[wheels " in line and f"venvship: error: no wheel fetched for: {FLAKY}=={version}" in line, line
         assert not any(n in line for n in FILLERS if n != FLAKY), line
         assert downloads(server, seen, FLAKY) == (3, 0), server.log()[-3000:]
-        served_before = {}
         for name in FILLERS:
             if name != FLAKY:
-                dropped, served_before[name] = downloads(server, seen, name)
-                assert dropped == 0 and served_before[name] <= 1, (name, server.log()[-3000:])
-        fetched_again = [t for t in buildkit.output(lost.stderr, stage) if "fetching again" in t]
-        assert len(fetched_again) == 2, buildkit.output(lost.stderr, stage)
+                dropped, served = downloads(server, seen, name)
+                assert dropped == 0 and served >= 1, (name, server.log()[-3000:])
+        fetched_again = [t for t in buildkit.output(lost.stderr, "wheels") if "fetching again" in t]
+        assert len(fetched_again) == 2, buildkit.output(lost.stderr, "wheels")
 
         # Flaky: dropped once. The second attempt fetches it (and nothing else: the rest is in the
         # store) and the build passes; the step's log says so.
@@ -95,14 +90,14 @@ def test_a_dropped_wheel_download_is_fetched_again_and_a_lost_one_is_named(
         server.set_mode(f"drop 1 {flaky_wheel}")
         built = run_cli("--progress", "plain", "build", "--image", tag, cwd=project)
         assert built.returncode == 0, built.stderr[-3000:]
-        said = buildkit.output(built.stderr, stage)
+        said = buildkit.output(built.stderr, "wheels")
         assert (f"venvship: a wheel fetch failed; fetching again in 2 s (attempt 2 of 3): {FLAKY}=={version}"
                 in said), said
         assert any(t.startswith("pip (attempt 1): ") for t in said), said  # why, from pip
         assert downloads(server, seen, FLAKY) == (1, 1), server.log()[-3000:]
-        for name in FILLERS:  # each fetched once in all: what the first build fetched stayed in the store
+        for name in FILLERS:
             if name != FLAKY:
-                assert downloads(server, seen, name) == (0, 1 - served_before[name]), (name, server.log()[-3000:])
+                assert downloads(server, seen, name) == (0, 0), (name, server.log()[-3000:])
         run = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/app/bin/python", tag, "-c",
                               f"import {FLAKY.replace('-', '_')} as m; print(m.__version__)"],
                              capture_output=True, text=True, timeout=120)

@@ -252,20 +252,17 @@ def test_the_dockerfile_has_a_stage_and_a_layer_a_group(big_app: Path) -> None:
         if g["sdist"]:  # from the index, with the build lock
             assert "--build-constraint" in stage and "id=venvship_ca" in stage
         else:  # offline from the wheels stage's directory of its own: no secret, no cache mount
-            assert f"from=wheels-{g['name']},source=/opt/venvship/wheels," in stage
+            assert f"from=wheels,source=/opt/venvship/wheels/{g['name']}," in stage
             assert "--offline" in stage and "--no-index" in stage and "--require-hashes" in stage
             assert "type=secret" not in stage and "type=cache" not in stage
-            # one networked step a group fetches its wheels: its root is the base image, its inputs are
-            # mounted (BuildKit content-hashes the root of a step with a secret mount, and keeps that
-            # hash only for an image's root: docs/dockerfile.md)
-            wheels = stages[f"fetch-base AS wheels-{g['name']}"]
-            assert "id=venvship_ca" in wheels and "\nCOPY " not in wheels
-            assert "--mount=type=bind,from=tools,source=/opt/venvship/tools," in wheels
-            assert (f"--mount=type=bind,from=layer-groups,source=/opt/venvship/groups/{g['name']}.txt,"
-                    f"target=/opt/venvship/locks/{g['name']}.txt") in wheels
-            assert "id=venvship-uv-wheels,sharing=shared" in wheels
-    assert "base AS fetch-base" in stages
-    # the app's build and the SBOM wait for no group
+            assert f"/tmp/groups/{g['name']}.txt" in stages["base AS wheels"]
+    # one networked step fetches the wheels; the app's build and the SBOM wait for no group
+    wheels = stages["base AS wheels"]
+    assert "id=venvship_ca" in wheels
+    # its root is the base image, its inputs are mounted: BuildKit content-hashes the root of a step
+    # with a secret mount, and keeps that hash only for an image's root (docs/dockerfile.md)
+    assert "\nCOPY " not in wheels and "--mount=type=bind,from=tools,source=/opt/venvship/tools," in wheels
+    assert "--mount=type=bind,source=requirements/main.txt,target=/opt/venvship/locks/main.txt" in wheels
     assert "venv-base AS build" in stages and "build-base AS sbom" in stages
     assert "is locked but in no layer group" in text
     off = replace(settings, image=replace(settings.image, layer_groups=False))
