@@ -123,7 +123,7 @@ def test_a_bump_re_runs_and_changes_only_its_group(built: dict[str, Any], engine
     result = run_cli("--progress", "plain", "build", "--image", built["tags"]["bumped"], cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]
     ran = ran_steps(result.stdout + result.stderr)
-    installs = {s.split()[0] for s in ran if s.startswith("deps-") and s.endswith("2/2")}
+    installs = {s.split()[0] for s in ran if s.startswith("deps-")}
     # Only idna's group may install. It may also come from BuildKit's cache: every run bumps idna to
     # the same version, so a machine that ran this test before has that group's layer cached.
     assert installs <= {f"deps-{groups[home].name}"}, sorted(ran)

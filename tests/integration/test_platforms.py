@@ -233,8 +233,8 @@ def test_a_foreign_venv_installed_on_the_build_platform_is_the_emulated_one_file
 @pytest.mark.multiplatform
 def test_a_foreign_venvs_layer_groups_installed_on_the_build_platform_are_the_emulated_ones(
         project: Path, arm64_base: str) -> None:
-    """With 16 distributions or more the venv is in layer groups: each group installs offline from
-    the wheels stage's directory, on the build platform; the layers equal the emulated install's."""
+    """With 16 distributions or more the venv is in layer groups: each group installs from the index
+    by uv on the build platform; the layers equal the emulated install's."""
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace(
         '"markupsafe"]', '"markupsafe", "flask", "requests", "pyyaml", "attrs", "typing-extensions", "six"]'))

@@ -245,24 +245,24 @@ def test_the_dockerfile_has_a_stage_and_a_layer_a_group(big_app: Path) -> None:
     text = render_dockerfile(settings, envs)
     stages = {chunk.split("\n", 1)[0]: chunk for chunk in text.split("\nFROM ")}
     for g in groups:
-        assert f"FROM venv-base AS deps-{g['name']}\n" in text
+        base = "venv-base" if g["sdist"] else "base"
+        assert f"FROM {base} AS deps-{g['name']}\n" in text
         assert text.count(f"COPY --link --from=deps-{g['name']} /app /app\n") == 2  # deps and runtime
         assert f"        {g['name']}:{','.join(g['members'])} \\\n" in text
-        stage = stages[f"venv-base AS deps-{g['name']}"]
-        if g["sdist"]:  # from the index, with the build lock
-            assert "--build-constraint" in stage and "id=venvship_ca" in stage
-        else:  # offline from the wheels stage's directory of its own: no secret, no cache mount
-            assert f"from=wheels,source=/opt/venvship/wheels/{g['name']}," in stage
-            assert "--offline" in stage and "--no-index" in stage and "--require-hashes" in stage
-            assert "type=secret" not in stage and "type=cache" not in stage
-            assert f"/tmp/groups/{g['name']}.txt" in stages["base AS wheels"]
-    # one networked step fetches the wheels; the app's build and the SBOM wait for no group
-    wheels = stages["base AS wheels"]
-    assert "id=venvship_ca" in wheels
-    # its root is the base image, its inputs are mounted: BuildKit content-hashes the root of a step
-    # with a secret mount, and keeps that hash only for an image's root (docs/dockerfile.md)
-    assert "\nCOPY " not in wheels and "--mount=type=bind,from=tools,source=/opt/venvship/tools," in wheels
-    assert "--mount=type=bind,source=requirements/main.txt,target=/opt/venvship/locks/main.txt" in wheels
+        stage = stages[f"{base} AS deps-{g['name']}"]
+        assert "id=venvship_ca" in stage and "--mount=type=cache,target=/root/.cache/uv,id=venvship-uv,sharing=shared" in stage
+        assert "--require-hashes" in stage and "--offline" not in stage
+        if g["sdist"]:  # FROM the venv with the build tools, with the build lock
+            assert "--build-constraint" in stage and "--no-binary markupsafe" in stage
+        else:
+            # its root is the base image, its inputs are mounted: BuildKit content-hashes the root of
+            # a step with a secret mount, and keeps that hash only for an image's root (docs/dockerfile.md)
+            assert "\nCOPY " not in stage and "--mount=type=bind,from=tools,source=/opt/venvship/tools," in stage
+            assert (f"--mount=type=bind,from=layer-groups,source=/opt/venvship/groups/{g['name']}.txt,"
+                    f"target=/opt/venvship/locks/{g['name']}.txt") in stage
+            assert "--build-constraint" not in stage and "--no-binary" not in stage
+            assert ("xargs rm -f < /tmp/venv-files" in stage) == (g is not groups[0])
+    assert " AS wheels" not in text  # no step fetches for all groups: a bump fetches only its new wheel
     assert "venv-base AS build" in stages and "build-base AS sbom" in stages
     assert "is locked but in no layer group" in text
     off = replace(settings, image=replace(settings.image, layer_groups=False))
