@@ -15,6 +15,7 @@ import subprocess
 import tarfile
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,19 @@ from tests.integration.localindex import IndexServer
 
 pytestmark = pytest.mark.docker
 TAG = "venvship-test/private-index:it"
+FRESH = "vsp-fresh"
 
 
 @pytest.fixture(scope="module")
 def built(private_index: IndexServer, private_bundle: Path, private_netrc: Path,
           tmp_path_factory: pytest.TempPathFactory, engine) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+    # A wheel new to this run (a version never published before): no cache on the engine can hold
+    # it, so the build must download it from the private index (uv's cache outlives a session, and
+    # the index's address comes back with every session).
+    fresh = localindex.wheel(tmp_path_factory.mktemp("fresh"), FRESH, f"1.{uuid.uuid4().int % 10**9}")
+    private_index.upload(fresh)
     project = localindex.make_project(tmp_path_factory.mktemp("secrets") / "vsp-app", private_index,
-                                      private_bundle, netrc=private_netrc)
+                                      private_bundle, netrc=private_netrc, main_in=f"vsp-alpha\n{FRESH}\n")
     lock = run_cli("--progress", "quiet", "lock", cwd=project)
     assert lock.returncode == 0, lock.stderr[-2000:]
     build = run_cli("--progress", "quiet", "build", "--image", TAG, cwd=project)
@@ -60,7 +67,8 @@ def test_the_index_really_needs_the_password_and_the_ca(built: Path, private_ind
         urllib.request.urlopen(url, context=ssl.create_default_context(), timeout=10)  # the system CAs only
     assert _get(url, private_bundle) == 401
     assert _get(url, private_bundle, ("vsp", canaries["password"])) == 200
-    served = [ln for ln in private_index.requests() if '" 200 ' in ln and "/packages/vsp_alpha-1.0" in ln]
+    fresh = FRESH.replace("-", "_")
+    served = [ln for ln in private_index.requests() if '" 200 ' in ln and f"/packages/{fresh}-" in ln]
     assert served, "the build never downloaded from the private index"
 
 
