@@ -27,6 +27,7 @@ REQUIRES_HOOK = "requires_hook.py"  # lock stage: the backend's get_requires_for
 SDIST_REQUIRES = "sdist_requires.py"  # lock stage: build requirements of allowed sdists
 PROBE = "probe.py"  # what an interpreter says about itself: lock stage, install, verify, export
 MINIMAL_ROOTFS = "minimal_rootfs.py"  # stage runtime-rootfs: the minimal runtime's root filesystem
+COMPILE_CACHED = "compile_cached.py"  # the layer groups' bytecode, from a cache of .pyc files
 
 # ---- venvship's own tool locks (pinned, hashed; installed in the tools stage) ----
 TOOLS_UV = "uv.txt"
