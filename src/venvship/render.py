@@ -149,8 +149,31 @@ def layer_groups(settings: Settings, main_locks: list[str]) -> list[dict[str, An
     sizes = settings.requirements_path / layers.sizes_name(settings.platforms.lock_suffix)
     groups = layers.plan(lockfile.combine(present).pins, layers.read_sizes(sizes))
     sdists = {canonicalize_name(n) for n in settings.index.allow_sdist}
-    return [{"name": g.name, "members": list(g.members), "sdist": bool(sdists & set(g.members))}
+    cached = bytecode_cacheable(present[0].header.get("python", ""))
+    return [{"name": g.name, "members": list(g.members), "sdist": bool(sdists & set(g.members)),
+             "bytecode_cache": cached and not sdists & set(g.members)}
             for g in groups] if len(groups) > 1 else []
+
+
+def without_docstring(script: str) -> str:
+    """A script for the Dockerfile: its module docstring (what it does and why, at length) left in
+    venvship's templates directory, one comment line naming the file instead."""
+    if not script.startswith('"""'):
+        return script
+    end = script.index('"""', 3) + 3
+    return f"# venvship: templates/{resources.COMPILE_CACHED} (its docstring says what it does and why)" + script[end:]
+
+
+def bytecode_cacheable(python: str) -> bool:
+    """Whether a lock's interpreter (its header's "cpython 3.11.2") writes .pyc bytes that depend on
+    the source alone, so that templates/compile_cached.py may take them from its cache: CPython
+    3.11+ (before, marshal's output depends on the compiling process; the script says why)."""
+    implementation, _, version = python.partition(" ")
+    try:
+        release = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    return implementation == "cpython" and len(release) == 2 and release >= (3, 11)
 
 
 # foreign-install = "build-platform" (issue 18): what the build platform's interpreter must share with
@@ -278,6 +301,9 @@ def context(settings: Settings, envs: EnvironmentSet) -> dict[str, Any]:
         "runtime_programs": list(settings.runtime.programs),
         "debug_programs": list(DEBUG_PROGRAMS),
         # --- end minimal ---
+        # --- the layer groups' bytecode cache (templates/compile_cached.py) ---
+        "compile_cached_py": (without_docstring(resources.text(resources.COMPILE_CACHED))
+                              if not cross and any(g["bytecode_cache"] for g in groups) else ""),
     }
 
 

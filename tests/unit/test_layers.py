@@ -254,7 +254,17 @@ def test_the_dockerfile_has_a_stage_and_a_layer_a_group(big_app: Path) -> None:
         assert "--require-hashes" in stage and "--offline" not in stage
         if g["sdist"]:  # FROM the venv with the build tools, with the build lock
             assert "--build-constraint" in stage and "--no-binary markupsafe" in stage
+            # uv compiles an sdist group's bytecode itself (no cache)
+            assert "--compile-bytecode" in stage and "compile_cached" not in stage and not g["bytecode_cache"]
         else:
+            # the bytecode: uv installs without it, then compile_cached.py (CPython 3.11: the lock's
+            # interpreter) writes the same files from the shared cache, compiling only new sources
+            assert g["bytecode_cache"] and "--compile-bytecode" not in stage
+            assert ("--mount=type=bind,from=bytecode-script,source=/opt/venvship/compile_cached.py,"
+                    "target=/opt/venvship/compile_cached.py \\\n") in stage
+            assert "--mount=type=cache,target=/root/.cache/venvship-pyc,id=venvship-pyc,sharing=shared \\\n" in stage
+            assert stage.index("/opt/venvship/tools/bin/uv pip install") < stage.index(
+                " && /app/bin/python /opt/venvship/compile_cached.py --cache /root/.cache/venvship-pyc \\\n")
             # its root is the base image, its inputs are mounted: BuildKit content-hashes the root of
             # a step with a secret mount, and keeps that hash only for an image's root (docs/dockerfile.md)
             assert "\nCOPY " not in stage and "--mount=type=bind,from=tools,source=/opt/venvship/tools," in stage
@@ -263,9 +273,33 @@ def test_the_dockerfile_has_a_stage_and_a_layer_a_group(big_app: Path) -> None:
             assert "--build-constraint" not in stage and "--no-binary" not in stage
             assert ("xargs rm -f < /tmp/venv-files" in stage) == (g is not groups[0])
     assert " AS wheels" not in text  # no step fetches for all groups: a bump fetches only its new wheel
+    script = stages["base AS bytecode-script"]
+    assert script.count("printf ") == 1 and script.endswith("> /opt/venvship/compile_cached.py\n")
+    assert "def compile_like_uv(path, mode):" in script and "What uv 0.13.9 does" not in script  # docstring left out
     assert "venv-base AS build" in stages and "build-base AS sbom" in stages
     assert "is locked but in no layer group" in text
     off = replace(settings, image=replace(settings.image, layer_groups=False))
     assert layer_groups(off, ["main"]) == [] and "AS deps-" not in render_dockerfile(off, envs)
     (big_app / "requirements" / "main.txt").unlink()  # before the first lock: one deps stage
     assert layer_groups(settings, ["main"]) == []
+
+
+def test_an_interpreter_before_3_11_keeps_uvs_own_bytecode(big_app: Path) -> None:
+    """Before CPython 3.11 a .pyc's bytes depend on the process that compiled it (marshal): the
+    groups keep uv --compile-bytecode and the Dockerfile has no bytecode cache."""
+    from venvship.environments import discover
+    from venvship.render import bytecode_cacheable, layer_groups, render_dockerfile
+    from venvship.settings import load_settings
+
+    assert bytecode_cacheable("cpython 3.11.2") and bytecode_cacheable("cpython 3.13.0")
+    assert not bytecode_cacheable("cpython 3.10.14") and not bytecode_cacheable("cpython 3.9.2")
+    assert not bytecode_cacheable("pypy 3.11.0") and not bytecode_cacheable("") and not bytecode_cacheable("cpython x")
+    main = big_app / "requirements" / "main.txt"
+    main.write_text(main.read_text().replace("# venvship: python = cpython 3.11.2\n", "# venvship: python = cpython 3.9.2\n", 1))
+    settings = load_settings(big_app, environ={})
+    envs = discover(settings)
+    groups = layer_groups(settings, envs.closure("main"))
+    assert len(groups) > 1 and not any(g["bytecode_cache"] for g in groups)
+    text = render_dockerfile(settings, envs)
+    assert "compile_cached" not in text and "venvship-pyc" not in text and "bytecode-script" not in text
+    assert text.count("--require-hashes --no-deps --compile-bytecode") >= len(groups)
