@@ -383,12 +383,13 @@ def namespace_cache_mounts(dockerfile: str, ns: str) -> str:
 
 
 def venvship_cache_override(project: Path, ns: str) -> None:
-    """The same for venvship: its macros with the uv cache id renamed, as a project override
+    """The same for venvship: its macros with every cache id renamed (uv's, the bytecode cache's:
+    `id=venvship-...`; the secrets' ids are `venvship_...`), as a project override
     (.venvship/templates/macros.j2). Nothing else in the template changes."""
     from venvship.render import builtin_template_dir
 
     text = (builtin_template_dir() / "macros.j2").read_text()
-    new, count = re.subn(r"id=venvship-uv\b", f"id={ns}-uv", text)
+    new, count = re.subn(r"id=venvship-(?=[a-z])", f"id={ns}-", text)
     if not count:
         raise SystemExit("venvship's macros.j2 has no 'id=venvship-uv' cache mount to rename")
     target = project / ".venvship" / "templates" / "macros.j2"
