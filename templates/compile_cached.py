@@ -10,7 +10,8 @@ Standard library only; runs on CPython 3.9 to 3.13 but caches on CPython 3.11+ o
 interned string as shared (FLAG_REF) only when something else in the process holds it, so the bytes
 of a .pyc depend on the compiling process (its own code, the modules it has imported), not only
 on the source: uv 0.13.9 and this script, compiling the same six.py
-on 3.9, write different bytes (same code). 3.11 and later mark every interned string. The
+on 3.9, write different bytes (same code), and so do two runs of uv installing pygments alone
+(measured; presumably which worker compiles which file, after what, varies from run to run). 3.11 and later mark every interned string. The
 Dockerfile keeps uv --compile-bytecode for those interpreters. No single quote in this file: the
 Dockerfile writes it with printf (render.printf_file).
 

@@ -288,3 +288,6 @@ def test_a_foreign_platforms_layer_groups_install_on_the_build_platform_but_an_s
     assert text.count('--python-platform "$(cat /opt/venvship/target/platform)"') == len(groups) - 1
     emulated = foreign(project, foreign_install="emulated")
     assert "cross-" not in emulated and "--python-platform" not in emulated
+    # uv compiles the groups it installs on the build platform; emulated, the bytecode cache does
+    assert "compile_cached" not in text and "venvship-pyc" not in text
+    assert emulated.count("/opt/venvship/compile_cached.py --cache /root/.cache/venvship-pyc") == len(groups) - 1
