@@ -100,7 +100,7 @@ def dockerfile(cache_id: str) -> str:
         script = "" if compiled else (" && /app/bin/python /opt/compile_cached.py --cache /root/.cache/venvship-pyc"
                                       " 2> /out/log")
         return (f"FROM env AS {name}\n"
-                f"RUN {tools} {cache}{wait} \\\n"
+                f"RUN {tools}{'' if compiled else ' ' + cache}{wait} \\\n"
                 f"    mkdir /out && {install} {flags}-r /w/{wheels}.txt{script} \\\n"
                 f" && python3 /opt/manifest.py /app > /out/manifest\n")
 
@@ -136,6 +136,33 @@ def dockerfile(cache_id: str) -> str:
     )
 
 
+def prune_run(run_id: str) -> None:
+    """Remove what this run left in BuildKit: its cache mount and its stages' records (the env
+    stage names the id; every install stage is made on top of it), children first."""
+    out = subprocess.run(["docker", "buildx", "du", "--verbose"], capture_output=True, text=True).stdout
+    records: dict[str, tuple[str, str]] = {}
+    current = ""
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key == "ID":
+            current = value.strip().rstrip("*")
+            records[current] = ("", "")
+        elif current and key in ("Parent", "Parents"):
+            records[current] = (value.strip(), records[current][1])
+        elif current and key == "Description":
+            records[current] = (records[current][0], value.strip())
+    chosen = [rid for rid, (_, description) in records.items() if run_id in description]
+    while True:
+        more = [rid for rid, (parents, _) in records.items() if rid not in chosen
+                and set(re.split(r"[\s,]+", parents)) & set(chosen)]
+        if not more:
+            break
+        chosen += more
+    if chosen:
+        subprocess.run(["docker", "buildx", "prune", "--force", "--filter", "id=" + "|".join(reversed(chosen))],
+                       capture_output=True)
+
+
 def summary(log: str) -> tuple[int, int, int]:
     """(files, from the cache, compiled) from the script's line."""
     m = re.search(r"bytecode of (\d+) files: (\d+) from the cache, (\d+) compiled", log)
@@ -162,7 +189,7 @@ def test_cached_bytecode_is_what_uv_compiles(base: str, tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=1800)
         assert done.returncode == 0, done.stderr[-4000:]
     finally:
-        subprocess.run(["docker", "buildx", "prune", "-f", "--filter", f"id={cache_id}"], capture_output=True)
+        prune_run(cache_id)
     trees = {s: (out / s / "manifest").read_text().splitlines() for s in ("uv-a", "cold-a", "warm-a", "uv-b", "warm-b")}
     assert len(trees["uv-a"]) > 3000
     pycs = [line for line in trees["uv-a"] if ".pyc " in line]
