@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import importlib.util
 import json
+import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -153,6 +154,43 @@ def layer_groups(settings: Settings, main_locks: list[str]) -> list[dict[str, An
     return [{"name": g.name, "members": list(g.members), "sdist": bool(sdists & set(g.members)),
              "bytecode_cache": cached and not sdists & set(g.members)}
             for g in groups] if len(groups) > 1 else []
+
+
+# The layer-groups stage's split (templates/macros.j2, split_groups), done on the host: the same
+# bytes, line for line. `venvship build` hands them to BuildKit as the named context `layer-groups`,
+# which replaces that stage, so a bump's group step starts without waiting for a container that
+# splits the locks (docs/dockerfile.md). A plain `docker buildx build` runs the stage itself.
+GROUPS_CONTEXT = "layer-groups"
+_REQUIREMENT = re.compile(r"[A-Za-z0-9]")
+_HASH_LINE = re.compile(r" +--hash")
+
+
+def split_group_locks(settings: Settings, envs: EnvironmentSet) -> dict[str, bytes]:
+    """The files the layer-groups stage writes, by their path in it: one hashed requirements file
+    a group under opt/venvship/groups/, and build.txt beside them when a group builds an sdist.
+    {} without layer groups, or when a locked name is in no group (the stage then fails the build
+    with its own message)."""
+    main_locks = envs.closure("main")
+    groups = layer_groups(settings, main_locks)
+    if not groups:
+        return {}
+    where = {member: g["name"] for g in groups for member in g["members"]}
+    out: dict[str, list[str]] = {g["name"]: [] for g in groups}
+    for env in main_locks:
+        current: str | None = None
+        for line in settings.lock_path(env).read_text(encoding="utf-8").splitlines():
+            if _REQUIREMENT.match(line):
+                field = line.split(maxsplit=1)[0].lower()
+                name = re.sub(r"[-_.]+", "-", re.split(r"[=<>!~;\[ ]", field, maxsplit=1)[0])
+                current = where.get(name)
+                if current is None:
+                    return {}
+            if current is not None and (_REQUIREMENT.match(line) or _HASH_LINE.match(line)):
+                out[current].append(line + "\n")
+    files = {f"opt/venvship/groups/{name}.txt": "".join(lines).encode("utf-8") for name, lines in out.items()}
+    if any(g["sdist"] for g in groups):
+        files["opt/venvship/groups/build.txt"] = settings.lock_path("build").read_bytes()
+    return files
 
 
 def without_docstring(script: str) -> str:

@@ -127,6 +127,8 @@ def test_a_bump_re_runs_and_changes_only_its_group(built: dict[str, Any], engine
     # Only idna's group may install. It may also come from BuildKit's cache: every run bumps idna to
     # the same version, so a machine that ran this test before has that group's layer cached.
     assert installs <= {f"deps-{groups[home].name}"}, sorted(ran)
+    # venvship build hands BuildKit the split locks (the named context replacing layer-groups).
+    assert not [s for s in ran if s.startswith("layer-groups")], sorted(ran)
     # The app's wheel is built from the context less the lock files: a bump does not rebuild it.
     assert not [s for s in ran if s.startswith("build ")], sorted(ran)
     old, new = layer_ids(engine, built["tags"]["grouped"]), layer_ids(engine, built["tags"]["bumped"])
@@ -149,3 +151,26 @@ def test_export_of_a_grouped_venv_has_every_locked_distribution(built: dict[str,
     missing = [name for name in lock.versions
                if not re.search("/" + re.sub(r"[-_.]+", "[-_.]", name) + r"-[^/]*\.dist-info/", listing, re.I)]
     assert not missing, f"not in the tarball: {missing}"
+
+
+def test_the_host_split_is_the_layer_groups_stages_own(built: dict[str, Any], tmp_path: Path) -> None:
+    """What `venvship build` passes as the named context `layer-groups` (render.split_group_locks)
+    is, byte for byte, what that stage writes when a plain `docker buildx build` runs it."""
+    from venvship.environments import discover
+    from venvship.render import render_dockerfile, split_group_locks
+    from venvship.settings import load_settings
+
+    project = built["grouped"]
+    settings = load_settings(project)
+    envs = discover(settings)
+    files = split_group_locks(settings, envs)
+    assert len(files) > 2
+    (tmp_path / "Dockerfile").write_text(render_dockerfile(settings, envs))
+    out = tmp_path / "out"
+    stage = subprocess.run(["docker", "buildx", "build", "--progress=plain", "--target", "layer-groups",
+                            "--file", str(tmp_path / "Dockerfile"), "--output", f"type=local,dest={out}",
+                            str(project)], capture_output=True, text=True, timeout=600)
+    assert stage.returncode == 0, stage.stderr[-3000:]
+    written = {str(p.relative_to(out)): p.read_bytes()
+               for p in (out / "opt" / "venvship" / "groups").iterdir()}
+    assert written == files

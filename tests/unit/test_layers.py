@@ -303,3 +303,45 @@ def test_an_interpreter_before_3_11_keeps_uvs_own_bytecode(big_app: Path) -> Non
     text = render_dockerfile(settings, envs)
     assert "compile_cached" not in text and "venvship-pyc" not in text and "bytecode-script" not in text
     assert text.count("--require-hashes --no-deps --compile-bytecode") >= len(groups)
+
+
+def test_the_host_split_is_each_groups_pins_and_the_build_hands_it_over(
+        big_app: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """render.split_group_locks: the layer-groups stage's files (test_layer_groups compares them
+    with the stage's own output byte for byte), passed by the build as the named context that
+    replaces the stage."""
+    from dataclasses import replace
+
+    from venvship.environments import discover
+    from venvship.ops import build
+    from venvship.ops.build import BuildOptions, build_request, prepare_context
+    from venvship.render import GROUPS_CONTEXT, layer_groups, split_group_locks
+    from venvship.settings import load_settings
+
+    monkeypatch.setattr(build, "label_args", lambda settings: {})  # git: not in a unit test
+
+    settings = load_settings(big_app, environ={})
+    envs = discover(settings)
+    groups = layer_groups(settings, envs.closure("main"))
+    files = split_group_locks(settings, envs)
+    lock = lockfile.read(big_app / "requirements" / "main.txt", "main")
+    assert lock is not None
+    assert set(files) == {f"opt/venvship/groups/{g['name']}.txt" for g in groups} | {"opt/venvship/groups/build.txt"}
+    assert files["opt/venvship/groups/build.txt"] == (big_app / "requirements" / "build.txt").read_bytes()
+    for g in groups:
+        text = files[f"opt/venvship/groups/{g['name']}.txt"].decode()
+        named = [line.split("==")[0] for line in text.splitlines() if not line.startswith(" ")]
+        assert sorted(named) == sorted(g["members"])
+        for name in g["members"]:
+            assert all(f"--hash={h}" in text for h in lock.pins[name].hashes)
+    (tmp_path / "work").mkdir()
+    dockerfile = prepare_context(settings, envs, tmp_path / "work")
+    req = build_request(settings, BuildOptions(images=("app:1",)), dockerfile)
+    assert req.build_contexts == {GROUPS_CONTEXT: tmp_path / "work" / GROUPS_CONTEXT}
+    assert (tmp_path / "work" / GROUPS_CONTEXT / "opt/venvship/groups/rare-0.txt").read_bytes() == \
+        files["opt/venvship/groups/rare-0.txt"]
+    off = replace(settings, image=replace(settings.image, layer_groups=False))
+    assert split_group_locks(off, envs) == {}
+    other = tmp_path / "other"
+    other.mkdir()
+    assert build_request(off, BuildOptions(images=("app:1",)), prepare_context(off, envs, other)).build_contexts == {}

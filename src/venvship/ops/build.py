@@ -20,7 +20,7 @@ from .. import freshness
 from ..engine import BuildRequest, Engine, Secret, validate_reference
 from ..environments import BUILD_ENV, EnvironmentSet
 from ..errors import ConfigError, StaleLockError, VerifyError
-from ..render import FIXED_EPOCH, cross_install, render_dockerfile, uses_scm_version
+from ..render import FIXED_EPOCH, GROUPS_CONTEXT, cross_install, render_dockerfile, split_group_locks, uses_scm_version
 from ..settings import Settings, build_command_values, read_pyproject
 from . import lock, testenvs
 
@@ -281,8 +281,14 @@ def check_locks_intact(settings: Settings, envs: EnvironmentSet, target: str) ->
 
 
 def prepare_context(settings: Settings, envs: EnvironmentSet, workdir: Path) -> Path:
+    """The Dockerfile in WORKDIR, and beside it the layer groups' split locks (render.GROUPS_CONTEXT:
+    build_request passes that directory as the named context replacing the layer-groups stage)."""
     dockerfile = workdir / "Dockerfile"
     dockerfile.write_text(render_dockerfile(settings, envs))
+    for name, data in split_group_locks(settings, envs).items():
+        path = workdir / GROUPS_CONTEXT / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
     if not (settings.project_dir / ".dockerignore").exists():
         # BuildKit reads <Dockerfile>.dockerignore when the context has no .dockerignore.
         (workdir / "Dockerfile.dockerignore").write_text(DEFAULT_DOCKERIGNORE)
@@ -310,9 +316,11 @@ def build_request(settings: Settings, opts: BuildOptions, dockerfile: Path) -> B
         values = sorted(build_command_values(settings).items())
         env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in values))
         extra_secrets = (Secret("venvship_build_env", env_file),)
+    groups = dockerfile.parent / GROUPS_CONTEXT
     return BuildRequest(
         context=settings.project_dir, dockerfile=dockerfile, target=opts.target, tags=opts.images,
         output=opts.output, build_args=args,
+        build_contexts={GROUPS_CONTEXT: groups} if groups.is_dir() else {},
         secrets=lock.ca_secrets(settings) + extra_secrets + tuple(parse_secret(s) for s in opts.secrets),
         no_cache=opts.no_cache, platform=platform, push=opts.push, builder=opts.builder,
         cache_from=opts.cache_from, cache_to=opts.cache_to,
