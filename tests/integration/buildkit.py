@@ -52,3 +52,23 @@ def output(log: str, stage: str) -> list[str]:
     """What the RUN steps of ``stage`` printed ("#12 3.041 text" lines), in order."""
     numbers = {m.group(1) for m in map(_STEP.match, log.splitlines()) if m and m.group("name").split(" ")[0] == stage}
     return [m["text"] for m in map(_OUTPUT.match, log.splitlines()) if m and m.group(1) in numbers]
+
+
+# Every entry under a tree (argv[1]), one line each: path, mode, owner, then "mtime" in argv[2]
+# adds the mtime, then the content hash or link target. Run by the image's own interpreter.
+TREE_MANIFEST = """\
+import hashlib, os, stat, sys
+for top, dirs, files in os.walk(sys.argv[1]):
+    dirs.sort()
+    for name in sorted(dirs + files):
+        p = os.path.join(top, name)
+        st = os.lstat(p)
+        if stat.S_ISLNK(st.st_mode):
+            what = "-> " + os.readlink(p)
+        elif stat.S_ISREG(st.st_mode):
+            what = hashlib.sha256(open(p, "rb").read()).hexdigest()
+        else:
+            what = "dir"
+        when = [int(st.st_mtime)] if sys.argv[2:] == ["mtime"] else []
+        print(p, oct(st.st_mode), st.st_uid, st.st_gid, *when, what)
+"""

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PY39, PY311, PY313
+from tests.integration import buildkit
 from venvship import resources
 from venvship.engine import Engine
 from venvship.settings import load_settings
@@ -31,23 +32,6 @@ pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Every entry under a tree: path, mode, content hash or link target (mtimes differ between two
-# installs; the Dockerfile clamps them).
-MANIFEST = """\
-import hashlib, os, stat, sys
-for top, dirs, files in os.walk(sys.argv[1]):
-    dirs.sort()
-    for name in sorted(dirs + files):
-        p = os.path.join(top, name)
-        st = os.lstat(p)
-        if stat.S_ISLNK(st.st_mode):
-            what = "-> " + os.readlink(p)
-        elif stat.S_ISREG(st.st_mode):
-            what = hashlib.sha256(open(p, "rb").read()).hexdigest()
-        else:
-            what = "dir"
-        print(p, oct(st.st_mode), st.st_uid, st.st_gid, what)
-"""
 
 CORNER_FILES = {
     "cornercase/__init__.py": "from cornercase.frozen import kinds\n",
@@ -175,7 +159,7 @@ def test_cached_bytecode_is_what_uv_compiles(base: str, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     shutil.copy(resources.path("compile_cached.py"), ctx / "compile_cached.py")
-    (ctx / "manifest.py").write_text(MANIFEST)
+    (ctx / "manifest.py").write_text(buildkit.TREE_MANIFEST)
     (ctx / "uv.txt").write_text(resources.tool_lock(resources.TOOLS_UV))
     corner_wheel(ctx)
     cache_id = f"venvship-pyc-test-{uuid.uuid4().hex[:12]}"

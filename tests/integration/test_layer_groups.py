@@ -16,31 +16,16 @@ from typing import Any
 import pytest
 
 from tests.conftest import PY311, copy_example_to, run_cli
+from tests.integration import buildkit
 from venvship import layers, lockfile
 from venvship.engine import Engine
 
 pytestmark = pytest.mark.docker
 
-# Every file and directory under the venv: path, mode, owner, mtime, content hash or link target.
-MANIFEST = """\
-import hashlib, os, stat, sys
-for top, dirs, files in os.walk(sys.argv[1]):
-    dirs.sort()
-    for name in sorted(dirs + files):
-        p = os.path.join(top, name)
-        st = os.lstat(p)
-        if stat.S_ISLNK(st.st_mode):
-            what = "-> " + os.readlink(p)
-        elif stat.S_ISREG(st.st_mode):
-            what = hashlib.sha256(open(p, "rb").read()).hexdigest()
-        else:
-            what = "dir"
-        print(p, oct(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime), what)
-"""
 
 
 def manifest(engine: Engine, tag: str) -> list[str]:
-    code, out = engine.run(tag, ["-c", MANIFEST, "/app"], entrypoint=["/app/bin/python"])
+    code, out = engine.run(tag, ["-c", buildkit.TREE_MANIFEST, "/app", "mtime"], entrypoint=["/app/bin/python"])
     assert code == 0, out[-2000:]
     return out.splitlines()
 
