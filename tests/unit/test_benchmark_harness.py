@@ -184,3 +184,26 @@ def test_the_parts_of_separate_runs_make_one_report_that_names_each_run(bench: M
     merged = bench.merge_raw([builds, hello])
     assert merged["apps"] == ["hello-app", "big-app"] and len(merged["trials"]) == len(merged["setups"]) == 2
     assert bench.merge_raw([locks]) is locks
+
+
+def test_the_layered_bump_floor_stacks_the_groups_the_plan_puts_above_the_bumped_one(
+        bench: ModuleType, tmp_path: Path) -> None:
+    groups = [{"name": "numpy", "members": ["numpy"]}, {"name": "rare-0", "members": ["idna", "markupsafe", "six"]},
+              {"name": "rare-1", "members": ["markupsafe"]}, {"name": "often-0", "members": ["anyio", "certifi"]}]
+    # above rare-0: rare-1 (only a distribution built from source: dropped) and often-0
+    assert bench.groups_above(groups, ["MarkupSafe"], "idna") == [["anyio", "certifi"]]
+    assert bench.groups_above(groups, [], "numpy") == [["idna", "markupsafe", "six"], ["markupsafe"],
+                                                       ["anyio", "certifi"]]
+    assert bench.groups_above(groups, [], "certifi") == []
+    assert bench.groups_above(groups, [], "not-locked") == []
+    floor = (ROOT / "benchmarks" / "dockerfiles" / "bump-floor.Dockerfile").read_text()
+    setup = bench.AppSetup("x", "", "", "1", "2", 6, ["markupsafe"], "img", [], groups)
+    text = bench.layered_floor_dockerfile(setup, "numpy", floor)
+    assert text is not None
+    # the floor's own stages unchanged, then one stage a group above, then the image: dep, above-0, above-1
+    assert floor.rpartition("FROM ${BASE_IMAGE}\n")[0] in text
+    assert re.findall(r"^FROM \$\{BASE_IMAGE\} AS (above-\d+)$", text, re.M) == ["above-0", "above-1"]
+    assert text.endswith("FROM ${BASE_IMAGE}\nCOPY --link --from=dep /app /app\n"
+                         "COPY --link --from=above-0 /app /app\nCOPY --link --from=above-1 /app /app\n")
+    assert text.count("--require-hashes --no-deps --only-binary :all: --compile-bytecode") == 3
+    assert bench.layered_floor_dockerfile(setup, "certifi", floor) is None  # nothing above: the plain floor
