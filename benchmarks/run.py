@@ -596,6 +596,34 @@ class Trial:
                 "image_inspect_after": cum("venvship/engine.py", "image")
                 - cum("venvship/engine.py", "require_image")}
 
+    def noop_pairs(self, pairs: int = 5) -> dict[str, list[float]]:
+        """Issue 17's no-op target, side by side: a no-op `venvship build` with verify, as users run
+        it (verify's pass is kept per image id: one untimed build first), and a no-op of the same
+        Dockerfile and build arguments through plain `docker buildx build` (the floor's argv), in
+        turn, the order swapped at each pair."""
+        from venvship.engine import Engine
+        from venvship.environments import discover
+        from venvship.ops.build import BuildOptions, build_request, prepare_context
+
+        venvship_argv = venvship_cmd("--progress", "quiet", "build", "--image", self.tag("noop-verify"),
+                                     *build_arg_flags(self.base_args))
+        run(venvship_argv, cwd=self.project)
+        out: dict[str, list[float]] = {"venvship": [], "buildx": []}
+        settings = read_settings(self.project)
+        with tempfile.TemporaryDirectory(prefix="venvship-bench-noop-") as tmp:
+            dockerfile = prepare_context(settings, discover(settings), Path(tmp))
+            req = build_request(settings, BuildOptions(images=(self.tag("noop-buildx"),), build_args=self.base_args),
+                                dockerfile)
+            buildx_argv = Engine().build_argv(req, "buildx")
+            run(buildx_argv, cwd=self.project, env=docker_env())
+            for i in range(pairs):
+                for which in (("venvship", "buildx") if i % 2 == 0 else ("buildx", "venvship")):
+                    argv, env = (venvship_argv, None) if which == "venvship" else (buildx_argv, docker_env())
+                    started = time.monotonic()
+                    run(argv, cwd=self.project, env=env)
+                    out[which].append(time.monotonic() - started)
+        return out
+
     def bump(self) -> None:
         variant_files(self.variant, Path(self.setup.bump), self.project)
 
@@ -920,6 +948,9 @@ def run_trial(setup: AppSetup, app: App, variant: str, repeat: int, work: Path, 
         result["noop"] = asdict(t.build("noop"))
         if variant == "venvship" and measure_image:
             result["noop_profile"] = t.profile_noop()
+        if variant == "venvship":
+            log(f"{app.name} / {variant} / repeat {repeat + 1}: no-op with verify against plain buildx, 5 pairs")
+            result["noop_pairs"] = t.noop_pairs()
         t.edit_source()
         log(f"{app.name} / {variant} / repeat {repeat + 1}: source-only change")
         result["source"] = asdict(t.build("source"))
@@ -1496,7 +1527,26 @@ def bump_targets(data: dict[str, Any], app: str) -> list[tuple[str, str, bool | 
                      f"{bb['changed_layers']} of {bb['layers']} layers", changed <= limit,
                      f"venv layer groups: {len(sizes)}, {mb(min(sizes))}–{mb(max(sizes))} "
                      f"(median {mb(statistics.median(sizes))})"))
+    rows += noop_target(data, app)
     return rows
+
+
+def noop_target(data: dict[str, Any], app: str) -> list[tuple[str, str, bool | str | None, str]]:
+    """Issue 17: a no-op `venvship build` with verify at most 0.3 s more than a plain buildx no-op of
+    the same Dockerfile, from the trials' pairs (Trial.noop_pairs)."""
+    pairs = [t["noop_pairs"] for t in data["trials"]
+             if t["app"] == app and t["variant"] == "venvship" and t.get("noop_pairs")]
+    if not pairs:
+        return []
+    ours = [v for p in pairs for v in p["venvship"]]
+    plain = [b for p in pairs for b in p["buildx"]]
+    diffs = [v - b for v, b in zip(ours, plain)]
+    return [("no-op `venvship build` (verify included) ≤ plain `docker buildx build` of the same Dockerfile "
+             "+ 0.3 s (issue 17)",
+             f"{med(diffs):+.2f} s ({min(diffs):+.2f}–{max(diffs):+.2f}): {med(ours):.2f} s against "
+             f"{med(plain):.2f} s, {len(diffs)} pairs", med(diffs) <= 0.3,
+             "each pair in turn, the order swapped at each; verify's pass is kept per image id, which pins "
+             "the image's contents, so a no-op build does not verify again")]
 
 
 def bump_table(data: dict[str, Any], app: str) -> list[str]:

@@ -207,3 +207,18 @@ def test_the_layered_bump_floor_stacks_the_groups_the_plan_puts_above_the_bumped
                          "COPY --link --from=above-0 /app /app\nCOPY --link --from=above-1 /app /app\n")
     assert text.count("--require-hashes --no-deps --only-binary :all: --compile-bytecode") == 3
     assert bench.layered_floor_dockerfile(setup, "certifi", floor) is None  # nothing above: the plain floor
+
+
+def test_the_noop_target_is_the_median_of_paired_differences(bench: ModuleType) -> None:
+    def trial(ours: list[float], plain: list[float]) -> dict[str, object]:
+        return {"app": "big-app", "variant": "venvship", "noop_pairs": {"venvship": ours, "buildx": plain}}
+
+    data = {"trials": [trial([0.5, 0.6, 0.4], [0.3, 0.3, 0.3]), trial([0.9], [0.2]),
+                       {"app": "big-app", "variant": "uv-multistage"}]}
+    [(target, measured, met, _evidence)] = bench.noop_target(data, "big-app")
+    assert "verify included" in target and "+ 0.3 s" in target
+    assert measured.startswith("+0.25 s (+0.10–+0.70): 0.55 s against 0.30 s, 4 pairs")
+    assert met is True
+    data["trials"].append(trial([1.0, 1.0], [0.2, 0.2]))
+    assert bench.noop_target(data, "big-app")[0][2] is False  # median difference 0.6 s
+    assert bench.noop_target({"trials": []}, "big-app") == []
