@@ -49,6 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 _docker_tests: set[str] = set()  # node ids of the tests marked docker
+_deselected_tier: list[str] = []  # the multi-platform tier's tests, when not asked for (named in the summary)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -57,6 +58,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _docker_tests.update(item.nodeid for item in items if item.get_closest_marker("docker"))
     if not config.getoption("--run-multiplatform"):  # deselected, not skipped: a tier of its own
         drop = [item for item in items if item.get_closest_marker("multiplatform")]
+        _deselected_tier.extend(item.nodeid for item in drop)
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = [item for item in items if not item.get_closest_marker("multiplatform")]
@@ -184,6 +186,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     terminalreporter.write_line(
         f"docker integration tests -- passed {o['passed']}, failed {o['failed']}, skipped {o['skipped']}"
     )
+    if _deselected_tier:
+        n = len(_deselected_tier)
+        terminalreporter.write_line(
+            f"multi-platform tier: {n} test{'s' if n != 1 else ''} deselected (run it with --run-multiplatform: "
+            "README 'Multi-platform'; CI runs its representative cases, marker emulation)")
     if config.getoption("--require-docker-tests") and (o["skipped"] or not o["passed"]):
         terminalreporter.write_line("ERROR: --require-docker-tests: Docker tests were skipped or none ran")
     if config.getoption("--require-docker-tests") and _skipped_elsewhere:
