@@ -26,6 +26,7 @@ stage runs made during the run (unique to each run, never reused); nothing else.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -37,11 +38,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
@@ -475,21 +478,25 @@ class Trial:
         steps = [asdict(s) for s in parse_steps(text)]
         return Build(seconds, steps, image_id, engine, compiled)
 
-    def floor(self) -> Build:
-        """The floor: venvship's generated Dockerfile and build arguments through plain buildx
-        after another source-only change, so BuildKit re-runs exactly the app's wheel stage and
-        the runtime layer holding it, and nothing of venvship's own work is timed."""
+    @contextlib.contextmanager
+    def plain_buildx(self, tag: str) -> Iterator[list[str]]:
+        """The `docker buildx build` argv of venvship's generated Dockerfile and build arguments
+        (what `venvship build` runs, nothing of venvship's own work around it), valid inside."""
         from venvship.engine import Engine
         from venvship.environments import discover
         from venvship.ops.build import BuildOptions, build_request, prepare_context
 
         settings = read_settings(self.project)
-        envs = discover(settings)
-        tag = self.tag("floor")
-        with tempfile.TemporaryDirectory(prefix="venvship-bench-floor-") as tmp:
-            dockerfile = prepare_context(settings, envs, Path(tmp))
+        with tempfile.TemporaryDirectory(prefix="venvship-bench-plain-") as tmp:
+            dockerfile = prepare_context(settings, discover(settings), Path(tmp))
             req = build_request(settings, BuildOptions(images=(tag,), build_args=self.base_args), dockerfile)
-            argv = Engine().build_argv(req, "buildx")
+            yield Engine().build_argv(req, "buildx")
+
+    def floor(self) -> Build:
+        """The floor: venvship's generated Dockerfile and build arguments through plain buildx
+        after another source-only change, so BuildKit re-runs exactly the app's wheel stage and
+        the runtime layer holding it, and nothing of venvship's own work is timed."""
+        with self.plain_buildx(self.tag("floor")) as argv:
             self.edit_source()
             started = time.monotonic()
             proc = run(argv, cwd=self.project, env=docker_env())
@@ -513,22 +520,12 @@ class Trial:
 
     def bump_floor(self) -> Build:
         """The dependency-bump floor (issue 17), whatever the Dockerfile's design: bump-floor.Dockerfile
-        built on this trial's base with the bumped distribution's pin before the bump (set-up, not
-        timed), then timed with its pin after: BuildKit re-runs ONE networked step (the CA secret)
-        that downloads, hash-checks, installs and byte-compiles that one wheel, and exports the one
-        layer holding it."""
+        on this trial's base: BuildKit re-runs ONE networked step (the CA secret) that downloads,
+        hash-checks, installs and byte-compiles that one wheel, and exports the one layer holding it."""
         floor_dir = self.project / ".bump-floor"
         floor_dir.mkdir(exist_ok=True)
         shutil.copy2(DOCKERFILES / "bump-floor.Dockerfile", floor_dir / "Dockerfile")
-        argv = ["docker", "buildx", "build", "--progress=plain", "--secret", f"id=venvship_ca,src={self.ca}",
-                "--build-arg", f"BASE_IMAGE={self.base}", "--build-arg", f"UV_VERSION={uv_version()}", "--load"]
-        (floor_dir / "pin.txt").write_text(pin_block(Path(self.setup.base), self.app.bump))
-        run([*argv, "--tag", self.tag("bump-floor-before"), str(floor_dir)], env=docker_env())
-        (floor_dir / "pin.txt").write_text(pin_block(Path(self.setup.bump), self.app.bump))
-        started = time.monotonic()
-        proc = run([*argv, "--tag", self.tag("bump-floor"), str(floor_dir)], env=docker_env())
-        seconds = time.monotonic() - started
-        return Build(seconds, [asdict(s) for s in parse_steps(proc.stdout + proc.stderr)])
+        return self.time_floor(floor_dir, self.base, "bump-floor")
 
     def bump_floor_layered(self) -> Build | None:
         """The bump's floor with venvship's layer layout (issue 17): bump-floor.Dockerfile's networked
@@ -539,24 +536,30 @@ class Trial:
         a layer above a changed one is applied again (a new chain id), so this is the least a
         bump of this distribution costs in any image with the plan's layers, however it is
         built. None when no group is above the bumped distribution's (the plain floor is it)."""
-        text = layered_floor_dockerfile(self.setup, self.app.bump, (DOCKERFILES / "bump-floor.Dockerfile").read_text())
-        if text is None:
+        above = groups_above(self.setup.groups, self.setup.sdists, self.app.bump)
+        if not above:
             return None
         floor_dir = self.project / ".bump-floor-layered"
         floor_dir.mkdir(exist_ok=True)
-        (floor_dir / "Dockerfile").write_text(text)
-        for i, pins in enumerate(groups_above(self.setup.groups, self.setup.sdists, self.app.bump)):
+        floor = (DOCKERFILES / "bump-floor.Dockerfile").read_text()
+        (floor_dir / "Dockerfile").write_text(layered_floor_dockerfile(floor, self.app.bump, len(above)))
+        for i, pins in enumerate(above):
             (floor_dir / f"above-{i}.txt").write_text("".join(pin_block(Path(self.setup.bump), n) for n in pins))
         # a base of its own: the plain floor's timed build left the bumped step in the cache
         base = trial_base(self.setup.base_image, f"{self.base}-layered", self.ns + "-layered")
         self.tags.append(base)
+        return self.time_floor(floor_dir, base, "bump-floor-layered")
+
+    def time_floor(self, floor_dir: Path, base: str, name: str) -> Build:
+        """Build FLOOR_DIR on BASE with the bumped distribution's pin before the bump in pin.txt
+        (set-up, not timed), then time `docker buildx build` with its pin after."""
         argv = ["docker", "buildx", "build", "--progress=plain", "--secret", f"id=venvship_ca,src={self.ca}",
                 "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"UV_VERSION={uv_version()}", "--load"]
         (floor_dir / "pin.txt").write_text(pin_block(Path(self.setup.base), self.app.bump))
-        run([*argv, "--tag", self.tag("bump-floor-layered-before"), str(floor_dir)], env=docker_env())
+        run([*argv, "--tag", self.tag(f"{name}-before"), str(floor_dir)], env=docker_env())
         (floor_dir / "pin.txt").write_text(pin_block(Path(self.setup.bump), self.app.bump))
         started = time.monotonic()
-        proc = run([*argv, "--tag", self.tag("bump-floor-layered"), str(floor_dir)], env=docker_env())
+        proc = run([*argv, "--tag", self.tag(name), str(floor_dir)], env=docker_env())
         seconds = time.monotonic() - started
         return Build(seconds, [asdict(s) for s in parse_steps(proc.stdout + proc.stderr)])
 
@@ -601,20 +604,11 @@ class Trial:
         it (verify's pass is kept per image id: one untimed build first), and a no-op of the same
         Dockerfile and build arguments through plain `docker buildx build` (the floor's argv), in
         turn, the order swapped at each pair."""
-        from venvship.engine import Engine
-        from venvship.environments import discover
-        from venvship.ops.build import BuildOptions, build_request, prepare_context
-
         venvship_argv = venvship_cmd("--progress", "quiet", "build", "--image", self.tag("noop-verify"),
                                      *build_arg_flags(self.base_args))
         run(venvship_argv, cwd=self.project)
         out: dict[str, list[float]] = {"venvship": [], "buildx": []}
-        settings = read_settings(self.project)
-        with tempfile.TemporaryDirectory(prefix="venvship-bench-noop-") as tmp:
-            dockerfile = prepare_context(settings, discover(settings), Path(tmp))
-            req = build_request(settings, BuildOptions(images=(self.tag("noop-buildx"),), build_args=self.base_args),
-                                dockerfile)
-            buildx_argv = Engine().build_argv(req, "buildx")
+        with self.plain_buildx(self.tag("noop-buildx")) as buildx_argv:
             run(buildx_argv, cwd=self.project, env=docker_env())
             for i in range(pairs):
                 for which in (("venvship", "buildx") if i % 2 == 0 else ("buildx", "venvship")):
@@ -657,18 +651,17 @@ def groups_above(groups: list[dict[str, Any]], sdist_names: list[str], dist: str
     home = next((i for i, members in enumerate(names) if dist in members), None)
     if home is None:
         return []
-    sdists = {re.sub(r"[-_.]+", "-", n).lower() for n in sdist_names}
+    sdists = {canonicalize_name(n) for n in sdist_names}
     above = [[n for n in members if n not in sdists] for members in names[home + 1:]]
     return [members for members in above if members]
 
 
-def layered_floor_dockerfile(setup: AppSetup, dist: str, floor: str) -> str | None:
-    """bump-floor.Dockerfile with the groups above ``dist``'s as layers over its one (see
-    Trial.bump_floor_layered); None when there are none."""
-    above = groups_above(setup.groups, setup.sdists, dist)
+def layered_floor_dockerfile(floor: str, dist: str, above: int) -> str:
+    """bump-floor.Dockerfile (``floor``) with ABOVE layers over its one, each from a stage that
+    installs above-N.txt (see Trial.bump_floor_layered)."""
     head, sep, _tail = floor.rpartition("FROM ${BASE_IMAGE}\n")
-    if not above or not sep:
-        return None
+    if not sep:
+        raise SystemExit("bump-floor.Dockerfile has no final 'FROM ${BASE_IMAGE}' stage")
     stages = "".join(
         f"FROM ${{BASE_IMAGE}} AS above-{i}\n"
         "ENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=0\n"
@@ -678,10 +671,10 @@ def layered_floor_dockerfile(setup: AppSetup, dist: str, floor: str) -> str | No
         "    python3 -m venv --without-pip /app \\\n"
         " && SSL_CERT_FILE=/run/secrets/venvship_ca uv pip install --python /app/bin/python --no-cache \\\n"
         "        --require-hashes --no-deps --only-binary :all: --compile-bytecode -r /tmp/pins.txt\n\n"
-        for i in range(len(above)))
-    layers = "".join(f"COPY --link --from=above-{i} /app /app\n" for i in range(len(above)))
+        for i in range(above))
+    layers = "".join(f"COPY --link --from=above-{i} /app /app\n" for i in range(above))
     note = ("# Generated by benchmarks/run.py from bump-floor.Dockerfile: the same floor, with one layer\n"
-            f"# above it for each of the {len(above)} layer groups venvship's plan puts above {dist}'s.\n")
+            f"# above it for each of the {above} layer groups venvship's plan puts above {dist}'s.\n")
     return note + head + stages + sep + "COPY --link --from=dep /app /app\n" + layers
 
 
