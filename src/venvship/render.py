@@ -180,8 +180,7 @@ def split_group_locks(settings: Settings, envs: EnvironmentSet) -> dict[str, byt
         current: str | None = None
         for line in settings.lock_path(env).read_text(encoding="utf-8").splitlines():
             if _REQUIREMENT.match(line):
-                field = line.split(maxsplit=1)[0].lower()
-                name = re.sub(r"[-_.]+", "-", re.split(r"[=<>!~;\[ ]", field, maxsplit=1)[0])
+                name = canonicalize_name(re.split(r"[=<>!~;\[ ]", line.split(maxsplit=1)[0], maxsplit=1)[0])
                 current = where.get(name)
                 if current is None:
                     return {}
