@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from .lockfile import Lock, Pin
+from .lockfile import Pin
 
 if TYPE_CHECKING:
     from .interpreter import Interpreter
@@ -178,18 +178,6 @@ def plan(pins: Mapping[str, Pin], sizes: Mapping[str, tuple[str, int | None]]) -
     for key in sorted(small, key=lambda k: (k.startswith("often"), k)):
         groups.append(Group(key, tuple(small[key]), sum(size_of(n) for n in small[key])))
     return tuple(groups)
-
-
-def group_lock_text(lock: Lock, members: Iterable[str]) -> str:
-    """A hashed requirements file with only ``members``' pins (markers and hashes kept)."""
-    wanted = set(members)
-    out = []
-    for name, pin in sorted(lock.pins.items()):
-        if name in wanted:
-            marker = f" ; {pin.marker}" if pin.marker else ""
-            hashes = "".join(f" --hash={h}" for h in pin.hashes)
-            out.append(f"{name}=={pin.version}{marker}{hashes}\n")
-    return "".join(out)
 
 
 def read_sizes(path: Path) -> dict[str, tuple[str, int | None]]:

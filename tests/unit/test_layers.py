@@ -152,14 +152,6 @@ def test_sizes_from_pylock_pick_the_target_wheel() -> None:
         "markupsafe": ("3.0.4", 80_000), "nosize": ("1.0", None)}
 
 
-def test_group_lock_text_keeps_hashes_and_markers() -> None:
-    lock = lockfile.read(BIG_APP, "main")
-    assert lock is not None
-    text = layers.group_lock_text(lock, ["idna", "anyio"])
-    assert [ln.split("==")[0] for ln in text.splitlines()] == ["anyio", "idna"]
-    assert all("--hash=sha256:" in ln for ln in text.splitlines())
-
-
 # ---- recorded by 'venvship lock', checked by 'lock --check' -------------------------------
 @pytest.fixture
 def big_app(tmp_path: Path) -> Path:
