@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import one_error, run_cli
+from tests.conftest import one_error, run_cli, snapshot
 from tests.integration import localindex
 from tests.integration.localindex import IndexServer
 
@@ -69,8 +69,11 @@ def test_a_dropped_wheel_download_is_fetched_again_and_a_lost_one_is_named(
         # the build fails with one line naming the wheel; the other wheels are served.
         seen = len(server.log().splitlines())
         server.set_mode(f"drop 50 {flaky_wheel}")
+        locks = snapshot(project / "requirements")
         lost = run_cli("--progress", "plain", "build", "--image", tag, cwd=project)
         assert lost.returncode == 13, lost.stderr[-3000:]
+        assert snapshot(project / "requirements") == locks  # the failed build leaves the locks as they were
+        assert image_id(tag) is None  # and tags nothing
         line = one_error(lost.stderr)
         assert re.search(rf"in \[deps-[a-z0-9-]+ 1/1\]: error: Failed to download `{FLAKY}=={re.escape(version)}`", line), line
         assert not any(n in line for n in FILLERS if n != FLAKY), line
@@ -88,6 +91,19 @@ def test_a_dropped_wheel_download_is_fetched_again_and_a_lost_one_is_named(
                               f"import {FLAKY.replace('-', '_')} as m; print(m.__version__)"],
                              capture_output=True, text=True, timeout=120)
         assert run.stdout.strip() == version, run.stderr
+
+        # Lost again once the tag exists: it stays on the image built above.
+        built_id = image_id(tag)
+        server.set_mode(f"drop 50 {flaky_wheel}")
+        again = run_cli("--progress", "plain", "build", "--no-cache", "--image", tag, cwd=project)
+        assert again.returncode == 13, again.stderr[-3000:]
+        assert image_id(tag) == built_id and built_id is not None
+        assert snapshot(project / "requirements") == locks
     finally:
         server.set_mode("index")
         subprocess.run(["docker", "image", "rm", "--force", tag], capture_output=True)
+
+
+def image_id(ref: str) -> str | None:
+    proc = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
